@@ -1,0 +1,27 @@
+"""A small Hydra app to try hydraflow on: `python train.py -m 'lr=1m:3m' model=small,large`."""
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def train(cfg: DictConfig) -> float:
+    if cfg.fail:
+        raise RuntimeError(f"failing on purpose (fail={cfg.fail})")
+    # A stand-in for training: a deterministic "loss" from the settings.
+    loss = cfg.model.width * cfg.lr + cfg.seed * 1e-3
+    out = Path(HydraConfig.get().runtime.output_dir)
+    (out / "result.json").write_text(json.dumps({"loss": loss, "cfg": OmegaConf.to_container(cfg)}))
+    log.info("model=%s lr=%s optimizer=%s loss=%.6f", cfg.model.name, cfg.lr, cfg.optimizer, loss)
+    return loss
+
+
+if __name__ == "__main__":
+    train()

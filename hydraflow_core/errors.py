@@ -1,0 +1,44 @@
+"""Every error hydraflow reports to a user.
+
+Front ends (the CLI, the Hydra sweeper) catch :class:`HydraflowError`, print
+``str(error)`` and exit with code 2: no traceback for bad input.
+"""
+
+from __future__ import annotations
+
+
+class HydraflowError(Exception):
+    """Base of every error caused by user input."""
+
+
+class SweepSyntaxError(HydraflowError, ValueError):
+    """Bad extended sweep syntax in one override.
+
+    ``str()`` gives the problem, then the override indented by four spaces with
+    a caret under the offending column, then an optional hint::
+
+        unclosed '(' in override
+            model=(cnn,vit_small
+                  ^
+    """
+
+    def __init__(self, problem: str, override: str, column: int, hint: str = "") -> None:
+        self.problem = problem
+        self.override = override
+        self.column = max(0, min(column, len(override)))
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.problem} in override",
+            f"    {self.override}",
+            "    " + " " * self.column + "^",
+        ]
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __reduce__(self):  # keep the error picklable (subprocess / submitit workers)
+        return (type(self), (self.problem, self.override, self.column, self.hint))
+

@@ -1,0 +1,154 @@
+"""Parse one range piece: ``[num] ':' num [':' step] [':' S]`` (SPEC 1.1).
+
+A range is checked completely here -- numbers, units, direction, count -- so
+that every mistake is reported with a caret before any run is produced.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import List, Optional, Tuple
+
+from ..errors import SweepSyntaxError
+from .nodes import Range
+from .numbers import EXACT, SI_LETTERS, parse_number, parse_plain
+
+_FORM = "a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k"
+_LETTERS = " ".join(SI_LETTERS)
+
+
+def parse_range(text: str, position: int, override: str) -> Range:
+    """range := [num] ':' num [':' step] [':' S]
+
+    step := num | '*' num | '#' int
+    """
+    fields = _split_fields(text, position)
+    if len(fields) > 4:
+        column = fields[4][1] - 1
+        raise SweepSyntaxError("too many ':' in range", override, column)
+
+    (start_text, start_pos), (stop_text, stop_pos) = fields[0], fields[1]
+    step_field: Optional[Tuple[str, int]] = None
+    scale = Decimal(1)
+    if len(fields) >= 3:
+        third, third_pos = fields[2]
+        if len(fields) == 3 and third in SI_LETTERS:
+            scale = SI_LETTERS[third]
+        elif third:
+            step_field = (third, third_pos)
+    if len(fields) == 4:
+        letter, letter_pos = fields[3]
+        if letter not in SI_LETTERS:
+            raise SweepSyntaxError(
+                f"'{letter}' is not an SI letter", override, letter_pos,
+                hint=f"the last field of a range scales it by one of: {_LETTERS}",
+            )
+        scale = SI_LETTERS[letter]
+
+    if not stop_text:
+        raise SweepSyntaxError("range has no stop", override, stop_pos)
+    stop, stop_letter = _number(stop_text, stop_pos, "stop", override)
+    if start_text:
+        start, start_letter = _number(start_text, start_pos, "start", override)
+    else:  # ':5m' starts at 0 in the stop's unit
+        start, start_letter = Decimal(0), stop_letter
+
+    if step_field is None or step_field[0][0] not in "*#":
+        kind = "add"
+        step = _additive_step(
+            step_field, (start_text, start_letter), (stop_text, stop_letter), stop_pos, override
+        )
+        _check_direction(start, stop, step, step_field or (stop_text, stop_pos), override)
+        step = EXACT.multiply(step, scale)
+    elif step_field[0][0] == "*":
+        kind = "mul"
+        step = _factor(start, stop, step_field, override)
+    else:
+        kind = "count"
+        step = _count(start, stop, step_field, override)
+    start, stop = EXACT.multiply(start, scale), EXACT.multiply(stop, scale)
+    return Range(text=text, position=position, start=start, stop=stop, kind=kind, step=step)
+
+
+def _split_fields(text: str, position: int) -> List[Tuple[str, int]]:
+    """The ':'-separated fields of ``text``, stripped, each with its column."""
+    fields = []
+    offset = 0
+    for raw in text.split(":"):
+        stripped = raw.strip()
+        lead = len(raw) - len(raw.lstrip())
+        fields.append((stripped, position + offset + lead))
+        offset += len(raw) + 1
+    return fields
+
+
+def _number(text: str, column: int, what: str, override: str) -> Tuple[Decimal, Optional[str]]:
+    parsed = parse_number(text)
+    if parsed is None:
+        raise SweepSyntaxError(
+            f"range {what} '{text}' is not a number", override, column,
+            hint=f"{_FORM}; to pass text with ':', quote it or escape each colon as '\\:'",
+        )
+    return parsed
+
+
+def _additive_step(step_field, start, stop, stop_pos: int, override: str) -> Decimal:
+    """The step in absolute terms: a step without a letter is in the bounds' unit."""
+    (start_text, start_letter), (stop_text, stop_letter) = start, stop
+    if step_field is not None:
+        value, letter = _number(step_field[0], step_field[1], "step", override)
+        if letter is not None:
+            return value
+    else:
+        value = Decimal(1)
+    if start_letter != stop_letter:
+        column = step_field[1] if step_field else stop_pos
+        raise SweepSyntaxError(
+            f"range bounds '{start_text}' and '{stop_text}' have different SI letters",
+            override, column,
+            hint="give the step its own letter, e.g. 1m:1:100m",
+        )
+    unit = SI_LETTERS[stop_letter] if stop_letter else Decimal(1)
+    return EXACT.multiply(value, unit)
+
+
+def _check_direction(start, stop, step, field, override: str) -> None:
+    text, column = field
+    if step == 0:
+        raise SweepSyntaxError("range step is 0", override, column, hint=_FORM)
+    if start != stop and (step > 0) != (stop > start):
+        hint = "count down with a negative step, e.g. 5:1:-1" if step > 0 else "count up with a positive step"
+        raise SweepSyntaxError(f"range step '{text}' moves away from the stop", override, column, hint=hint)
+
+
+def _factor(start, stop, field, override: str) -> Decimal:
+    text, column = field
+    factor = parse_plain(text[1:])
+    if factor is None:
+        raise SweepSyntaxError(f"range factor '{text}' is not a number", override, column, hint=_FORM)
+    if factor <= 0 or factor == 1:
+        raise SweepSyntaxError(
+            f"range factor '{text}' must be above 0 and not 1", override, column,
+            hint="a geometric range multiplies by its factor, e.g. 1:1000:*10 or 1:0.001:*0.1",
+        )
+    if start == 0 or stop == 0 or (start > 0) != (stop > 0):
+        raise SweepSyntaxError(
+            "a geometric range must not start at, reach or cross 0", override, column,
+            hint="use bounds of the same sign, e.g. 1e-4:1:*10",
+        )
+    if start != stop and (abs(stop) > abs(start)) != (factor > 1):
+        raise SweepSyntaxError(f"range factor '{text}' moves away from the stop", override, column)
+    return factor
+
+
+def _count(start, stop, field, override: str) -> Decimal:
+    text, column = field
+    count = parse_plain(text[1:])
+    least = 1 if start == stop else 2
+    if count is None or count != count.to_integral_value() or count < least:
+        raise SweepSyntaxError(
+            f"range count '{text}' must be a whole number of at least {least}", override, column,
+            hint="'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5",
+        )
+    return count
+
