@@ -7,12 +7,13 @@ no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
-import shlex
+import os
 import sys
 from typing import List, Optional
 
 from . import __version__
 from .errors import HydraflowError
+from .shell import join as shell_join
 from .syntax import MAX_VALUES, parse_sweep
 
 EXIT_BAD_INPUT = 2
@@ -50,7 +51,7 @@ def _expand(args: argparse.Namespace) -> int:
         return 0
     write = sys.stdout.write
     for run in space.runs():
-        write(shlex.join(run) + "\n")
+        write(shell_join(run) + "\n")
     return 0
 
 
@@ -61,8 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except HydraflowError as error:
         print(f"hydraflow: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BrokenPipeError:  # `hydraflow expand ... | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # `hydraflow expand ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 

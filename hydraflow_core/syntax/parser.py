@@ -173,6 +173,11 @@ class _Parser:
         if not sweep.items[0].pieces and len(sweep.items) == 1:
             raise self.error("empty group '()'", opening.position)
         token = self.peek()
+        if token.name == t.EQUALS:
+            raise self.error(
+                "unexpected '='", token.position,
+                hint="quote a value that holds '=', e.g. a='x=1'",
+            )
         if token.name == t.PIPE:
             raise self.error(
                 "'|' inside a group", token.position,

@@ -34,7 +34,9 @@ def parse_range(text: str, position: int, override: str) -> Range:
         third, third_pos = fields[2]
         if len(fields) == 3 and third in SI_LETTERS:
             scale = SI_LETTERS[third]
-        elif third:
+        elif not third:
+            raise SweepSyntaxError("range step is empty", override, third_pos, hint=_FORM)
+        else:
             step_field = (third, third_pos)
     if len(fields) == 4:
         letter, letter_pos = fields[3]

@@ -1,0 +1,321 @@
+"""Every form of the extended sweep syntax (SPEC 1) with its exact runs, and
+every error with its exact message (caret column included)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from hydraflow_core import SweepSyntaxError, count, expand
+
+
+def runs(*overrides: str, **kwargs) -> list:
+    return [" ".join(run) for run in expand(list(overrides), **kwargs)]
+
+
+def values(override: str) -> list:
+    """The values one override gives (the text after the first '=')."""
+    return [run[0].split("=", 1)[1] for run in expand([override])]
+
+
+# ---------------------------------------------------------------------------
+# One override -> its values
+# ---------------------------------------------------------------------------
+
+VALUE_CASES = [
+    # Ranges: inclusive stop, exact decimals (1.1)
+    pytest.param("a=1:4", ["1", "2", "3", "4"], id="range-inclusive"),
+    pytest.param("a=0:0.3:0.1", ["0.0", "0.1", "0.2", "0.3"], id="range-float-stop-at-zero-start"),
+    pytest.param("a=0.1:0.3:0.1", ["0.1", "0.2", "0.3"], id="range-no-float-artefact"),
+    pytest.param("a=0:1:0.5", ["0.0", "0.5", "1.0"], id="range-floats-all-written-as-floats"),
+    pytest.param("a=1.0:3.0", ["1", "2", "3"], id="range-type-by-value-not-spelling"),
+    pytest.param("a=:5", ["0", "1", "2", "3", "4", "5"], id="range-omitted-start"),
+    pytest.param("a=5:1:-1", ["5", "4", "3", "2", "1"], id="range-counts-down"),
+    pytest.param("a=1:10:4", ["1", "5", "9"], id="range-step-misses-stop"),
+    pytest.param("a=-1:1", ["-1", "0", "1"], id="range-negative-start"),
+    pytest.param("a=-0.3:0:0.1", ["-0.3", "-0.2", "-0.1", "0.0"], id="range-negative-floats-to-zero"),
+    pytest.param("a=3:3", ["3"], id="range-single-point"),
+    pytest.param("a=1e-3:3e-3:1e-3", ["0.001", "0.002", "0.003"], id="range-exponents"),
+    pytest.param("a=.5:1.5:.5", ["0.5", "1.0", "1.5"], id="range-leading-point"),
+    pytest.param("a=1 : 3", ["1", "2", "3"], id="range-spaces-around-colons"),
+    # SI letters in ranges
+    pytest.param("a=1:3:k", ["1000", "2000", "3000"], id="range-scaled-ints-never-1e3"),
+    pytest.param("a=0.1:0.4:0.1:m", ["0.0001", "0.0002", "0.0003", "0.0004"], id="range-step-and-scale"),
+    pytest.param("a=1m:5m", ["0.001", "0.002", "0.003", "0.004", "0.005"], id="range-si-bounds"),
+    pytest.param("a=1m:5m:2", ["0.001", "0.003", "0.005"], id="range-step-in-bounds-unit"),
+    pytest.param("a=1m:5m:2m", ["0.001", "0.003", "0.005"], id="range-step-with-letter"),
+    pytest.param("a=:3m", ["0.0", "0.001", "0.002", "0.003"], id="range-omitted-start-takes-unit"),
+    pytest.param("a=1m:1:250m", ["0.001", "0.251", "0.501", "0.751"], id="range-mixed-letters-step-letter"),
+    pytest.param("a=1k:3k", ["1000", "2000", "3000"], id="range-kilo-bounds-ints"),
+    pytest.param("a=2.5k:3k:0.5", ["2500", "3000"], id="range-fractional-kilo"),
+    pytest.param("a=1:3:T", ["1000000000000", "2000000000000", "3000000000000"], id="range-tera"),
+    pytest.param("a=1:2:f", ["1e-15", "2e-15"], id="range-femto"),
+    # Geometric and counted ranges
+    pytest.param("a=1:1000:*10", ["1", "10", "100", "1000"], id="geometric"),
+    pytest.param("a=1:20:*3", ["1", "3", "9"], id="geometric-stops-inside"),
+    pytest.param("a=1:0.001:*0.1", ["1.0", "0.1", "0.01", "0.001"], id="geometric-down"),
+    pytest.param("a=1e-4:1:*10", ["0.0001", "0.001", "0.01", "0.1", "1.0"], id="geometric-float"),
+    pytest.param("a=-1:-100:*10", ["-1", "-10", "-100"], id="geometric-negative"),
+    pytest.param("a=1u:1m:*10", ["1e-06", "1e-05", "0.0001", "0.001"], id="geometric-si-bounds"),
+    pytest.param("a=1:2:*1.1", ["1.0", "1.1", "1.21", "1.331", "1.4641", "1.61051", "1.771561", "1.9487171"],
+                 id="geometric-exact-decimals"),
+    pytest.param("a=0:1:#4", ["0.0", "0.333333333333333", "0.666666666666667", "1.0"], id="count-rounded-15"),
+    pytest.param("a=0:1:#5", ["0.0", "0.25", "0.5", "0.75", "1.0"], id="count-exact"),
+    pytest.param("a=0:10:#6", ["0", "2", "4", "6", "8", "10"], id="count-ints"),
+    pytest.param("a=2:2:#1", ["2"], id="count-one-point-equal-bounds"),
+    pytest.param("a=10:0:#3", ["10", "5", "0"], id="count-down"),
+    # Groups and concatenation (1.2)
+    pytest.param("model=(cnn,vit)_(small,large)", ["cnn_small", "cnn_large", "vit_small", "vit_large"],
+                 id="group-product"),
+    pytest.param("x=(1,2,5)e-(3:4)", ["1e-3", "1e-4", "2e-3", "2e-4", "5e-3", "5e-4"], id="group-exponents"),
+    pytest.param("w=(1,4)k,(6,8)M", ["1000", "4000", "6000000", "8000000"], id="group-si-scale"),
+    pytest.param("a=(0.1:0.4:0.1)k", ["100", "200", "300", "400"], id="group-scaled-range-ints"),
+    pytest.param("a=(1,2)m", ["0.001", "0.002"], id="group-milli-floats"),
+    pytest.param("a=(1000,1500)m", ["1.0", "1.5"], id="group-scaled-floats-rule-per-group"),
+    pytest.param("a=(res,mobile)M", ["resM", "mobileM"], id="group-letter-on-text-is-text"),
+    pytest.param("a=(1,2)k_x", ["1k_x", "2k_x"], id="group-letter-not-ending-item-is-text"),
+    pytest.param("a=(1,2)kg", ["1kg", "2kg"], id="group-two-letters-is-text"),
+    pytest.param("a=1_(1,2)k", ["1_1000", "1_2000"], id="group-letter-scales-own-group-only"),
+    pytest.param("a=((a,b)(1,2)),c", ["a1", "a2", "b1", "b2", "c"], id="group-nested"),
+    pytest.param("a=((1,2)k)m", ["1", "2"], id="group-nested-scales-type-by-value"),
+    pytest.param("a=((1,3)k)u", ["0.001", "0.003"], id="group-nested-scales-floats"),
+    pytest.param("a=(1:3)(a,b)", ["1a", "1b", "2a", "2b", "3a", "3b"], id="group-range-then-text"),
+    pytest.param("a=1:2(x)", ["1x", "2x"], id="range-then-group"),
+    pytest.param("a=-(1,2)", ["-1", "-2"], id="sign-then-group"),
+    pytest.param("a=(cnn)_(small,large)", ["cnn_small", "cnn_large"], id="group-instead-of-function"),
+    pytest.param("a=( a , b )", ["a", "b"], id="group-spaces"),
+    # Hydra's own syntax passes through (1.5)
+    pytest.param("a=5m", ["5m"], id="si-letter-outside-range-is-text"),
+    pytest.param("a=1,2,3", ["1", "2", "3"], id="hydra-simple-choice"),
+    pytest.param("a=1 , 2", ["1", "2"], id="hydra-choice-spaces"),
+    pytest.param("a='1,2'", ["'1,2'"], id="quoted-comma"),
+    pytest.param("a='12:30'", ["'12:30'"], id="quoted-colon"),
+    pytest.param('a="a:b"', ['"a:b"'], id="double-quoted-colon"),
+    pytest.param("a=1\\:2", ["1\\:2"], id="escaped-colon"),
+    pytest.param("a=a:b", ["a:b"], id="text-with-colon"),
+    pytest.param("a=http://x:80", ["http://x:80"], id="url"),
+    pytest.param("a=[1,2]", ["[1,2]"], id="list"),
+    pytest.param("a={x:1,y:2}", ["{x:1,y:2}"], id="dict"),
+    pytest.param("a=${oc.env:HOME}", ["${oc.env:HOME}"], id="interpolation-with-colon"),
+    pytest.param("a=${x},${y}", ["${x}", "${y}"], id="interpolations-swept"),
+    pytest.param("a=1_000", ["1_000"], id="underscore-number-verbatim"),
+    pytest.param("a=1e3", ["1e3"], id="float-verbatim"),
+    pytest.param("a=", [""], id="empty-value"),
+    pytest.param("a=null", ["null"], id="null"),
+    pytest.param("a=x y", ["x y"], id="inner-space-kept"),
+    pytest.param("a=range(1,4)", ["1", "2", "3"], id="hydra-range"),
+    pytest.param("a=range(0,1,0.25)", ["0.0", "0.25", "0.5", "0.75"], id="hydra-float-range"),
+    pytest.param("a=choice(x,y)", ["x", "y"], id="hydra-choice"),
+    pytest.param("a=sort(3,1,2)", ["1", "2", "3"], id="hydra-sort"),
+    pytest.param("a=int(range(1,3))", ["1", "2"], id="hydra-cast-of-sweep"),
+    pytest.param("a=int(3.5)", ["int(3.5)"], id="hydra-cast-of-value-verbatim"),
+    pytest.param("a=tag(t,choice(1,2))", ["1", "2"], id="hydra-tag"),
+    pytest.param("a=range (1,3)", ["1", "2"], id="hydra-function-space-before-paren"),
+    pytest.param("a=glob(*)", ["glob(*)"], id="glob-verbatim"),
+    pytest.param("a=interval(0,1)", ["interval(0,1)"], id="interval-verbatim"),
+    pytest.param("a=1:2,range(5,7)", ["1", "2", "5", "6"], id="hydra-sweep-beside-range"),
+    pytest.param("a=(range(1,3))k", ["1000", "2000"], id="hydra-sweep-in-scaled-group"),
+    # KEY/S
+    pytest.param("lr/m=1,2,5", ["0.001", "0.002", "0.005"], id="key-scale"),
+    pytest.param("lr/k=1:3", ["1000", "2000", "3000"], id="key-scale-range-ints"),
+    pytest.param("lr/u=0.5,1", ["5e-07", "1e-06"], id="key-scale-micro"),
+]
+
+
+@pytest.mark.parametrize("override, expected", VALUE_CASES)
+def test_values(override, expected):
+    assert values(override) == expected
+    assert count([override]) == len(expected)
+
+
+# ---------------------------------------------------------------------------
+# Keys, order, pipes, repeated keys
+# ---------------------------------------------------------------------------
+
+RUN_CASES = [
+    pytest.param(["a=1,2", "b=x,y"], ["a=1 b=x", "a=1 b=y", "a=2 b=x", "a=2 b=y"], id="order-last-fastest"),
+    pytest.param(["lr=1m:3m", "model=small,large"],
+                 ["lr=0.001 model=small", "lr=0.001 model=large", "lr=0.002 model=small",
+                  "lr=0.002 model=large", "lr=0.003 model=small", "lr=0.003 model=large"], id="readme-first"),
+    pytest.param(["a=1,2|b=3,4", "c=5,6"],
+                 ["a=1 c=5", "a=1 c=6", "a=2 c=5", "a=2 c=6", "b=3 c=5", "b=3 c=6", "b=4 c=5", "b=4 c=6"],
+                 id="pipe-union"),
+    pytest.param(["x=7,8", "a=1|b=2"], ["x=7 a=1", "x=8 a=1", "x=7 b=2", "x=8 b=2"], id="pipe-sub-sweep-order"),
+    pytest.param(["a=1|2"], ["a=1", "a=2"], id="pipe-section-reuses-key"),
+    pytest.param(["a=1|b=2", "c=3|d=4"], ["a=1 c=3", "a=1 d=4", "b=2 c=3", "b=2 d=4"],
+                 id="pipes-multiply-later-fastest"),
+    pytest.param(["lr/m=1|2"], ["lr=0.001", "lr=0.002"], id="pipe-scaled-key-reused"),
+    pytest.param(["a=1:2|+b=x"], ["a=1", "a=2", "+b=x"], id="pipe-section-key-with-prefix"),
+    pytest.param(["model/m=a,b"], ["model/m=a", "model/m=b"], id="key-slash-letter-group-path"),
+    pytest.param(["lr/m=1,x"], ["lr/m=1", "lr/m=x"], id="key-scale-needs-all-numbers"),
+    pytest.param(["opt.lr/m=1,2"], ["opt.lr=0.001", "opt.lr=0.002"], id="key-scale-dotted"),
+    pytest.param(["+a=1", "++b=2", "~c", "~d=1", "g@pkg=x", "group/sub=y"],
+                 ["+a=1 ++b=2 ~c ~d=1 g@pkg=x group/sub=y"], id="hydra-key-forms"),
+    pytest.param(["a=1,2", "b=3", "a=5"], ["a=5 b=3"], id="repeated-key-last-wins-first-position"),
+    pytest.param(["lr/m=1", "lr=2"], ["lr=2"], id="repeated-key-after-scaling"),
+    pytest.param([], [""], id="no-overrides-one-run"),
+]
+
+
+@pytest.mark.parametrize("overrides, expected", RUN_CASES)
+def test_runs(overrides, expected):
+    assert runs(*overrides) == expected
+    assert count(overrides) == len(expected)
+
+
+# ---------------------------------------------------------------------------
+# Errors: exact messages, caret under the offending column
+# ---------------------------------------------------------------------------
+
+def _message(problem: str, override: str, column: int, hint: str = "") -> str:
+    lines = [f"{problem} in override", f"    {override}", "    " + " " * column + "^"]
+    return "\n".join(lines + ([f"hint: {hint}"] if hint else []))
+
+
+RANGE_FORM = ("a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k")
+AS_TEXT = f"{RANGE_FORM}; to pass text with ':', quote it or escape each colon as '\\:'"
+
+ERROR_CASES = [
+    pytest.param("model=(cnn,vit_small", "unclosed '('", 6, "close the group with ')'", id="unclosed-group"),
+    pytest.param("a=(1,2", "unclosed '('", 2, "close the group with ')'", id="unclosed-group-2"),
+    pytest.param("a=1,2)", "unmatched ')'", 5, "remove it, or open a group with '('", id="unmatched-paren"),
+    pytest.param("a=(1|2)", "'|' inside a group", 4,
+                 "pipes split a whole value: write a=(1,2)|(3,4), not a=(1|2)", id="pipe-in-group"),
+    pytest.param("a=()", "empty group '()'", 2, "", id="empty-group"),
+    pytest.param("a=1|", "empty '|' section", 4, "every section needs a value, e.g. a=1|2", id="empty-section-end"),
+    pytest.param("a=|1", "empty '|' section", 2, "every section needs a value, e.g. a=1|2",
+                 id="empty-section-start"),
+    pytest.param("a=1,", "empty value after ','", 3, "", id="trailing-comma"),
+    pytest.param("a=,1", "empty value before ','", 2, "", id="leading-comma"),
+    pytest.param("=1", "empty key", 0, "an override is KEY=VALUE, e.g. lr=0.1", id="empty-key"),
+    pytest.param("abc", "missing '='", 3, "an override is KEY=VALUE, e.g. lr=0.1 or lr=1:5", id="no-equals"),
+    pytest.param("a=b=c", "unexpected '='", 3, "quote a value that holds '=', e.g. a='x=1'", id="second-equals"),
+    pytest.param("a='x", "unclosed ' quote", 2, "close the string with '", id="unclosed-quote"),
+    pytest.param("a=[1,2", "unclosed '['", 2, "close it with ']'", id="unclosed-list"),
+    pytest.param("a=${x", "unclosed '${'", 2, "close it with '}'", id="unclosed-interpolation"),
+    pytest.param("a=1:3tep", "range stop '3tep' is not a number", 4, AS_TEXT, id="range-bad-stop"),
+    pytest.param("a=1:3:xyz", "range step 'xyz' is not a number", 6, AS_TEXT, id="range-bad-step"),
+    pytest.param("a=x1:3", None, None, None, id="letter-start-is-text-not-error"),
+    pytest.param("a=1:", "range has no stop", 4, "", id="range-no-stop"),
+    pytest.param("a=1:2:3:4:5", "too many ':' in range", 9, "", id="range-too-many-fields"),
+    pytest.param("a=1:2:1:q", "'q' is not an SI letter", 8,
+                 "the last field of a range scales it by one of: f p n u m k M G T", id="range-bad-letter"),
+    pytest.param("a=1:5:0", "range step is 0", 6, RANGE_FORM, id="range-zero-step"),
+    pytest.param("a=5:1", "range step '1' moves away from the stop", 4,
+                 "count down with a negative step, e.g. 5:1:-1", id="range-default-step-away"),
+    pytest.param("a=1:5:-1", "range step '-1' moves away from the stop", 6,
+                 "count up with a positive step", id="range-step-away"),
+    pytest.param("a=1m:1:0.1", "range bounds '1m' and '1' have different SI letters", 7,
+                 "give the step its own letter, e.g. 1m:1:100m", id="range-mixed-letters-step"),
+    pytest.param("a=1m:1", "range bounds '1m' and '1' have different SI letters", 5,
+                 "give the step its own letter, e.g. 1m:1:100m", id="range-mixed-letters-default-step"),
+    pytest.param("a=1:10:*1", "range factor '*1' must be above 0 and not 1", 7,
+                 "a geometric range multiplies by its factor, e.g. 1:1000:*10 or 1:0.001:*0.1",
+                 id="factor-one"),
+    pytest.param("a=1:10:*0", "range factor '*0' must be above 0 and not 1", 7,
+                 "a geometric range multiplies by its factor, e.g. 1:1000:*10 or 1:0.001:*0.1",
+                 id="factor-zero"),
+    pytest.param("a=1:10:*-2", "range factor '*-2' must be above 0 and not 1", 7,
+                 "a geometric range multiplies by its factor, e.g. 1:1000:*10 or 1:0.001:*0.1",
+                 id="factor-negative"),
+    pytest.param("a=1:10:*0.5", "range factor '*0.5' moves away from the stop", 7, "", id="factor-away"),
+    pytest.param("a=0:10:*2", "a geometric range must not start at, reach or cross 0", 7,
+                 "use bounds of the same sign, e.g. 1e-4:1:*10", id="geometric-from-zero"),
+    pytest.param("a=-1:10:*2", "a geometric range must not start at, reach or cross 0", 8,
+                 "use bounds of the same sign, e.g. 1e-4:1:*10", id="geometric-crosses-zero"),
+    pytest.param("a=0:1:#0", "range count '#0' must be a whole number of at least 2", 6,
+                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-zero"),
+    pytest.param("a=0:1:#-1", "range count '#-1' must be a whole number of at least 2", 6,
+                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-negative"),
+    pytest.param("a=0:1:#2.5", "range count '#2.5' must be a whole number of at least 2", 6,
+                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-fraction"),
+    pytest.param("a=0:1:#1", "range count '#1' must be a whole number of at least 2", 6,
+                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-one"),
+    pytest.param("a=1:3'x'", "invalid range", 5,
+                 "a range holds only numbers; to pass text with ':', quote the whole value or "
+                 "escape each colon as '\\:'", id="range-with-quote"),
+    pytest.param("a=cnn_(small,large)", "Hydra cannot evaluate 'cnn_(small,large)'", 2,
+                 "Hydra says: HydraException while evaluating 'cnn_(small,large)': Unknown function 'cnn_'",
+                 id="identifier-paren-is-function"),
+    pytest.param("a=range(1,3)x", "unexpected text after range(...)", 12,
+                 "a Hydra function call must be a whole value; to concatenate, write a group such as (a)_(b,c)",
+                 id="text-after-function"),
+    pytest.param("a=1,interval(0,1)", "interval() cannot be combined with other values", 4,
+                 "interval(...) must be the whole value of its override", id="interval-combined"),
+    pytest.param("a='x'y", "Hydra cannot parse the value ''x'y'", 2,
+                 "Hydra says: extraneous input 'y' expecting <EOF>", id="hydra-rejects-atom"),
+    pytest.param("a=1,'x'y", "Hydra cannot parse the value ''x'y'", 4,
+                 "Hydra says: extraneous input 'y' expecting <EOF>", id="hydra-rejects-second-item"),
+    pytest.param("a=5µ", "Hydra cannot parse the value '5µ'", 2,
+                 "Hydra says: token recognition error at: 'µ'", id="hydra-rejects-micro-sign"),
+    pytest.param("a b=1", "Hydra cannot parse the key 'a b'", 0,
+                 "Hydra says: token recognition error at: ' '", id="hydra-rejects-key"),
+    pytest.param("a=1:1000,1", "1001 values, more than the limit of 1000", 2,
+                 "split the sweep, or raise the limit: expand(..., max_values=N)", id="too-many-values"),
+    pytest.param("a=(1:40)(1:40)", "1600 values, more than the limit of 1000", 2,
+                 "split the sweep, or raise the limit: expand(..., max_values=N)", id="too-many-group-product"),
+    pytest.param("a=1:1001", "1001 values, more than the limit of 1000", 2,
+                 "split the sweep, or raise the limit: expand(..., max_values=N)", id="too-many-range"),
+]
+
+
+@pytest.mark.parametrize("override, problem, column, hint", ERROR_CASES)
+def test_errors(override, problem, column, hint):
+    if problem is None:  # the table also records what is NOT an error
+        assert count([override]) == 1
+        return
+    with pytest.raises(SweepSyntaxError) as info:
+        expand([override], max_values=1000)
+    assert str(info.value) == _message(problem, override, column, hint)
+    assert isinstance(info.value, ValueError)
+
+
+def test_error_message_matches_spec_example():
+    with pytest.raises(SweepSyntaxError) as info:
+        expand(["model=(cnn,vit_small"])
+    assert str(info.value).splitlines()[:3] == [
+        "unclosed '(' in override",
+        "    model=(cnn,vit_small",
+        "          ^",
+    ]
+
+
+def test_error_survives_pickling():
+    with pytest.raises(SweepSyntaxError) as info:
+        expand(["a=1:x"])
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value)
+
+
+def test_errors_are_raised_by_expand_itself_not_by_the_first_next():
+    with pytest.raises(SweepSyntaxError):
+        expand(["a=1", "b=(x"])  # no next() needed
+
+
+def test_max_values_can_be_raised():
+    assert count(["a=1:2000"]) == 2000
+    assert count(["a=1:1000001"], max_values=2 * 10**6) == 1000001
+    with pytest.raises(SweepSyntaxError, match="more than the limit of 1000000"):
+        count(["a=1:1000001"])
+
+
+def test_a_string_is_not_a_list_of_overrides():
+    with pytest.raises(TypeError, match="list of overrides"):
+        expand("a=1,2")
+
+
+def test_expand_is_lazy_on_a_huge_sweep():
+    overrides = ["a=1:1000", "b=1:1000", "c=1:1000", "d=0:999999"]
+    assert count(overrides) == 10**15
+    it = expand(overrides)
+    assert next(it) == ["a=1", "b=1", "c=1", "d=0"]
+    assert next(it) == ["a=1", "b=1", "c=1", "d=1"]
+
+
+def test_lazy_axis_rolls_over_in_order():
+    # An axis above the cache size stays lazy; the odometer must still roll over right.
+    got = list(expand(["a=1,2", "b=0:69999"]))
+    assert len(got) == 140000
+    assert got[69999] == ["a=1", "b=69999"]
+    assert got[70000] == ["a=2", "b=0"]
