@@ -16,10 +16,10 @@ def train(cfg: DictConfig) -> float:
     if cfg.fail:
         raise RuntimeError(f"failing on purpose (fail={cfg.fail})")
     # A stand-in for training: a deterministic "loss" from the settings.
-    loss = cfg.model.width * cfg.lr + cfg.seed * 1e-3
+    loss = cfg.model.width * cfg.learning_rate + cfg.seed * 1e-3
     out = Path(HydraConfig.get().runtime.output_dir)
     (out / "result.json").write_text(json.dumps({"loss": loss, "cfg": OmegaConf.to_container(cfg)}))
-    log.info("model=%s lr=%s optimizer=%s loss=%.6f", cfg.model.name, cfg.lr, cfg.optimizer, loss)
+    log.info("model=%s learning_rate=%s optimizer=%s loss=%.6f", cfg.model.name, cfg.learning_rate, cfg.optimizer, loss)
     return loss
 
 

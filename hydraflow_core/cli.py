@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import shutil
 import sys
+from pathlib import Path
 from typing import List, Optional
 
-from . import __version__
-from .errors import HydraflowError
+import yaml
+from rich.console import Console
+
+from . import __version__, dispatch, jobfile
+from .display import ProgressDisplay, print_summary
+from .errors import HydraflowError, UsageError
+from .plan import dry_run_text, plan_job
 from .shell import join as shell_join
 from .syntax import MAX_VALUES, parse_sweep
 
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -41,7 +51,34 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"most values one override may give (default {MAX_VALUES})",
     )
     expand.set_defaults(handler=_expand)
+
+    run = commands.add_parser(
+        "run",
+        help="run a job definition of hydraflow.yaml",
+        description="Expand a job definition into batches and run each as a Hydra multirun "
+        "(run:), a function call (call:), or hand them all to one command (submit:).",
+    )
+    run.add_argument("job", metavar="JOB", help="a job name under 'jobs:' in hydraflow.yaml")
+    run.add_argument("args", nargs="*", metavar="ARGS", help="overrides appended to every batch")
+    run.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    run.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
+    run.add_argument(
+        "--max-parallel", type=_positive_int, metavar="N",
+        help="batches run at once (default: the job's max_parallel, else 1)",
+    )
+    run.set_defaults(handler=_run)
+
+    show = commands.add_parser("show", help="print job definitions as YAML")
+    show.add_argument("job", nargs="?", metavar="JOB", help="only this job")
+    show.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
+    show.set_defaults(handler=_show)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
+    return int(text)
 
 
 def _expand(args: argparse.Namespace) -> int:
@@ -55,13 +92,102 @@ def _expand(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_job(args: argparse.Namespace):
+    path = jobfile.find(args.file, Path.cwd())
+    shown = args.file or jobfile.FILE_NAME
+    return jobfile.load(path, shown), shown
+
+
+def _run(args: argparse.Namespace) -> int:
+    job_file, shown = _load_job(args)
+    job = jobfile.get_job(job_file, args.job, shown)
+    directory = job_file.directory
+    preview = plan_job(job, args.args)  # bad ARGS fail here, before anything is created
+    if args.dry_run:
+        sys.stdout.write(dry_run_text(preview))
+        return 0
+    if job.kind == "call":
+        dispatch.load_function(job.target, directory)
+    else:
+        command = shlex.split(job.target)
+        _check_command(command[0], directory, f"jobs.{job.name}.{job.kind}")
+    run_id = dispatch.new_run_id(directory, job.name)
+    plan = plan_job(job, args.args, run_id)
+    # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    if job.kind == "submit":
+        console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
+        return 0 if dispatch.submit(plan, command, directory) == 0 else EXIT_FAILED
+    parallel = args.max_parallel or job.max_parallel
+    title = f"{job.name}: {len(plan.batches)} batches"
+    console.print(f"{title} -> {_shown_path(directory / plan.run_dir)}")
+    interrupted = False
+    with ProgressDisplay(console, len(plan.batches), title) as display:
+        try:
+            if job.kind == "call":
+                results = dispatch.call_batches(plan, job.target, directory, display)
+            else:
+                results = dispatch.run_commands(plan, command, directory, parallel, display)
+        except dispatch.Interrupted as stop:
+            results, interrupted = stop.results, True
+    print_summary(console, results, directory, plan.run_dir, _shown_path(directory / plan.run_dir))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if any(r.state != dispatch.COMPLETED for r in results) else 0
+
+
+def _check_command(program: str, directory: Path, where: str) -> None:
+    found = shutil.which(program) if os.sep not in program else (
+        str(directory / program) if os.access(directory / program, os.X_OK) else None)
+    if found is None:
+        raise UsageError(f"{where}: command '{program}' not found")
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+def _show(args: argparse.Namespace) -> int:
+    job_file, shown = _load_job(args)
+    names = [args.job] if args.job else list(job_file.jobs)
+    jobs = {name: _job_as_dict(jobfile.get_job(job_file, name, shown)) for name in names}
+    sys.stdout.write(yaml.safe_dump({"jobs": jobs}, sort_keys=False, width=100))
+    return 0
+
+
+def _job_as_dict(job) -> dict:
+    out = {job.kind: job.target}
+    if job.with_:
+        out["with"] = shell_join(job.with_)
+    if job.max_parallel != 1:
+        out["max_parallel"] = job.max_parallel
+    steps = []
+    for step in job.steps:
+        fields = {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_}
+        steps.append({k: shell_join(v) for k, v in fields.items() if v})
+    if any(steps):
+        out["steps"] = steps
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # 'hydraflow run JOB --dry-run a=1': ARGS after an option
+        if args.command != "run" or any(e.startswith("-") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args = [*args.args, *extra]
     try:
         return args.handler(args)
     except HydraflowError as error:
         print(f"hydraflow: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("hydraflow: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `hydraflow expand ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -42,3 +42,21 @@ class SweepSyntaxError(HydraflowError, ValueError):
     def __reduce__(self):  # keep the error picklable (subprocess / submitit workers)
         return (type(self), (self.problem, self.override, self.column, self.hint))
 
+
+
+class JobFileError(HydraflowError):
+    """Problems in ``hydraflow.yaml``: every one found, each as ``FILE:LINE: dotted.key: message``."""
+
+    def __init__(self, problems: "list[str]") -> None:
+        self.problems = list(problems)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
+
+    def __reduce__(self):
+        return (type(self), (self.problems,))
+
+
+class UsageError(HydraflowError):
+    """A command used wrongly: unknown job, missing file, bad option value."""

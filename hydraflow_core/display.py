@@ -1,0 +1,86 @@
+"""What people see while a job runs: progress, then a summary table (rich, at the edge only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .dispatch import COMPLETED, FAILED, BatchResult
+from .plan import Batch
+
+_STYLE = {COMPLETED: "green", FAILED: "bold red"}
+_TAIL_LINES = 8
+
+
+class ProgressDisplay:
+    """Events sink: a live bar on a terminal, one line per finished batch elsewhere."""
+
+    def __init__(self, console: Console, total: int, title: str) -> None:
+        self.console = console
+        self.total = total
+        self.done = 0
+        self.progress: Optional[Progress] = None
+        if console.is_terminal:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), console=console, transient=True,
+            )
+            self.task = self.progress.add_task(title, total=total)
+
+    def __enter__(self) -> "ProgressDisplay":
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def started(self, batch: Batch) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=f"running {batch.name}")
+
+    def finished(self, result: BatchResult) -> None:
+        self.done += 1
+        style = _STYLE.get(result.state, "yellow")
+        self.console.print(
+            f"[{self.done}/{self.total}] [{style}]{result.state}[/] {result.name} ({result.duration:.1f}s)",
+            highlight=False,
+        )
+        if self.progress is not None:
+            self.progress.advance(self.task)
+
+
+def print_summary(
+    console: Console, results: List[BatchResult], directory: Path, run_dir: str, shown_run_dir: str
+) -> None:
+    """The table of every batch (logs relative to the run directory), counts, failed logs' tails."""
+    table = Table(title=f"summary of {shown_run_dir}", title_justify="left", title_style="bold")
+    for column in ("batch", "state", "exit code", "duration", "log"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        style = _STYLE.get(r.state, "yellow")
+        code = "" if r.returncode is None else str(r.returncode)
+        duration = f"{r.duration:.1f}s" if r.log else ""
+        table.add_row(r.name, f"[{style}]{r.state}[/]", code, duration, _relative(r.log, run_dir))
+    console.print(table)
+    counts: dict = {}
+    for r in results:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    console.print(", ".join(f"{n} {state}" for state, n in counts.items()), highlight=False)
+    for r in results:
+        if r.state == FAILED and r.log:
+            lines = (directory / r.log).read_text(errors="replace").splitlines()[-_TAIL_LINES:]
+            console.print(f"\n[bold red]{r.name}[/] failed; the end of its log:", highlight=False)
+            console.print("\n".join("    " + line for line in lines), markup=False, highlight=False)
+
+
+def _relative(log: Optional[str], run_dir: str) -> str:
+    if not log:
+        return ""
+    prefix = run_dir.rstrip("/") + "/"
+    return log[len(prefix):] if log.startswith(prefix) else log

@@ -1,0 +1,253 @@
+"""Load and validate ``hydraflow.yaml`` (SPEC 2).
+
+The file is read as PyYAML *nodes*, which keep line marks (OmegaConf loses
+them) and the raw text of every scalar (so an unquoted ``1:30`` stays the text
+``1:30`` instead of YAML 1.1's base-60 integer 90). Every problem is collected,
+then all are reported at once, each as ``FILE:LINE: jobs.NAME.KEY: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+from .errors import HydraflowError, JobFileError, UsageError
+from .jobs import KINDS, Job, JobFile, Step
+from .plan import batch_choices, joined_sweeps, zip_choices
+
+FILE_NAME = "hydraflow.yaml"
+JOB_KEYS = (*KINDS, "with", "max_parallel", "steps")
+STEP_KEYS = ("batch", "zip", "args", "with")
+_JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_CALL_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+
+
+def find(file: Optional[str], cwd: Path) -> Path:
+    """The job file: ``--file PATH`` or ``hydraflow.yaml`` in ``cwd``."""
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise UsageError(f"{file}: no such file")
+        return path
+    path = cwd / FILE_NAME
+    if not path.is_file():
+        raise UsageError(f"no {FILE_NAME} in {cwd} (write one, or give its path with --file PATH)")
+    return path
+
+
+def load(path: Path, shown_as: Optional[str] = None) -> JobFile:
+    """Parse and validate the job file at ``path``; ``shown_as`` names it in messages."""
+    name = shown_as or str(path)
+    text = path.read_text()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        raise JobFileError([f"{where}: invalid YAML: {getattr(error, 'problem', None) or error}"])
+    if root is None:
+        raise JobFileError([f"{name}:1: the file is empty; it needs a 'jobs:' mapping"])
+    checker = _Checker(name)
+    jobs = checker.root(root)
+    if checker.problems:
+        raise JobFileError(checker.problems)
+    return JobFile(path, jobs)
+
+
+def get_job(job_file: JobFile, name: str, shown_as: str) -> Job:
+    if name in job_file.jobs:
+        return job_file.jobs[name]
+    names = list(job_file.jobs)
+    raise UsageError(
+        f"no job '{name}' in {shown_as}{_did_you_mean(name, names)}; jobs: {', '.join(names) or 'none'}"
+    )
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+class _Checker:
+    """Walks the node tree, collecting problems instead of stopping at the first."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.problems: List[str] = []
+
+    def problem(self, node: yaml.Node, key: str, message: str) -> None:
+        self.problems.append(f"{self.name}:{node.start_mark.line + 1}: {key}: {message}")
+
+    def mapping(self, node: yaml.Node, key: str, allowed) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
+        """``{name: (key node, value node)}``, reporting unknown and repeated keys."""
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, key, f"expected a mapping, got {_describe(node)}")
+            return {}
+        out: Dict[str, Tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            where = f"{key}.{name}" if key else str(name)
+            if name is None:
+                self.problem(key_node, key, "keys must be plain names")
+            elif name in out:
+                self.problem(key_node, where, "repeated key (the first is on line "
+                             f"{out[name][0].start_mark.line + 1})")
+            elif allowed is not None and name not in allowed:
+                self.problem(key_node, where, f"unknown key{_did_you_mean(name, allowed)}; "
+                             f"valid keys: {', '.join(allowed)}")
+            else:
+                out[name] = (key_node, value_node)
+        return out
+
+    def root(self, node: yaml.Node) -> Dict[str, Job]:
+        top = self.mapping(node, "", ("jobs",))
+        if "jobs" not in top:
+            if isinstance(node, yaml.MappingNode):
+                self.problem(node, "jobs", "missing: the file needs a 'jobs:' mapping")
+            return {}
+        jobs_node = top["jobs"][1]
+        jobs = {}
+        for name, (key_node, value_node) in self.mapping(jobs_node, "jobs", None).items():
+            if not _JOB_NAME.fullmatch(name):
+                self.problem(key_node, f"jobs.{name}", "a job name uses letters, digits, '_', '.' and '-'")
+                continue
+            job = self.job(name, key_node, value_node)
+            if job is not None:
+                jobs[name] = job
+        if not jobs and not self.problems:
+            self.problem(jobs_node, "jobs", "no job defined")
+        return jobs
+
+    def job(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Optional[Job]:
+        key = f"jobs.{name}"
+        fields = self.mapping(node, key, JOB_KEYS)
+        kinds = [k for k in KINDS if k in fields]
+        if len(kinds) != 1:
+            message = ("needs one of run, call or submit" if not kinds
+                       else f"has {' and '.join(kinds)}; give exactly one of run, call or submit")
+            self.problem(key_node, key, message)
+            return None
+        kind = kinds[0]
+        target = self.text(fields[kind][1], f"{key}.{kind}")
+        if target is not None:
+            if kind == "call" and not _CALL_TARGET.fullmatch(target):
+                self.problem(fields[kind][1], f"{key}.call", "expected module.function, e.g. jobs.launch")
+            elif kind != "call":
+                self.words(fields[kind][1], f"{key}.{kind}", target)
+        with_ = self.overrides(fields.get("with"), f"{key}.with")
+        max_parallel = self.max_parallel(fields.get("max_parallel"), f"{key}.max_parallel")
+        steps = self.steps(fields.get("steps"), f"{key}.steps")
+        if target is None or with_ is None or max_parallel is None or steps is None:
+            return None
+        return Job(name, kind, target, with_, max_parallel, steps)
+
+    def steps(self, pair, key: str) -> Optional[Tuple[Step, ...]]:
+        if pair is None:
+            return (Step(),)
+        node = pair[1]
+        if node.tag == _NULL:
+            return (Step(),)
+        if not isinstance(node, yaml.SequenceNode):
+            self.problem(node, key, f"expected a list of steps, got {_describe(node)}")
+            return None
+        merged: List[Dict[str, Tuple[yaml.Node, str]]] = []
+        ok = True
+        for index, item in enumerate(node.value):
+            where = f"{key}[{index}]"
+            fields = self.mapping(item, where, STEP_KEYS)
+            starts_step = "batch" in fields or "zip" in fields or not merged
+            if starts_step:
+                merged.append({})
+            for name, (key_node, value_node) in fields.items():
+                if name in merged[-1]:
+                    self.problem(key_node, f"{where}.{name}",
+                                 f"the step already has '{name}' (from {merged[-1][name][1]}); a list "
+                                 "item without 'batch' or 'zip' is merged into the one before it")
+                    ok = False
+                else:
+                    merged[-1][name] = (value_node, where)
+        steps = []
+        for fields in merged or [{}]:
+            values = {}
+            for name in STEP_KEYS:
+                if name in fields:
+                    value_node, where = fields[name]
+                    values[name] = self.overrides((None, value_node), f"{where}.{name}", check=name)
+                    ok = ok and values[name] is not None
+            if ok:
+                steps.append(Step(values.get("batch", ()), values.get("zip", ()),
+                                  values.get("args", ()), values.get("with", ())))
+        return tuple(steps) if ok else None
+
+    def overrides(self, pair, key: str, check: Optional[str] = None) -> Optional[Tuple[str, ...]]:
+        """A string (or list of strings) of shell-like words; ``check`` names the step field."""
+        if pair is None:
+            return ()
+        node = pair[1]
+        if isinstance(node, yaml.SequenceNode):
+            texts = [self.text(item, key) for item in node.value]
+            if any(t is None for t in texts):
+                return None
+        else:
+            texts = [self.text(node, key)]
+            if texts[0] is None:
+                return None
+        words: List[str] = []
+        for text in texts:
+            split = self.words(node, key, text)
+            if split is None:
+                return None
+            words.extend(split)
+        if check is not None:
+            try:
+                if check == "batch":
+                    batch_choices(words)
+                elif check == "zip":
+                    zip_choices(words)
+                elif check == "args":
+                    joined_sweeps(words, "args")
+            except HydraflowError as error:
+                self.problem(node, key, str(error))
+                return None
+        return tuple(words)
+
+    def text(self, node: yaml.Node, key: str) -> Optional[str]:
+        """A scalar's text exactly as written (never YAML's reading of it)."""
+        if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL and not node.style:
+            self.problem(node, key, f"expected text, got {_describe(node)}")
+            return None
+        return node.value
+
+    def words(self, node: yaml.Node, key: str, text: str) -> Optional[List[str]]:
+        try:
+            return shlex.split(text)
+        except ValueError as error:
+            self.problem(node, key, f"{error} in: {text}")
+            return None
+
+    def max_parallel(self, pair, key: str) -> Optional[int]:
+        if pair is None:
+            return 1
+        node = pair[1]
+        if not (isinstance(node, yaml.ScalarNode) and re.fullmatch(r"[0-9]+", node.value)
+                and int(node.value) >= 1):
+            self.problem(node, key, f"expected a whole number of at least 1, got {_describe(node)}")
+            return None
+        return int(node.value)
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == _NULL:
+        return "nothing"
+    return f"'{node.value}'" if node.tag == _STR else f"{node.value}"

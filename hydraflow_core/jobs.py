@@ -1,0 +1,44 @@
+"""Job definitions (SPEC 2), as plain frozen dataclasses.
+
+:mod:`.jobfile` builds them from ``hydraflow.yaml`` after validating it;
+:mod:`.plan` turns one into batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Tuple
+
+KINDS = ("run", "call", "submit")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: its outer grid (``batch`` x ``zip``), inner sweeps and extra settings."""
+
+    batch: Tuple[str, ...] = ()  # overrides; one batch per combination
+    zip: Tuple[str, ...] = ()  # overrides paired element-wise
+    args: Tuple[str, ...] = ()  # overrides swept by Hydra inside every batch
+    with_: Tuple[str, ...] = ()  # settings merged over the job's `with`
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    kind: str  # one of KINDS
+    target: str  # the command (run, submit) or module.function (call)
+    with_: Tuple[str, ...] = ()
+    max_parallel: int = 1
+    steps: Tuple[Step, ...] = (Step(),)
+
+
+@dataclass(frozen=True)
+class JobFile:
+    path: Path
+    jobs: Dict[str, Job] = field(default_factory=dict)
+
+    @property
+    def directory(self) -> Path:
+        """Where a job's commands run and its outputs go."""
+        return self.path.resolve().parent
