@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import hydra
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def train(cfg: DictConfig) -> float:
+    time.sleep(cfg.sleep)
     if cfg.fail:
         raise RuntimeError(f"failing on purpose (fail={cfg.fail})")
     # A stand-in for training: a deterministic "loss" from the settings.

@@ -32,7 +32,7 @@ class SweepSyntaxError(HydraflowError, ValueError):
     def __str__(self) -> str:
         lines = [
             f"{self.problem} in override",
-            f"    {self.override}",
+            "    " + self.override.replace("\t", " "),  # a tab would shift the caret
             "    " + " " * self.column + "^",
         ]
         if self.hint:

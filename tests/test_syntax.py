@@ -169,11 +169,16 @@ def test_runs(overrides, expected):
 # ---------------------------------------------------------------------------
 
 def _message(problem: str, override: str, column: int, hint: str = "") -> str:
-    lines = [f"{problem} in override", f"    {override}", "    " + " " * column + "^"]
+    shown = override.replace("\t", " ")
+    lines = [f"{problem} in override", f"    {shown}", "    " + " " * column + "^"]
     return "\n".join(lines + ([f"hint: {hint}"] if hint else []))
 
 
 RANGE_FORM = ("a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k")
+LIMIT_HINT = ("split the sweep, or raise the limit "
+              "(expand(..., max_values=N) in Python, --max-values N on the command line)")
+COUNT_HINT = ("'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5 "
+              "('#1' only when both bounds are equal)")
 AS_TEXT = f"{RANGE_FORM}; to pass text with ':', quote it or escape each colon as '\\:'"
 
 ERROR_CASES = [
@@ -202,8 +207,19 @@ ERROR_CASES = [
     pytest.param("a=1:2:1:q", "'q' is not an SI letter", 8,
                  "the last field of a range scales it by one of: f p n u m k M G T", id="range-bad-letter"),
     pytest.param("a=1:5:0", "range step is 0", 6, RANGE_FORM, id="range-zero-step"),
-    pytest.param("a=5:1", "range step '1' moves away from the stop", 4,
+    pytest.param("a=5:1", "the default step moves away from the stop '1'", 4,
                  "count down with a negative step, e.g. 5:1:-1", id="range-default-step-away"),
+    pytest.param("a=-a:b", "range start '-a' is not a number", 2, AS_TEXT, id="range-start-checked-first"),
+    pytest.param("a=1:1e9999999", "range stop '1e9999999' is out of range", 4,
+                 "numbers in a range must lie between 1e-1000 and 1e1000 in size", id="range-number-too-big"),
+    pytest.param("a=1:2:*1e-2000", "range factor '*1e-2000' is out of range", 6,
+                 "numbers in a range must lie between 1e-1000 and 1e1000 in size", id="range-factor-too-small"),
+    pytest.param("a=1:1e80", "about 10^80 values, more than the limit of 1000", 2, LIMIT_HINT,
+                 id="too-many-huge-count"),
+    pytest.param("a=1e-29:1", None, None, None, id="tiny-start-no-value-past-stop"),
+    pytest.param("a=1:1e30:*1.001", "69113 values, more than the limit of 1000", 2, LIMIT_HINT,
+                 id="too-many-geometric-counted-up-front"),
+    pytest.param("a=\t(1,2", "unclosed '('", 3, "close the group with ')'", id="tab-keeps-caret-aligned"),
     pytest.param("a=1:5:-1", "range step '-1' moves away from the stop", 6,
                  "count up with a positive step", id="range-step-away"),
     pytest.param("a=1m:1:0.1", "range bounds '1m' and '1' have different SI letters", 7,
@@ -225,13 +241,13 @@ ERROR_CASES = [
     pytest.param("a=-1:10:*2", "a geometric range must not start at, reach or cross 0", 8,
                  "use bounds of the same sign, e.g. 1e-4:1:*10", id="geometric-crosses-zero"),
     pytest.param("a=0:1:#0", "range count '#0' must be a whole number of at least 2", 6,
-                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-zero"),
+                 COUNT_HINT, id="count-zero"),
     pytest.param("a=0:1:#-1", "range count '#-1' must be a whole number of at least 2", 6,
-                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-negative"),
+                 COUNT_HINT, id="count-negative"),
     pytest.param("a=0:1:#2.5", "range count '#2.5' must be a whole number of at least 2", 6,
-                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-fraction"),
+                 COUNT_HINT, id="count-fraction"),
     pytest.param("a=0:1:#1", "range count '#1' must be a whole number of at least 2", 6,
-                 "'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5", id="count-one"),
+                 COUNT_HINT, id="count-one"),
     pytest.param("a=1:3'x'", "invalid range", 5,
                  "a range holds only numbers; to pass text with ':', quote the whole value or "
                  "escape each colon as '\\:'", id="range-with-quote"),
@@ -252,12 +268,30 @@ ERROR_CASES = [
     pytest.param("a b=1", "Hydra cannot parse the key 'a b'", 0,
                  "Hydra says: token recognition error at: ' '", id="hydra-rejects-key"),
     pytest.param("a=1:1000,1", "1001 values, more than the limit of 1000", 2,
-                 "split the sweep, or raise the limit: expand(..., max_values=N)", id="too-many-values"),
+                 LIMIT_HINT, id="too-many-values"),
     pytest.param("a=(1:40)(1:40)", "1600 values, more than the limit of 1000", 2,
-                 "split the sweep, or raise the limit: expand(..., max_values=N)", id="too-many-group-product"),
+                 LIMIT_HINT, id="too-many-group-product"),
     pytest.param("a=1:1001", "1001 values, more than the limit of 1000", 2,
-                 "split the sweep, or raise the limit: expand(..., max_values=N)", id="too-many-range"),
+                 LIMIT_HINT, id="too-many-range"),
 ]
+
+
+@pytest.mark.parametrize(
+    "overrides, problem, column",
+    [
+        pytest.param(["a=1|b=2", "a=5"], "'a' is set by two overrides, one of them with '|'", 0,
+                     id="piped-key-repeated-later"),
+        pytest.param(["b=5,6", "a=1|b=2"], "'b' is set by two overrides, one of them with '|'", 0,
+                     id="piped-key-repeated-earlier"),
+        pytest.param(["a=1|b=2", "c=3|b=4"], "'b' is set by two overrides, one of them with '|'", 0,
+                     id="two-pipes-share-a-key"),
+    ],
+)
+def test_repeated_keys_with_pipes_are_errors(overrides, problem, column):
+    with pytest.raises(SweepSyntaxError) as info:
+        expand(overrides)
+    assert str(info.value) == _message(problem, overrides[-1], column,
+                                       "set each key of a '|' section in one override only")
 
 
 @pytest.mark.parametrize("override, problem, column, hint", ERROR_CASES)

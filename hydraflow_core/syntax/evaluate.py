@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import List, Tuple
 
 from ..errors import SweepSyntaxError
@@ -90,13 +90,18 @@ class Evaluator:
             return Points(start, stop, count)
         if node.kind == "mul":
             return Numbers(self._geometric(node))
-        count = int(EXACT.divide_int(stop - start, step)) + 1
+        steps = EXACT.divide(EXACT.subtract(stop, start), step)
+        count = int(steps.to_integral_value(ROUND_FLOOR)) + 1
         self.check_size(count, node.position)
         return Arithmetic(start, step, count)
 
     def _geometric(self, node: Range) -> List[Decimal]:
         start, stop, factor = node.start, node.stop, node.step
         grows = factor > 1
+        if start != stop:  # the size, estimated up front, for a helpful limit error
+            ratio = EXACT.divide(stop, start)
+            estimate = int((EXACT.ln(ratio) / EXACT.ln(factor)).to_integral_value(ROUND_FLOOR)) + 1
+            self.check_size(estimate, node.position)
         values = []
         value = start
         while (abs(value) <= abs(stop)) if grows else (abs(value) >= abs(stop)):
@@ -107,7 +112,9 @@ class Evaluator:
 
     def check_size(self, size: int, column: int) -> None:
         if size > self.max_values:
+            shown = str(size) if size < 10**12 else f"about 10^{len(str(size)) - 1}"
             raise SweepSyntaxError(
-                f"{size} values, more than the limit of {self.max_values}", self.override, column,
-                hint="split the sweep, or raise the limit: expand(..., max_values=N)",
+                f"{shown} values, more than the limit of {self.max_values}", self.override, column,
+                hint="split the sweep, or raise the limit "
+                "(expand(..., max_values=N) in Python, --max-values N on the command line)",
             )

@@ -60,6 +60,11 @@ def parse_number(text: str) -> Optional[tuple[Decimal, Optional[str]]]:
     return value, letter
 
 
+def in_range(value: Decimal) -> bool:
+    """True for 0 and for numbers whose size lies within 1e-1000 .. 1e1000 (exact arithmetic stays cheap)."""
+    return value == 0 or -1000 <= value.adjusted() <= 1000
+
+
 def round15(value: Decimal) -> Decimal:
     """``value`` rounded to 15 significant digits."""
     return ROUNDED.plus(value)

@@ -11,10 +11,11 @@ from typing import List, Optional, Tuple
 
 from ..errors import SweepSyntaxError
 from .nodes import Range
-from .numbers import EXACT, SI_LETTERS, parse_number, parse_plain
+from .numbers import EXACT, SI_LETTERS, in_range, parse_number, parse_plain
 
 _FORM = "a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k"
 _LETTERS = " ".join(SI_LETTERS)
+_LIMITS = "numbers in a range must lie between 1e-1000 and 1e1000 in size"
 
 
 def parse_range(text: str, position: int, override: str) -> Range:
@@ -47,12 +48,12 @@ def parse_range(text: str, position: int, override: str) -> Range:
             )
         scale = SI_LETTERS[letter]
 
+    if start_text:
+        start, start_letter = _number(start_text, start_pos, "start", override)
     if not stop_text:
         raise SweepSyntaxError("range has no stop", override, stop_pos)
     stop, stop_letter = _number(stop_text, stop_pos, "stop", override)
-    if start_text:
-        start, start_letter = _number(start_text, start_pos, "start", override)
-    else:  # ':5m' starts at 0 in the stop's unit
+    if not start_text:  # ':5m' starts at 0 in the stop's unit
         start, start_letter = Decimal(0), stop_letter
 
     if step_field is None or step_field[0][0] not in "*#":
@@ -60,7 +61,7 @@ def parse_range(text: str, position: int, override: str) -> Range:
         step = _additive_step(
             step_field, (start_text, start_letter), (stop_text, stop_letter), stop_pos, override
         )
-        _check_direction(start, stop, step, step_field or (stop_text, stop_pos), override)
+        _check_direction(start, stop, step, step_field, (stop_text, stop_pos), override)
         step = EXACT.multiply(step, scale)
     elif step_field[0][0] == "*":
         kind = "mul"
@@ -91,6 +92,8 @@ def _number(text: str, column: int, what: str, override: str) -> Tuple[Decimal, 
             f"range {what} '{text}' is not a number", override, column,
             hint=f"{_FORM}; to pass text with ':', quote it or escape each colon as '\\:'",
         )
+    if not in_range(parsed[0]):
+        raise SweepSyntaxError(f"range {what} '{text}' is out of range", override, column, hint=_LIMITS)
     return parsed
 
 
@@ -114,13 +117,15 @@ def _additive_step(step_field, start, stop, stop_pos: int, override: str) -> Dec
     return EXACT.multiply(value, unit)
 
 
-def _check_direction(start, stop, step, field, override: str) -> None:
-    text, column = field
+def _check_direction(start, stop, step, step_field, stop_field, override: str) -> None:
+    text, column = step_field or stop_field
     if step == 0:
         raise SweepSyntaxError("range step is 0", override, column, hint=_FORM)
     if start != stop and (step > 0) != (stop > start):
         hint = "count down with a negative step, e.g. 5:1:-1" if step > 0 else "count up with a positive step"
-        raise SweepSyntaxError(f"range step '{text}' moves away from the stop", override, column, hint=hint)
+        problem = (f"range step '{text}' moves away from the stop" if step_field
+                   else f"the default step moves away from the stop '{text}'")
+        raise SweepSyntaxError(problem, override, column, hint=hint)
 
 
 def _factor(start, stop, field, override: str) -> Decimal:
@@ -128,6 +133,8 @@ def _factor(start, stop, field, override: str) -> Decimal:
     factor = parse_plain(text[1:])
     if factor is None:
         raise SweepSyntaxError(f"range factor '{text}' is not a number", override, column, hint=_FORM)
+    if not in_range(factor):
+        raise SweepSyntaxError(f"range factor '{text}' is out of range", override, column, hint=_LIMITS)
     if factor <= 0 or factor == 1:
         raise SweepSyntaxError(
             f"range factor '{text}' must be above 0 and not 1", override, column,
@@ -150,7 +157,8 @@ def _count(start, stop, field, override: str) -> Decimal:
     if count is None or count != count.to_integral_value() or count < least:
         raise SweepSyntaxError(
             f"range count '{text}' must be a whole number of at least {least}", override, column,
-            hint="'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5",
+            hint="'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5 "
+            "('#1' only when both bounds are equal)",
         )
     return count
 

@@ -60,6 +60,9 @@ class Override:
     def count(self) -> int:
         return sum(len(axis) for axis in self.sections)
 
+    def keys(self) -> set:
+        return {axis.prefix[:-1] if axis.prefix else self.key for axis in self.sections}
+
 
 class SweepSpace:
     """All runs of a list of overrides, never materialised."""
@@ -91,8 +94,23 @@ def parse_sweep(overrides: Sequence[str], max_values: int = MAX_VALUES) -> Sweep
     by_key: Dict[str, Override] = {}
     for text in overrides:
         override = parse_override(text, max_values)
+        _check_piped_keys(override, text, by_key.values())
         by_key[override.key] = override  # last wins, at the first position
     return SweepSpace(by_key.values())
+
+
+def _check_piped_keys(override: Override, text: str, earlier) -> None:
+    """A key set in a '|' section may not be set by another override: which would win is unclear."""
+    mine = override.keys()
+    for other in earlier:
+        if other.key == override.key and not (override.piped or other.piped):
+            continue  # Hydra's rule: the later plain override replaces the earlier
+        if (override.piped or other.piped) and mine & other.keys():
+            shared = sorted(mine & other.keys())[0]
+            raise SweepSyntaxError(
+                f"'{shared}' is set by two overrides, one of them with '|'", text, 0,
+                hint="set each key of a '|' section in one override only",
+            )
 
 
 def parse_override(text: str, max_values: int = MAX_VALUES) -> Override:
