@@ -41,6 +41,7 @@ class BatchResult:
     returncode: Optional[int]
     duration: float  # seconds
     log: Optional[str]  # path of the batch's log, relative to the job file's directory
+    started_at: Optional[float] = None  # Unix time
 
 
 class Events(Protocol):
@@ -112,7 +113,7 @@ def run_commands(
                         [*command, "-m", *batch.arguments], cwd=directory, stdout=out,
                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                     )
-                running[process] = (batch, time.monotonic(), log)
+                running[process] = (batch, time.time(), log)
                 events.started(batch)
             for process in [p for p in running if p.poll() is not None]:
                 batch, start, log = running.pop(process)
@@ -129,7 +130,9 @@ def run_commands(
 
 
 def _finish(summary, events, batch, state, returncode, start, log) -> None:
-    result = BatchResult(batch.index, batch.name, state, returncode, time.monotonic() - start, str(log))
+    result = BatchResult(
+        batch.index, batch.name, state, returncode, time.time() - start, str(log), started_at=start
+    )
     summary.record(result)
     events.finished(result)
 
@@ -183,7 +186,7 @@ def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> Li
             log = Path(batch.sweep_dir) / LOG_NAME
             log.parent.mkdir(parents=True, exist_ok=True)
             events.started(batch)
-            start = time.monotonic()
+            start = time.time()
             try:
                 try:
                     function(list(batch.arguments))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import doctest
+import os
 import re
+import shutil
 import shlex
 import subprocess
 import sys
@@ -23,14 +25,27 @@ def console_blocks():
         yield pytest.param(command[2:], "\n".join(output), id=command[2:60])
 
 
+def normalize(text: str) -> str:
+    """Mask what differs between runs: run ids (start times) and durations."""
+    text = re.sub(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?", "<run id>", text)
+    text = re.sub(r"\b\d+\.\ds\b", "<t>s", text)
+    return "\n".join(line.rstrip() for line in text.rstrip("\n").splitlines())
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    target = tmp_path_factory.mktemp("readme") / "example_app"
+    shutil.copytree(ROOT / "example_app", target, ignore=shutil.ignore_patterns("multirun", "outputs"))
+    return target
+
+
 @pytest.mark.parametrize("command, expected", list(console_blocks()))
-def test_console_example(command, expected):
+def test_console_example(command, expected, app):
     argv = shlex.split(command)
     assert argv[0] == "hydraflow"
-    result = subprocess.run(
-        [HYDRAFLOW, *argv[1:]], capture_output=True, text=True, cwd=ROOT / "example_app"
-    )
-    assert (result.stdout + result.stderr).rstrip("\n") == expected
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([HYDRAFLOW, *argv[1:]], capture_output=True, text=True, cwd=app, env=env)
+    assert normalize(result.stdout + result.stderr) == normalize(expected)
     assert result.returncode == (2 if expected.startswith("hydraflow: error:") else 0)
     assert "Traceback" not in result.stderr
 

@@ -1,0 +1,272 @@
+"""hydraflow.yaml: what loads into which job definitions, and every broken file
+with its exact message (FILE:LINE: dotted.key: message), all problems at once."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from hydraflow_core import jobfile
+from hydraflow_core.errors import JobFileError, UsageError
+from hydraflow_core.jobs import Job, Step
+
+
+def load(tmp_path, text: str):
+    path = tmp_path / "hydraflow.yaml"
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return jobfile.load(path, "hydraflow.yaml")
+
+
+VALID = [
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            steps:
+              - batch: >-
+                  model=small,large
+                  learning_rate=0.1,0.2
+              - args: optimizer=adam,sgd
+        """,
+        Job("train", "run", "python train.py", steps=(
+            Step(batch=("model=small,large", "learning_rate=0.1,0.2"), args=("optimizer=adam,sgd",)),)),
+        id="seed-example-item-without-batch-merged",
+    ),
+    pytest.param(
+        """
+        jobs:
+          j:
+            call: pkg.mod.fn
+            with: [seed=1, "hydra.job.chdir=true"]
+            max_parallel: 3
+        """,
+        Job("j", "call", "pkg.mod.fn", with_=("seed=1", "hydra.job.chdir=true"), max_parallel=3),
+        id="call-with-list-max-parallel-no-steps",
+    ),
+    pytest.param(
+        """
+        jobs:
+          j:
+            submit: sbatch job.sh
+            steps:
+              - batch: a=1:30
+              - zip: b=1,2 c=x,y
+                with: "d='two words'"
+        """,
+        Job("j", "submit", "sbatch job.sh", steps=(
+            Step(batch=("a=1:30",)), Step(zip=("b=1,2", "c=x,y"), with_=("d=two words",)))),
+        id="yaml-base-60-stays-text-zip-starts-a-step-shell-words",
+    ),
+    pytest.param(
+        """
+        jobs:
+          j:
+            run: ./go
+            steps:
+        """,
+        Job("j", "run", "./go"),
+        id="empty-steps",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, job", VALID)
+def test_loads(tmp_path, text, job):
+    loaded = load(tmp_path, text)
+    assert loaded.jobs == {job.name: job}
+
+
+BROKEN = [
+    pytest.param("", ["hydraflow.yaml:1: the file is empty; it needs a 'jobs:' mapping"], id="empty-file"),
+    pytest.param("# only a comment\n", ["hydraflow.yaml:1: the file is empty; it needs a 'jobs:' mapping"],
+                 id="only-comments"),
+    pytest.param("jobs: [\n", ["hydraflow.yaml:2:1: invalid YAML: expected the node content, but found '<stream end>'"],
+                 id="bad-yaml"),
+    pytest.param("- a\n", ["hydraflow.yaml:1: : expected a mapping, got a list"], id="top-level-list"),
+    pytest.param("job:\n  x: 1\n", [
+        "hydraflow.yaml:1: job: unknown key (did you mean 'jobs'?); valid keys: jobs",
+        "hydraflow.yaml:1: jobs: missing: the file needs a 'jobs:' mapping",
+    ], id="top-level-typo"),
+    pytest.param("jobs:\n", ["hydraflow.yaml:1: jobs: expected a mapping, got nothing"], id="jobs-empty"),
+    pytest.param(
+        """
+        jobs:
+          train:
+            steps: []
+        """,
+        ["hydraflow.yaml:2: jobs.train: needs one of run, call or submit"],
+        id="no-kind",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            submit: sbatch x
+        """,
+        ["hydraflow.yaml:2: jobs.train: has run and submit; give exactly one of run, call or submit"],
+        id="two-kinds",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            step:
+              - batch: a=1,2
+            max_paralel: 2
+        """,
+        [
+            "hydraflow.yaml:4: jobs.train.step: unknown key (did you mean 'steps'?); "
+            "valid keys: run, call, submit, with, max_parallel, steps",
+            "hydraflow.yaml:6: jobs.train.max_paralel: unknown key (did you mean 'max_parallel'?); "
+            "valid keys: run, call, submit, with, max_parallel, steps",
+        ],
+        id="unknown-job-keys-all-reported",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            steps:
+              - batch: a=1,2
+                arg: b=1
+              - batch: c=(1,2
+        """,
+        [
+            "hydraflow.yaml:6: jobs.train.steps[0].arg: unknown key (did you mean 'args'?); "
+            "valid keys: batch, zip, args, with",
+            "hydraflow.yaml:7: jobs.train.steps[1].batch: unclosed '(' in override\n"
+            "    c=(1,2\n"
+            "      ^\n"
+            "hint: close the group with ')'",
+        ],
+        id="unknown-step-key-and-bad-syntax",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            steps:
+              - batch: >-
+                  model=small,large
+                  lr=1:3tep
+        """,
+        [
+            "hydraflow.yaml:5: jobs.train.steps[0].batch: range stop '3tep' is not a number in override\n"
+            "    lr=1:3tep\n"
+            "         ^\n"
+            "hint: a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k; "
+            "to pass text with ':', quote it or escape each colon as '\\:'",
+        ],
+        id="bad-range-in-folded-batch",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            max_parallel: 0
+            with: 5
+            steps:
+              - zip: a=1,2 b=1:3
+              - args: c=1|2
+        """,
+        [
+            "hydraflow.yaml:4: jobs.train.max_parallel: expected a whole number of at least 1, got 0",
+            "hydraflow.yaml:7: jobs.train.steps[0].zip: zip needs lists of one length: a has 2, b has 3",
+            "hydraflow.yaml:8: jobs.train.steps[1].args: 'c' has a '|', which Hydra cannot sweep inside "
+            "one batch; move it from args to batch",
+        ],
+        id="bad-max-parallel-zip-lengths-pipe-in-args",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            call: not a function
+          other:
+            run: "python 'unclosed"
+        """,
+        [
+            "hydraflow.yaml:3: jobs.train.call: expected module.function, e.g. jobs.launch",
+            "hydraflow.yaml:5: jobs.other.run: No closing quotation in: python 'unclosed",
+        ],
+        id="bad-call-target-and-unclosed-quote",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            steps:
+              - batch: a=1
+              - args: b=1
+              - args: b=2
+        """,
+        ["hydraflow.yaml:7: jobs.train.steps[2].args: the step already has 'args' (from "
+         "jobs.train.steps[1]); a list item without 'batch' or 'zip' is merged into the one before it"],
+        id="merged-item-repeats-a-key",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+          train:
+            run: python other.py
+          "bad name":
+            run: x
+        """,
+        [
+            "hydraflow.yaml:4: jobs.train: repeated key (the first is on line 2)",
+            "hydraflow.yaml:6: jobs.bad name: a job name uses letters, digits, '_', '.' and '-'",
+        ],
+        id="repeated-job-and-bad-name",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run:
+            steps:
+              - batch: [a=1, {b: 2}]
+        """,
+        [
+            "hydraflow.yaml:3: jobs.train.run: expected text, got nothing",
+            "hydraflow.yaml:5: jobs.train.steps[0].batch: expected text, got a mapping",
+        ],
+        id="wrong-types",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, problems", BROKEN)
+def test_broken_files_report_every_problem(tmp_path, text, problems):
+    with pytest.raises(JobFileError) as info:
+        load(tmp_path, text)
+    assert info.value.problems == problems
+
+
+def test_missing_file_and_unknown_job(tmp_path):
+    with pytest.raises(UsageError, match=r"^no hydraflow.yaml in .* \(write one, or give its path with --file PATH\)$"):
+        jobfile.find(None, tmp_path)
+    with pytest.raises(UsageError, match="^nope.yaml: no such file$"):
+        jobfile.find("nope.yaml", tmp_path)
+    loaded = load(tmp_path, "jobs:\n  train:\n    run: x\n  test:\n    run: y\n")
+    with pytest.raises(UsageError) as info:
+        jobfile.get_job(loaded, "trian", "hydraflow.yaml")
+    assert str(info.value) == "no job 'trian' in hydraflow.yaml (did you mean 'train'?); jobs: train, test"
+
+
+def test_example_app_file_loads():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "example_app" / "hydraflow.yaml"
+    loaded = jobfile.load(path)
+    assert "train" in loaded.jobs
+    assert {job.kind for job in loaded.jobs.values()} == {"run", "call", "submit"}

@@ -1,0 +1,158 @@
+"""The planner: job definition + ARGS -> batches (pure, deterministic), and the
+dry-run text of every job of example_app/hydraflow.yaml against golden files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hydraflow_core import jobfile
+from hydraflow_core.cli import main
+from hydraflow_core.errors import SweepSyntaxError
+from hydraflow_core.jobs import Job, Step
+from hydraflow_core.plan import PlanError, plan_job
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "example_app"
+GOLDEN = Path(__file__).parent / "golden" / "dry_run"
+
+
+def arguments(job, extra=(), run_id="R"):
+    return [list(b.arguments) for b in plan_job(job, extra, run_id).batches]
+
+
+def gen(job_name, batch_dir, run_id="R"):
+    return [f"hydra.job.name={job_name}", f"hydra.sweep.dir=multirun/{job_name}/{run_id}/{batch_dir}"]
+
+
+PLANS = [
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(batch=("m=s,l", "lr=0.1,0.2"), args=("o=adam,sgd",)),)), (),
+        [
+            ["m=s", "lr=0.1", "o=adam,sgd", *gen("t", "0-m-s_lr-0.1")],
+            ["m=s", "lr=0.2", "o=adam,sgd", *gen("t", "1-m-s_lr-0.2")],
+            ["m=l", "lr=0.1", "o=adam,sgd", *gen("t", "2-m-l_lr-0.1")],
+            ["m=l", "lr=0.2", "o=adam,sgd", *gen("t", "3-m-l_lr-0.2")],
+        ],
+        id="batch-product-last-fastest-args-inside",
+    ),
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(args=("lr=1m:3m", "lr2/k=1,2", "b=(x,y)_z")),)), (),
+        [["lr=0.001,0.002,0.003", "lr2=1000,2000", "b=x_z,y_z", *gen("t", "0")]],
+        id="args-expanded-and-joined-no-batch-runs-once",
+    ),
+    pytest.param(
+        Job("t", "run", "x", with_=("seed=1", "hydra.job.chdir=true"),
+            steps=(Step(batch=("a=1",), with_=("seed=2", "+extra=3")),)), (),
+        [["a=1", "seed=2", "hydra.job.chdir=true", "+extra=3", *gen("t", "0-a-1")]],
+        id="step-with-merged-over-job-with-by-key",
+    ),
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(batch=("a=1,2|b=3:5",)),)), (),
+        [["a=1,2", *gen("t", "0-a-1-2")], ["b=3,4,5", *gen("t", "1-b-3-4-5")]],
+        id="pipe-section-kept-together-as-one-batch",
+    ),
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(batch=("s=1,2",), zip=("m=a,b", "lr=1,2")),)), (),
+        [
+            ["s=1", "m=a", "lr=1", *gen("t", "0-s-1_m-a_lr-1")],
+            ["s=1", "m=b", "lr=2", *gen("t", "1-s-1_m-b_lr-2")],
+            ["s=2", "m=a", "lr=1", *gen("t", "2-s-2_m-a_lr-1")],
+            ["s=2", "m=b", "lr=2", *gen("t", "3-s-2_m-b_lr-2")],
+        ],
+        id="batch-times-zip-pairs",
+    ),
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(batch=("a=1,2",)), Step(batch=("b=x",), args=("c=1:2",)))),
+        ("lr=1:2", "+tag=t"),
+        [
+            ["a=1", *gen("t", "0-a-1"), "lr=1,2", "+tag=t"],
+            ["a=2", *gen("t", "1-a-2"), "lr=1,2", "+tag=t"],
+            ["b=x", "c=1,2", *gen("t", "2-b-x"), "lr=1,2", "+tag=t"],
+        ],
+        id="steps-in-order-args-appended-and-expanded",
+    ),
+    pytest.param(
+        Job("t", "run", "x", with_=("hydra.sweep.dir=out",), steps=(Step(batch=("a=1",)),)), ("hydra.job.name=n",),
+        [["a=1", "hydra.sweep.dir=out", "hydra.job.name=n"]],
+        id="user-settings-replace-generated-ones",
+    ),
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(batch=("a=0:10",)),)), (),
+        [[f"a={i}", *gen("t", f"{i:02d}-a-{i}")] for i in range(11)],
+        id="batch-names-zero-padded",
+    ),
+]
+
+
+@pytest.mark.parametrize("job, extra, expected", PLANS)
+def test_plans(job, extra, expected):
+    assert arguments(job, extra) == expected
+    assert arguments(job, extra) == arguments(job, extra)  # deterministic
+
+
+@pytest.mark.parametrize(
+    "job, extra, error, message",
+    [
+        pytest.param(Job("t", "run", "x"), ("lr=1:3tep",), SweepSyntaxError, "range stop '3tep' is not a number",
+                     id="bad-args"),
+        pytest.param(Job("t", "run", "x"), ("a=1|2",), PlanError,
+                     "'a' has a '|', which Hydra cannot sweep inside one batch; move it from ARGS to batch",
+                     id="pipe-in-args"),
+    ],
+)
+def test_plan_errors(job, extra, error, message):
+    with pytest.raises(error) as info:
+        plan_job(job, extra)
+    assert str(info.value).startswith(message)
+
+
+def test_run_id_goes_into_every_sweep_dir():
+    plan = plan_job(Job("t", "run", "x", steps=(Step(batch=("a=1,2",)),)), (), "2026-01-01_00-00-00")
+    assert plan.run_dir == "multirun/t/2026-01-01_00-00-00"
+    assert [b.sweep_dir for b in plan.batches] == [
+        "multirun/t/2026-01-01_00-00-00/0-a-1", "multirun/t/2026-01-01_00-00-00/1-a-2"]
+
+
+# --- golden dry-run text for every job of the example app ---------------------
+
+EXAMPLE_JOBS = sorted(jobfile.load(EXAMPLE / "hydraflow.yaml").jobs)
+
+
+def test_every_example_job_has_a_golden_file():
+    assert sorted(p.stem for p in GOLDEN.glob("*.txt")) == EXAMPLE_JOBS
+
+
+@pytest.mark.parametrize("job", EXAMPLE_JOBS)
+def test_dry_run_matches_golden(job, capsys, monkeypatch):
+    monkeypatch.chdir(EXAMPLE)
+    assert main(["run", job, "--dry-run"]) == 0
+    first = capsys.readouterr().out
+    assert main(["run", job, "--dry-run"]) == 0
+    assert capsys.readouterr().out == first  # the same text twice
+    golden = GOLDEN / f"{job}.txt"
+    if os.environ.get("HYDRAFLOW_UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(first)
+    assert first == golden.read_text()
+    assert not (EXAMPLE / "multirun" / job).exists()  # a dry run creates nothing
+
+
+def test_acceptance_dry_run_of_train(capsys, monkeypatch):
+    """The issue's acceptance: four commands, each with -m, one model/lr pair in order, the args sweep."""
+    monkeypatch.chdir(EXAMPLE)
+    main(["run", "train", "--dry-run"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    pairs = []
+    for line in lines:
+        words = line.split()
+        assert words[:3] == ["python", "train.py", "-m"]
+        assert "optimizer=adam,sgd" in words
+        pairs.append((words[3], words[4]))
+    assert pairs == [
+        ("model=small", "learning_rate=0.1"), ("model=small", "learning_rate=0.2"),
+        ("model=large", "learning_rate=0.1"), ("model=large", "learning_rate=0.2"),
+    ]
