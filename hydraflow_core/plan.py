@@ -46,8 +46,14 @@ class Plan:
     batches: Tuple[Batch, ...]
 
 
-def plan_job(job: Job, extra: Sequence[str] = (), run_id: str = RUN_ID_PLACEHOLDER) -> Plan:
-    """All batches of ``job`` with ARGS ``extra`` appended, for run ``run_id``."""
+def plan_job(
+    job: Job, extra: Sequence[str] = (), run_id: str = RUN_ID_PLACEHOLDER, generated: bool = True
+) -> Plan:
+    """All batches of ``job`` with ARGS ``extra`` appended, for run ``run_id``.
+
+    ``generated=False`` leaves out ``hydra.job.name`` and ``hydra.sweep.dir``
+    (the hydraflow sweeper runs every batch inside its own sweep).
+    """
     extra_args = joined_sweeps(extra, "ARGS")
     run_dir = f"{OUTPUT_ROOT}/{job.name}/{run_id}"
     grids = []
@@ -68,7 +74,7 @@ def plan_job(job: Job, extra: Sequence[str] = (), run_id: str = RUN_ID_PLACEHOLD
             generated = [
                 setting
                 for setting in (f"hydra.job.name={job.name}", f"hydra.sweep.dir={sweep_dir}")
-                if _key(setting) not in {_key(s) for s in (*settings, *extra_args)}
+                if generated and _key(setting) not in {_key(s) for s in (*settings, *extra_args)}
             ]
             arguments = (*overrides, *inner, *settings, *generated, *extra_args)
             batches.append(Batch(index, number, name, arguments, sweep_dir))

@@ -215,3 +215,27 @@ class _Parser:
                 )
             return parse_range(text.rstrip(), start, self.override)
         return Atom(text, start)
+
+
+def unquote_groups(override: str) -> str:
+    """Drop the quotes around each whole item whose text starts with '(' (a group).
+
+    Hydra's grammar rejects a value that starts with '(' unless it is quoted, so
+    on Hydra's command line ``model='(cnn,vit)_(small,large)'`` is how a group
+    reaches the sweeper; the sweeper reads it without the quotes.
+    """
+    equals = override.find("=")
+    if equals < 0:
+        return override
+    tokens = t.tokenize(override, equals + 1)
+    pieces = [override[: equals + 1]]
+    for i, token in enumerate(tokens[:-1]):
+        before = tokens[i - 1].name if i else t.COMMA
+        after = tokens[i + 1].name
+        text = token.text
+        if (token.name == t.QUOTED and before in (t.COMMA, t.PIPE, t.EQUALS)
+                and after in (t.COMMA, t.PIPE, t.END) and text[1:2] == "("):
+            quote = text[0]
+            text = text[1:-1].replace("\\" + quote, quote)
+        pieces.append(text)
+    return "".join(pieces)

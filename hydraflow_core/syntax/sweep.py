@@ -64,6 +64,22 @@ class Override:
         return {axis.prefix[:-1] if axis.prefix else self.key for axis in self.sections}
 
 
+@dataclass(frozen=True)
+class RunGroup:
+    """One sub-sweep: its runs go to a launcher together (a batch group)."""
+
+    axes: Tuple[Axis, ...]
+
+    def count(self) -> int:
+        total = 1
+        for axis in self.axes:
+            total *= len(axis)
+        return total
+
+    def runs(self) -> Iterator[List[str]]:
+        return _odometer(self.axes)
+
+
 class SweepSpace:
     """All runs of a list of overrides, never materialised."""
 
@@ -85,6 +101,10 @@ class SweepSpace:
     def runs(self) -> Iterator[List[str]]:
         for axes in self.subsweeps():
             yield from _odometer(axes)
+
+    def groups(self) -> List[RunGroup]:
+        """The sub-sweeps, in order, each a batch group."""
+        return [RunGroup(tuple(axes)) for axes in self.subsweeps()]
 
 
 def parse_sweep(overrides: Sequence[str], max_values: int = MAX_VALUES) -> SweepSpace:

@@ -1,0 +1,157 @@
+"""The hydraflow sweeper's work: overrides -> batch groups -> launches -> summary.
+
+Runs are streamed: a 100k-run sweep is never held in memory, the launcher
+gets chunks of a batch group, and every run is numbered 0..N-1 in order.
+Validation composes one run per distinct set of config-group choices, not
+every run. A failed run never stops the others; the summary at the end lists
+every failure and the multirun exits non-zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator, List, Sequence, Tuple
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
+from omegaconf import OmegaConf
+
+from hydraflow_core.errors import HydraflowError
+from hydraflow_core.syntax import parse_sweep
+from hydraflow_core.syntax.parser import unquote_groups
+
+from ._compose import RunComposer
+
+log = logging.getLogger(__name__)
+
+#: Sweeps up to this many runs return full JobReturns (configs included), as
+#: Hydra's basic sweeper does; larger ones keep no run's config in memory.
+KEEP_CONFIGS_UP_TO = 1000
+#: Runs handed to the launcher per call when max_batch_size is not set.
+CHUNK = 1000
+
+
+class SweepError(CompactHydraException):
+    """Bad sweep input or failed runs: Hydra prints the message alone, exits 1."""
+
+
+def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
+    config = sweeper.config
+    launcher = sweeper.launcher
+    try:
+        groups = _batch_groups(sweeper, arguments)
+    except HydraflowError as error:
+        raise SweepError(f"hydraflow: {error}") from None
+    total = sum(group.count() for group in groups)
+    composer = getattr(launcher, "composer", None) or RunComposer(sweeper.hydra_context, config)
+
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    _validate(composer, groups)
+
+    keep = total <= KEEP_CONFIGS_UP_TO
+    if hasattr(launcher, "keep_configs"):
+        launcher.keep_configs = keep
+    size = sweeper.max_batch_size or CHUNK
+    log.info(f"hydraflow: {total} runs in {len(groups)} batch group(s)")
+    returns: List[Sequence[JobReturn]] = []
+    failures: List[Tuple[int, List[str], JobReturn]] = []
+    number = 0
+    try:
+        for group in groups:
+            for chunk in _chunks(group.runs(), size):
+                results = launcher.launch(chunk, initial_job_idx=number)
+                for offset, result in enumerate(results):
+                    if result.status != JobStatus.COMPLETED:
+                        failures.append((number + offset, list(chunk[offset]), _slim(result)))
+                if keep:
+                    returns.append(results)
+                number += len(chunk)
+    finally:
+        close = getattr(launcher, "close", None)
+        if close is not None:
+            close()
+    if failures:
+        raise SweepError(_failure_summary(total, failures))
+    log.info(f"hydraflow: {total} runs completed")
+    return returns
+
+
+def _batch_groups(sweeper: Any, arguments: List[str]) -> list:
+    """Each sub-sweep (a '|' section) is a batch group; with `job`, each batch of the job too."""
+    params = [f"{key}={_param_text(key, value)}" for key, value in sweeper.params.items()]
+    overrides = params + [unquote_groups(a) for a in arguments]
+    if not sweeper.job:
+        return parse_sweep(overrides).groups()
+    from hydraflow_core import jobfile
+    from hydraflow_core.plan import plan_job
+
+    cwd = Path(str(sweeper.config.hydra.runtime.cwd))
+    path = jobfile.find(sweeper.file, cwd)
+    job = jobfile.get_job(jobfile.load(path, sweeper.file or jobfile.FILE_NAME), sweeper.job, str(path))
+    groups = []
+    for batch in plan_job(job, generated=False).batches:
+        groups.extend(parse_sweep([*batch.arguments, *overrides]).groups())
+    return groups
+
+
+def _param_text(key: str, value: Any) -> str:
+    """A `hydra.sweeper.params` value as text; YAML 1.1 turns an unquoted 1:30 into 90."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 60:
+        log.warning(
+            f"hydraflow: hydra.sweeper.params.{key} is the number {value}; if you wrote a range "
+            f"such as 1:30, quote it ('1:30'): YAML reads unquoted a:b as a base-60 number"
+        )
+    if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _validate(composer: RunComposer, groups: list) -> None:
+    """Compose one run per distinct set of config-group choices, before any run starts."""
+    seen = set()
+    for group in groups:
+        for run in group.runs():
+            key = composer.group_overrides(run)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                composer.compose_fully(run)
+            except Exception as error:
+                raise SweepError(
+                    f"hydraflow: the run {' '.join(run)} cannot be composed:\n{error}"
+                ) from None
+
+
+def _chunks(runs: Iterator[List[str]], size: int) -> Iterator[List[List[str]]]:
+    while True:
+        chunk = list(islice(runs, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _slim(result: JobReturn) -> JobReturn:
+    slim = JobReturn(overrides=result.overrides, working_dir=result.working_dir,
+                     task_name=result.task_name, status=result.status,
+                     _return_value=result._return_value)
+    slim.log_path = getattr(result, "log_path", None)
+    if slim.log_path is None and result.hydra_cfg is not None:  # another launcher's result
+        slim.log_path = str(result.hydra_cfg.hydra.runtime.output_dir)
+    return slim
+
+
+def _failure_summary(total: int, failures: List[Tuple[int, List[str], JobReturn]]) -> str:
+    lines = [f"hydraflow: {len(failures)} of {total} runs failed ({total - len(failures)} completed):"]
+    for number, overrides, result in failures:
+        error = result._return_value
+        reason = f"{type(error).__name__}: {error}".splitlines()[0] if error is not None else "failed"
+        lines.append(f"  #{number} {' '.join(overrides)}")
+        lines.append(f"      {reason}")
+        if result.log_path:
+            lines.append(f"      log: {result.log_path}")
+    return "\n".join(lines)

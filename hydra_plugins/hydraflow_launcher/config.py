@@ -1,0 +1,55 @@
+"""Configs of the hydraflow launcher and sweeper, registered in Hydra's ConfigStore.
+
+`hydra/launcher=hydraflow` lives in package `_global_` so that it can also
+register the callback that swaps Hydra's basic sweeper for the hydraflow
+sweeper (a launcher config cannot select the sweeper: Hydra settles the
+sweeper first). Hydra imports this module at start-up: keep it light.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class HydraflowLauncherConf:
+    _target_: str = "hydra_plugins.hydraflow_launcher.launcher.HydraflowLauncher"
+    # where batches execute: "local" (this machine)
+    backend: str = "local"
+    # batches run at once; 1 runs every run in this process, like Hydra's basic launcher
+    max_parallel: int = 1
+    # GPU ids handed out one per worker through CUDA_VISIBLE_DEVICES (empty: left alone)
+    gpus: List[Any] = field(default_factory=list)
+    # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping
+    runs_per_task: int = 1
+
+
+@dataclass
+class UseHydraflowSweeperConf:
+    _target_: str = "hydra_plugins.hydraflow_launcher.callback.UseHydraflowSweeper"
+
+
+@dataclass
+class HydraflowSweeperConf:
+    _target_: str = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
+    # sweeps kept in the config, `key: expr` in the extended syntax, placed before the command line's
+    params: Dict[str, Any] = field(default_factory=dict)
+    # a job definition of hydraflow.yaml: each of its batches becomes one batch group
+    job: Optional[str] = None
+    # the job file for `job` (default: hydraflow.yaml in the directory Hydra started in)
+    file: Optional[str] = None
+    # most runs handed to the launcher in one call (default: a whole batch group, streamed in chunks)
+    max_batch_size: Optional[int] = None
+
+
+_store = ConfigStore.instance()
+_store.store(group="hydra/sweeper", name="hydraflow", node=HydraflowSweeperConf, provider="hydraflow")
+_store.store(
+    group="hydra/launcher",
+    name="hydraflow",
+    package="_global_",
+    provider="hydraflow",
+    node={"hydra": {"launcher": HydraflowLauncherConf,
+                    "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
+)
