@@ -22,6 +22,7 @@ from .display import ProgressDisplay, print_summary
 from .errors import HydraflowError, UsageError
 from .plan import dry_run_text, plan_job
 from .shell import join as shell_join
+from .shell import quote as shell_quote
 from .syntax import MAX_VALUES, parse_sweep
 
 EXIT_FAILED = 1
@@ -54,12 +55,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
+        usage="hydraflow run [-h] [--dry-run] [--file PATH] [--max-parallel N] JOB [ARGS ...]",
         help="run a job definition of hydraflow.yaml",
         description="Expand a job definition into batches and run each as a Hydra multirun "
         "(run:), a function call (call:), or hand them all to one command (submit:).",
     )
     run.add_argument("job", metavar="JOB", help="a job name under 'jobs:' in hydraflow.yaml")
-    run.add_argument("args", nargs="*", metavar="ARGS", help="overrides appended to every batch")
+    # ARGS (overrides appended to every batch) are the words argparse does not know; see main().
+    run.set_defaults(args=[])
     run.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     run.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
     run.add_argument(
@@ -73,6 +76,13 @@ def _build_parser() -> argparse.ArgumentParser:
     show.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
     show.set_defaults(handler=_show)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions:  # argparse keeps them here
+        if command in getattr(action, "choices", {}):
+            return action.choices[command]
+    return parser  # pragma: no cover
 
 
 def _positive_int(text: str) -> int:
@@ -107,19 +117,27 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(dry_run_text(preview))
         return 0
     if job.kind == "call":
-        dispatch.load_function(job.target, directory)
+        try:
+            dispatch.load_function(job.target, directory)
+        except UsageError as error:
+            raise UsageError(f"{job.where}: jobs.{job.name}.{error}") from None
     else:
         command = shlex.split(job.target)
-        _check_command(command[0], directory, f"jobs.{job.name}.{job.kind}")
+        _check_command(command[0], directory, f"{job.where}: jobs.{job.name}.{job.kind}")
     run_id = dispatch.new_run_id(directory, job.name)
     plan = plan_job(job, args.args, run_id)
     # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     if job.kind == "submit":
         console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
-        return 0 if dispatch.submit(plan, command, directory) == 0 else EXIT_FAILED
+        try:
+            code = dispatch.submit(plan, command, directory)
+        except dispatch.Interrupted:
+            return EXIT_INTERRUPTED
+        return 0 if code == 0 else EXIT_FAILED
     parallel = args.max_parallel or job.max_parallel
-    title = f"{job.name}: {len(plan.batches)} batches"
+    count = len(plan.batches)
+    title = f"{job.name}: {count} batch{'es' if count != 1 else ''}"
     console.print(f"{title} -> {_shown_path(directory / plan.run_dir)}")
     interrupted = False
     with ProgressDisplay(console, len(plan.batches), title) as display:
@@ -161,25 +179,31 @@ def _show(args: argparse.Namespace) -> int:
 def _job_as_dict(job) -> dict:
     out = {job.kind: job.target}
     if job.with_:
-        out["with"] = shell_join(job.with_)
+        out["with"] = _words(job.with_)
     if job.max_parallel != 1:
         out["max_parallel"] = job.max_parallel
     steps = []
     for step in job.steps:
         fields = {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_}
-        steps.append({k: shell_join(v) for k, v in fields.items() if v})
+        steps.append({k: _words(v) for k, v in fields.items() if v})
     if any(steps):
         out["steps"] = steps
     return out
 
 
+def _words(words) -> str:
+    """Words joined so that hydraflow.yaml reads them back the same (quoted only where needed)."""
+    return " ".join(w if shlex.split(w) == [w] else shell_quote(w) for w in words)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:  # 'hydraflow run JOB --dry-run a=1': ARGS after an option
-        if args.command != "run" or any(e.startswith("-") for e in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.args = [*args.args, *extra]
+    if extra:  # the ARGS of 'hydraflow run JOB ARGS...', wherever they stand
+        unknown = [e for e in extra if e.startswith("-")]
+        if args.command != "run" or unknown:
+            _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown or extra)}")
+        args.args = extra
     try:
         return args.handler(args)
     except HydraflowError as error:

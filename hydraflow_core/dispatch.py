@@ -175,6 +175,26 @@ def load_function(target: str, directory: Path) -> Callable[[List[str]], object]
     return function
 
 
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> List[BatchResult]:
     """Call ``module.function(arguments)`` once per batch, in this process, in ``directory``."""
     function = load_function(target, directory)
@@ -185,23 +205,26 @@ def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> Li
         for batch in plan.batches:
             log = Path(batch.sweep_dir) / LOG_NAME
             log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(f"{target}({list(batch.arguments)!r})\n")
             events.started(batch)
             start = time.time()
+            state = COMPLETED
             try:
-                try:
-                    function(list(batch.arguments))
-                except SystemExit as exit_:  # a Hydra app's main() exits
-                    if exit_.code not in (None, 0):
+                with _output_to(log):
+                    try:
+                        function(list(batch.arguments))
+                    except SystemExit as exit_:  # a Hydra app's main() exits
+                        if exit_.code not in (None, 0):
+                            raise
+                    except KeyboardInterrupt:
                         raise
+                    except BaseException:  # noqa: BLE001 - a failing batch must not stop the others
+                        traceback.print_exc()
+                        state = FAILED
             except KeyboardInterrupt:
                 _finish(summary, events, batch, INTERRUPTED, None, start, log)
                 raise Interrupted(summary.ordered()) from None
-            except BaseException:  # noqa: BLE001 - a failing batch must not stop the others
-                log.write_text(traceback.format_exc())
-                _finish(summary, events, batch, FAILED, None, start, log)
-            else:
-                log.write_text(f"{target}({list(batch.arguments)!r}) returned\n")
-                _finish(summary, events, batch, COMPLETED, None, start, log)
+            _finish(summary, events, batch, state, None, start, log)
     finally:
         os.chdir(previous)
     return summary.ordered()
@@ -211,5 +234,10 @@ def submit(plan: Plan, command: Sequence[str], directory: Path) -> int:
     """Write the batches file and run the submit command once with its path."""
     path = Path(plan.run_dir) / "batches.txt"
     (directory / path).write_text(batches_file_text(plan))
-    return subprocess.run([*command, str(path)], cwd=directory).returncode
+    process = subprocess.Popen([*command, str(path)], cwd=directory, start_new_session=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        _stop([process])
+        raise Interrupted([]) from None
 

@@ -59,9 +59,12 @@ def print_summary(
     console: Console, results: List[BatchResult], directory: Path, run_dir: str, shown_run_dir: str
 ) -> None:
     """The table of every batch (logs relative to the run directory), counts, failed logs' tails."""
-    table = Table(title=f"summary of {shown_run_dir}", title_justify="left", title_style="bold")
-    for column in ("batch", "state", "exit code", "duration", "log"):
-        table.add_column(column, overflow="fold")
+    console.print(f"[bold]summary of {shown_run_dir}[/]", highlight=False)
+    table = Table()
+    table.add_column("batch", no_wrap=True, overflow="ellipsis", max_width=36)
+    for column in ("state", "exit code", "duration"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("log", overflow="fold")
     for r in results:
         style = _STYLE.get(r.state, "yellow")
         code = "" if r.returncode is None else str(r.returncode)

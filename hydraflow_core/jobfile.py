@@ -18,7 +18,7 @@ import yaml
 
 from .errors import HydraflowError, JobFileError, UsageError
 from .jobs import KINDS, Job, JobFile, Step
-from .plan import batch_choices, joined_sweeps, zip_choices
+from .plan import batch_choices, check_settings, joined_sweeps, zip_choices
 
 FILE_NAME = "hydraflow.yaml"
 JOB_KEYS = (*KINDS, "with", "max_parallel", "steps")
@@ -34,7 +34,7 @@ def find(file: Optional[str], cwd: Path) -> Path:
     if file is not None:
         path = Path(file)
         if not path.is_file():
-            raise UsageError(f"{file}: no such file")
+            raise UsageError(f"{file}: {'a directory, not a file' if path.is_dir() else 'no such file'}")
         return path
     path = cwd / FILE_NAME
     if not path.is_file():
@@ -45,19 +45,24 @@ def find(file: Optional[str], cwd: Path) -> Path:
 def load(path: Path, shown_as: Optional[str] = None) -> JobFile:
     """Parse and validate the job file at ``path``; ``shown_as`` names it in messages."""
     name = shown_as or str(path)
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise JobFileError([f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        raise JobFileError([f"{where}: invalid YAML: {getattr(error, 'problem', None) or error}"])
+        problem = getattr(error, "problem", None) or str(error)
+        hint = "; indent with spaces, not tabs" if "\\t" in problem or "\t" in problem else ""
+        raise JobFileError([f"{where}: invalid YAML: {problem}{hint}"]) from None
     if root is None:
         raise JobFileError([f"{name}:1: the file is empty; it needs a 'jobs:' mapping"])
-    checker = _Checker(name)
+    checker = _Checker(name, text.splitlines())
     jobs = checker.root(root)
     if checker.problems:
-        raise JobFileError(checker.problems)
+        raise JobFileError(checker.sorted_problems())
     return JobFile(path, jobs)
 
 
@@ -78,12 +83,28 @@ def _did_you_mean(word: str, choices) -> str:
 class _Checker:
     """Walks the node tree, collecting problems instead of stopping at the first."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, lines: List[str]) -> None:
         self.name = name
+        self.lines = lines
         self.problems: List[str] = []
+        self.lines_of_problems: List[int] = []
 
-    def problem(self, node: yaml.Node, key: str, message: str) -> None:
-        self.problems.append(f"{self.name}:{node.start_mark.line + 1}: {key}: {message}")
+    def problem(self, node: yaml.Node, key: str, message: str, line: Optional[int] = None) -> None:
+        line = node.start_mark.line + 1 if line is None else line
+        self.problems.append(f"{self.name}:{line}: {key or '(top level)'}: {message}")
+        self.lines_of_problems.append(line)
+
+    def sorted_problems(self) -> List[str]:
+        """Problems in file order (stable for one line)."""
+        order = sorted(range(len(self.problems)), key=lambda i: self.lines_of_problems[i])
+        return [self.problems[i] for i in order]
+
+    def line_of(self, node: yaml.Node, needle: str) -> Optional[int]:
+        """The file line, within ``node``, that holds ``needle`` (an override of a block)."""
+        for number in range(node.start_mark.line, min(node.end_mark.line + 1, len(self.lines))):
+            if needle in self.lines[number]:
+                return number + 1
+        return None
 
     def mapping(self, node: yaml.Node, key: str, allowed) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
         """``{name: (key node, value node)}``, reporting unknown and repeated keys."""
@@ -127,26 +148,44 @@ class _Checker:
 
     def job(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Optional[Job]:
         key = f"jobs.{name}"
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, key, f"expected a mapping with run, call or submit, got {_describe(node)}")
+            return None
+        before = len(self.problems)
         fields = self.mapping(node, key, JOB_KEYS)
         kinds = [k for k in KINDS if k in fields]
+        kind = target = None
         if len(kinds) != 1:
             message = ("needs one of run, call or submit" if not kinds
                        else f"has {' and '.join(kinds)}; give exactly one of run, call or submit")
             self.problem(key_node, key, message)
-            return None
-        kind = kinds[0]
-        target = self.text(fields[kind][1], f"{key}.{kind}")
-        if target is not None:
-            if kind == "call" and not _CALL_TARGET.fullmatch(target):
-                self.problem(fields[kind][1], f"{key}.call", "expected module.function, e.g. jobs.launch")
-            elif kind != "call":
-                self.words(fields[kind][1], f"{key}.{kind}", target)
-        with_ = self.overrides(fields.get("with"), f"{key}.with")
+        else:
+            kind = kinds[0]
+            target = self.target(kind, fields[kind][1], f"{key}.{kind}")
+        with_ = self.overrides(fields.get("with"), f"{key}.with", check="with")
         max_parallel = self.max_parallel(fields.get("max_parallel"), f"{key}.max_parallel")
         steps = self.steps(fields.get("steps"), f"{key}.steps")
-        if target is None or with_ is None or max_parallel is None or steps is None:
+        if len(self.problems) > before:
             return None
-        return Job(name, kind, target, with_, max_parallel, steps)
+        where = f"{self.name}:{fields[kind][1].start_mark.line + 1}"
+        return Job(name, kind, target, with_, max_parallel, steps, where=where)
+
+    def target(self, kind: str, node: yaml.Node, key: str) -> Optional[str]:
+        target = self.text(node, key)
+        if target is None:
+            return None
+        if kind == "call":
+            if not _CALL_TARGET.fullmatch(target):
+                self.problem(node, key, "expected module.function, e.g. launch.sweep")
+                return None
+        else:
+            words = self.words(node, key, target)
+            if words is None:
+                return None
+            if not words:
+                self.problem(node, key, "empty command")
+                return None
+        return target
 
     def steps(self, pair, key: str) -> Optional[Tuple[Step, ...]]:
         if pair is None:
@@ -213,8 +252,12 @@ class _Checker:
                     zip_choices(words)
                 elif check == "args":
                     joined_sweeps(words, "args")
+                else:
+                    check_settings(words)
             except HydraflowError as error:
-                self.problem(node, key, str(error))
+                needle = getattr(error, "override", None)
+                line = self.line_of(node, needle) if needle else None
+                self.problem(node, key, str(error), line)
                 return None
         return tuple(words)
 

@@ -31,6 +31,7 @@ class Job:
     with_: Tuple[str, ...] = ()
     max_parallel: int = 1
     steps: Tuple[Step, ...] = (Step(),)
+    where: str = field(default="", compare=False)  # FILE:LINE of its run/call/submit, for messages
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,12 @@ def plan_job(
     for number, step, outer in grids:
         inner = joined_sweeps(step.args, "args")
         settings = merge_with(job.with_, step.with_)
+        _check_no_key_twice(outer, {"args": inner, "with": settings, "ARGS": extra_args})
+        if generated and total > 1 and "hydra.sweep.dir" in {_key(s) for s in (*settings, *extra_args)}:
+            raise PlanError(
+                f"hydra.sweep.dir is set for all {total} batches, which would overwrite each "
+                "other's outputs; leave it out (every batch gets its own)"
+            )
         for overrides in outer:
             index = len(batches)
             slug = _slug(overrides)
@@ -134,6 +140,30 @@ def merge_with(job_with: Sequence[str], step_with: Sequence[str]) -> Tuple[str, 
     for setting in step_with:
         merged[_key(setting)] = setting
     return tuple(merged.values())
+
+
+def _check_no_key_twice(outer: List[Tuple[str, ...]], others) -> None:
+    """A key of the batch grid set again by args/with/ARGS would silently replace the grid's value."""
+    grid_keys = {_key(o) for overrides in outer[:1] for o in overrides}
+    for where, settings in others.items():
+        for setting in settings:
+            if _key(setting) in grid_keys:
+                raise PlanError(
+                    f"'{_key(setting)}' is set by the batch grid and again by {where} ({setting}); "
+                    "set it in one place"
+                )
+
+
+def check_settings(settings: Sequence[str]) -> None:
+    """`with` entries are plain Hydra overrides: KEY=VALUE (or ~KEY)."""
+    from .syntax.hydra_bridge import hydra_error
+
+    for setting in settings:
+        if "=" not in setting and not setting.startswith("~"):
+            raise PlanError(f"'{setting}' is not KEY=VALUE")
+        message = hydra_error(setting)
+        if message is not None:
+            raise PlanError(f"Hydra cannot parse '{setting}': {message}")
 
 
 def _key(setting: str) -> str:

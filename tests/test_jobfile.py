@@ -84,7 +84,7 @@ BROKEN = [
                  id="only-comments"),
     pytest.param("jobs: [\n", ["hydraflow.yaml:2:1: invalid YAML: expected the node content, but found '<stream end>'"],
                  id="bad-yaml"),
-    pytest.param("- a\n", ["hydraflow.yaml:1: : expected a mapping, got a list"], id="top-level-list"),
+    pytest.param("- a\n", ["hydraflow.yaml:1: (top level): expected a mapping, got a list"], id="top-level-list"),
     pytest.param("job:\n  x: 1\n", [
         "hydraflow.yaml:1: job: unknown key (did you mean 'jobs'?); valid keys: jobs",
         "hydraflow.yaml:1: jobs: missing: the file needs a 'jobs:' mapping",
@@ -157,13 +157,13 @@ BROKEN = [
                   lr=1:3tep
         """,
         [
-            "hydraflow.yaml:5: jobs.train.steps[0].batch: range stop '3tep' is not a number in override\n"
+            "hydraflow.yaml:7: jobs.train.steps[0].batch: range stop '3tep' is not a number in override\n"
             "    lr=1:3tep\n"
             "         ^\n"
             "hint: a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k; "
             "to pass text with ':', quote it or escape each colon as '\\:'",
         ],
-        id="bad-range-in-folded-batch",
+        id="bad-range-in-folded-batch-line-of-the-override",
     ),
     pytest.param(
         """
@@ -178,11 +178,12 @@ BROKEN = [
         """,
         [
             "hydraflow.yaml:4: jobs.train.max_parallel: expected a whole number of at least 1, got 0",
+            "hydraflow.yaml:5: jobs.train.with: '5' is not KEY=VALUE",
             "hydraflow.yaml:7: jobs.train.steps[0].zip: zip needs lists of one length: a has 2, b has 3",
             "hydraflow.yaml:8: jobs.train.steps[1].args: 'c' has a '|', which Hydra cannot sweep inside "
             "one batch; move it from args to batch",
         ],
-        id="bad-max-parallel-zip-lengths-pipe-in-args",
+        id="bad-max-parallel-with-zip-lengths-pipe-in-args",
     ),
     pytest.param(
         """
@@ -193,7 +194,7 @@ BROKEN = [
             run: "python 'unclosed"
         """,
         [
-            "hydraflow.yaml:3: jobs.train.call: expected module.function, e.g. jobs.launch",
+            "hydraflow.yaml:3: jobs.train.call: expected module.function, e.g. launch.sweep",
             "hydraflow.yaml:5: jobs.other.run: No closing quotation in: python 'unclosed",
         ],
         id="bad-call-target-and-unclosed-quote",
@@ -232,6 +233,53 @@ BROKEN = [
         """
         jobs:
           train:
+            runn: python train.py
+            steps:
+              - batch: a=(1
+                arg: b=1
+          empty:
+            run: ""
+          notmap:
+        """,
+        [
+            "hydraflow.yaml:2: jobs.train: needs one of run, call or submit",
+            "hydraflow.yaml:3: jobs.train.runn: unknown key (did you mean 'run'?); "
+            "valid keys: run, call, submit, with, max_parallel, steps",
+            "hydraflow.yaml:5: jobs.train.steps[0].batch: unclosed '(' in override\n"
+            "    a=(1\n      ^\nhint: close the group with ')'",
+            "hydraflow.yaml:6: jobs.train.steps[0].arg: unknown key (did you mean 'args'?); "
+            "valid keys: batch, zip, args, with",
+            "hydraflow.yaml:8: jobs.empty.run: empty command",
+            "hydraflow.yaml:9: jobs.notmap: expected a mapping with run, call or submit, got nothing",
+        ],
+        id="every-problem-of-a-broken-job-empty-command-non-mapping-job",
+    ),
+    pytest.param(
+        """
+        jobs:
+          train:
+            run: python train.py
+            with: [seed=1, "y=(1"]
+            steps:
+              - batch:
+                  - a=1,2
+                  - b=(1
+        """,
+        [
+            "hydraflow.yaml:4: jobs.train.with: Hydra cannot parse 'y=(1': "
+            "extraneous input '(' expecting {<EOF>, ':', BRACKET_OPEN, BRACE_OPEN, FLOAT, INT, BOOL, NULL, "
+            "UNQUOTED_CHAR, ID, ESC, WS, QUOTED_VALUE, INTERPOLATION}",
+            "hydraflow.yaml:8: jobs.train.steps[0].batch: unclosed '(' in override\n"
+            "    b=(1\n      ^\nhint: close the group with ')'",
+        ],
+        id="with-checked-by-hydra-and-line-of-a-list-item",
+    ),
+    pytest.param("jobs:\n\ttrain:\n", ["hydraflow.yaml:2:1: invalid YAML: found character '\\t' that cannot "
+                                        "start any token; indent with spaces, not tabs"], id="tab"),
+    pytest.param(
+        """
+        jobs:
+          train:
             run:
             steps:
               - batch: [a=1, {b: 2}]
@@ -252,11 +300,21 @@ def test_broken_files_report_every_problem(tmp_path, text, problems):
     assert info.value.problems == problems
 
 
+def test_not_utf8(tmp_path):
+    path = tmp_path / "hydraflow.yaml"
+    path.write_bytes(b"jobs:\n  t:\n    run: python \xff\xfe x.py\n")
+    with pytest.raises(JobFileError) as info:
+        jobfile.load(path, "hydraflow.yaml")
+    assert str(info.value) == "hydraflow.yaml: not UTF-8 text (invalid start byte at byte 27)"
+
+
 def test_missing_file_and_unknown_job(tmp_path):
     with pytest.raises(UsageError, match=r"^no hydraflow.yaml in .* \(write one, or give its path with --file PATH\)$"):
         jobfile.find(None, tmp_path)
     with pytest.raises(UsageError, match="^nope.yaml: no such file$"):
         jobfile.find("nope.yaml", tmp_path)
+    with pytest.raises(UsageError, match="a directory, not a file$"):
+        jobfile.find(str(tmp_path), tmp_path)
     loaded = load(tmp_path, "jobs:\n  train:\n    run: x\n  test:\n    run: y\n")
     with pytest.raises(UsageError) as info:
         jobfile.get_job(loaded, "trian", "hydraflow.yaml")

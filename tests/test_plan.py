@@ -98,6 +98,15 @@ def test_plans(job, extra, expected):
     [
         pytest.param(Job("t", "run", "x"), ("lr=1:3tep",), SweepSyntaxError, "range stop '3tep' is not a number",
                      id="bad-args"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("lr=1,2",)),)), ("lr=1:3",), PlanError,
+                     "'lr' is set by the batch grid and again by ARGS (lr=1,2,3); set it in one place",
+                     id="args-repeat-a-grid-key"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("seed=1,2",), args=("+seed=3,4",)),)), (), PlanError,
+                     "'seed' is set by the batch grid and again by args (+seed=3,4); set it in one place",
+                     id="args-repeat-a-grid-key-with-prefix"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("a=1,2",)),)), ("hydra.sweep.dir=out",), PlanError,
+                     "hydra.sweep.dir is set for all 2 batches, which would overwrite each other's outputs; "
+                     "leave it out (every batch gets its own)", id="one-sweep-dir-for-many-batches"),
         pytest.param(Job("t", "run", "x"), ("a=1|2",), PlanError,
                      "'a' has a '|', which Hydra cannot sweep inside one batch; move it from ARGS to batch",
                      id="pipe-in-args"),

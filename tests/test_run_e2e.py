@@ -159,7 +159,7 @@ def test_ctrl_c_stops_the_children_and_prints_the_summary(app):
     "yaml_text, args, message",
     [
         pytest.param("jobs:\n  t:\n    run: no-such-program-here\n", ["run", "t"],
-                     "hydraflow: error: jobs.t.run: command 'no-such-program-here' not found\n", id="missing-command"),
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t.run: command 'no-such-program-here' not found\n", id="missing-command"),
         pytest.param("jobs:\n  train:\n    run: python train.py\n", ["run", "trian"],
                      "hydraflow: error: no job 'trian' in hydraflow.yaml (did you mean 'train'?); jobs: train\n",
                      id="unknown-job"),
@@ -169,7 +169,7 @@ def test_ctrl_c_stops_the_children_and_prints_the_summary(app):
         pytest.param("jobs:\n  t:\n    run: python train.py\n", ["run", "t", "lr=1:x"],
                      "hydraflow: error: range stop 'x' is not a number in override\n", id="bad-args"),
         pytest.param("jobs:\n  t:\n    call: nomodule.fn\n", ["run", "t"],
-                     "hydraflow: error: call: cannot import 'nomodule': No module named 'nomodule'\n",
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t.call: cannot import 'nomodule': No module named 'nomodule'\n",
                      id="call-import-error"),
     ],
 )
