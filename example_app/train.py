@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def train(cfg: DictConfig) -> float:
     # A stand-in for training: a deterministic "loss" from the settings.
     loss = cfg.model.width * cfg.learning_rate + cfg.seed * 1e-3
     out = Path(HydraConfig.get().runtime.output_dir)
-    (out / "result.json").write_text(json.dumps({"loss": loss, "cfg": OmegaConf.to_container(cfg)}))
+    where = {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    (out / "result.json").write_text(json.dumps({"loss": loss, "cfg": OmegaConf.to_container(cfg), **where}))
     log.info("model=%s learning_rate=%s optimizer=%s loss=%.6f", cfg.model.name, cfg.learning_rate, cfg.optimizer, loss)
     return loss
 
