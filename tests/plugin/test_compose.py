@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.singleton import Singleton
 from hydra.types import HydraContext, RunMode
 from omegaconf import OmegaConf
 
@@ -17,10 +18,14 @@ CONF = Path(__file__).resolve().parents[2] / "example_app" / "conf"
 
 @pytest.fixture(scope="module")
 def hydra_parts():
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        loader = GlobalHydra.instance().hydra.config_loader
-        master = loader.load_configuration("config", ["hydra/launcher=basic"], run_mode=RunMode.MULTIRUN)
-        yield loader, master
+    saved = Singleton.get_state()  # Hydra's global state (version base ...) for the tests after these
+    try:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            loader = GlobalHydra.instance().hydra.config_loader
+            master = loader.load_configuration("config", ["hydra/launcher=basic"], run_mode=RunMode.MULTIRUN)
+            yield loader, master
+    finally:
+        Singleton.set_state(saved)
 
 
 @pytest.mark.parametrize(
