@@ -29,6 +29,7 @@ def normalize(text: str) -> str:
     """Mask what differs between runs: run ids (start times) and durations."""
     text = re.sub(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d(-\d+)?", "<run id>", text)
     text = re.sub(r"\b\d+\.\ds\b", "<t>s", text)
+    text = re.sub(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+\]", "[<time>]", text, flags=re.M)
     return "\n".join(line.rstrip() for line in text.rstrip("\n").splitlines())
 
 
@@ -42,9 +43,10 @@ def app(tmp_path_factory):
 @pytest.mark.parametrize("command, expected", list(console_blocks()))
 def test_console_example(command, expected, app):
     argv = shlex.split(command)
-    assert argv[0] == "hydraflow"
+    assert argv[0] in ("hydraflow", "python")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run([HYDRAFLOW, *argv[1:]], capture_output=True, text=True, cwd=app, env=env)
+    program = HYDRAFLOW if argv[0] == "hydraflow" else sys.executable
+    result = subprocess.run([program, *argv[1:]], capture_output=True, text=True, cwd=app, env=env)
     assert normalize(result.stdout + result.stderr) == normalize(expected)
     assert result.returncode == (2 if expected.startswith("hydraflow: error:") else 0)
     assert "Traceback" not in result.stderr

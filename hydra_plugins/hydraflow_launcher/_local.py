@@ -9,10 +9,12 @@ the runs it had not finished; a new one takes its place.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import pickle
+import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -55,6 +57,8 @@ def execute(ctx: Context, number: int, overrides: Sequence[str]) -> JobReturn:
     )
     configure_log(ctx.config.hydra.hydra_logging, ctx.config.hydra.verbose)
     result.log_path = _log_path(result)  # kept when the configs are dropped
+    if result.status == JobStatus.FAILED and result.log_path:
+        _append_traceback(result.log_path, result._return_value)
     if not ctx.keep_configs:
         result.cfg = result.hydra_cfg = None
     return result
@@ -67,6 +71,13 @@ def _log_path(result: JobReturn) -> Optional[str]:
     hydra = result.hydra_cfg.hydra
     path = OmegaConf.select(hydra, "job_logging.handlers.file.filename", default=None)
     return str(path) if path else str(hydra.runtime.output_dir)
+
+
+def _append_traceback(path: str, error: Any) -> None:
+    """Hydra keeps a failed run's exception in memory only; its log gets the traceback."""
+    if isinstance(error, BaseException):
+        with contextlib.suppress(OSError), open(path, "a") as log_file:
+            traceback.print_exception(type(error), error, error.__traceback__, file=log_file)
 
 
 def _portable(result: JobReturn) -> JobReturn:

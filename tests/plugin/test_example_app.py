@@ -138,3 +138,16 @@ def test_bad_launcher_field_is_one_message(app):
     result = multirun(app, "hydra.launcher.max_parallel=0", "seed=0,1")
     assert result.returncode == 1
     assert "hydra.launcher: max_parallel must be a whole number of at least 1, not 0" in result.stderr
+
+
+def test_params_in_a_config_file_and_the_yaml_base_60_warning(app):
+    (app / "conf" / "sweep.yaml").write_text(
+        "defaults:\n  - config\n  - override hydra/sweeper: hydraflow\n  - _self_\n"
+        "hydra:\n  sweeper:\n    params:\n      learning_rate: '0:1:#3'\n      seed: 1:30\n")
+    result = subprocess.run([sys.executable, "train.py", "--config-name", "sweep", "-m", "hydra.sweep.dir=sweep"],
+                            cwd=app, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert ("hydra.sweeper.params.seed is the number 90; if you wrote a range such as 1:30, quote it ('1:30')"
+            in result.stdout + result.stderr)
+    assert overrides(app) == [["learning_rate=0.0", "seed=90"], ["learning_rate=0.5", "seed=90"],
+                              ["learning_rate=1.0", "seed=90"]]
