@@ -120,7 +120,7 @@ def _validate(composer: RunComposer, groups: list) -> None:
                 continue
             seen.add(key)
             try:
-                composer.compose_fully(run)
+                composer.compose(run)  # builds the template the launcher then reuses
             except Exception as error:
                 raise SweepError(
                     f"hydraflow: the run {' '.join(run)} cannot be composed:\n{error}"
