@@ -5,13 +5,13 @@ from __future__ import annotations
 import doctest
 import os
 import re
-import shutil
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import copy_example_app
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -35,9 +35,7 @@ def normalize(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    target = tmp_path_factory.mktemp("readme") / "example_app"
-    shutil.copytree(ROOT / "example_app", target, ignore=shutil.ignore_patterns("multirun", "outputs"))
-    return target
+    return copy_example_app(tmp_path_factory.mktemp("readme"))
 
 
 @pytest.mark.parametrize("command, expected", list(console_blocks()))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,18 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HYDRAFLOW = str(BIN / "hydraflow")
 # `python` in the jobs' commands must be this environment's python.
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
-
-@pytest.fixture
-def app(tmp_path):
-    target = tmp_path / "example_app"
-    shutil.copytree(ROOT / "example_app", target, ignore=shutil.ignore_patterns("multirun", "outputs"))
-    return target
 
 
 def hydraflow(app: Path, *args: str) -> subprocess.CompletedProcess:

@@ -2,33 +2,25 @@
 
 Run from the repository root (a report, not a pytest test; always exits 0)::
 
-    python tests/benchmarks/bench_launcher.py          # full run, ~5-10 min
-    python tests/benchmarks/bench_launcher.py --quick  # smaller sweeps, 2 repetitions
+    python tests/benchmarks/bench_launcher.py          # ~6 min
+    python tests/benchmarks/bench_launcher.py --quick  # smaller sweeps, 2 repetitions, ~3 min
 
-The first run creates its own virtual environment, ``tests/benchmarks/.venv``
-(the project installed editable, plus hydra-joblib-launcher and
-hydra-submitit-launcher from PyPI), and re-executes itself with it; later runs
-reuse it. Scratch files (a trivial Hydra app and its sweep dirs) go to
-``tests/benchmarks/work/``.
+It creates (or reuses) ``tests/benchmarks/.venv`` with the project (editable),
+hydra-joblib-launcher and hydra-submitit-launcher, and re-executes itself with
+it. In ``tests/benchmarks/work/`` it writes a trivial Hydra app whose task
+returns ``cfg.x`` (after ~0.5 s of pure-Python arithmetic with ``+cpu=true``),
+swept as ``-m '+x=range(0,N)'`` in a fresh sweep dir each time.
 
-What it measures (every sweep is ``python app.py -m '+x=range(0,N)'`` in a
-fresh ``hydra.sweep.dir``; the task returns ``cfg.x`` at once):
-
-1. Per-run overhead: the slope of wall time between two sweep sizes (startup
-   cancels out), launchers interleaved within each repetition; the median
-   over repetitions, and its ratio to Hydra's basic launcher.
-2. CPU-bound speed-up: wall time of 8 runs of ~0.5 s of pure-Python arithmetic
-   (``+cpu=true``) with hydraflow max_parallel=1 against max_parallel=2 (and
-   joblib n_jobs=2). Also the same ratio with the startup (a 1-run sweep)
-   subtracted from both.
-3. A 100k-run sweep: time from process start until ``<sweep dir>/0`` appears
-   (waiting at most 60 s), then ~10 s of running with the parent's VmRSS
-   sampled every 0.5 s; peak RSS and the run dirs created; then the process
-   group is killed.
+1. Per-run overhead: the slope of wall time between two sweep sizes, every
+   launcher in turn in each repetition; median over repetitions.
+2. Wall time of 8 CPU-bound runs, hydraflow max_parallel=1 vs 2 (and joblib
+   n_jobs=2); also net of startup (a 1-run trivial sweep).
+3. A 100k-run sweep: time from process start to ``<sweep dir>/0`` (at most 60 s),
+   then ~10 s more with the parent's VmRSS sampled every 0.5 s; then killed.
 
 Targets: hydraflow in-process per-run <= 0.4x basic; hydraflow max_parallel=2
 per-run <= 0.3x joblib; CPU-bound speed-up >= 1.8x; first run of the 100k
-sweep <= 5 s; parent memory <= 300 MB.
+sweep <= 5 s; parent peak RSS <= 300 MB. "CPU used by other processes" gauges noise.
 """
 
 from __future__ import annotations
@@ -41,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -60,22 +53,13 @@ def ensure_venv() -> None:
     if not marker.exists():
         print(f"creating {VENV} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(VPY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
         subprocess.run([str(VPY), "-m", "pip", "install", "-q", *PACKAGES], check=True)
         marker.write_text("ok\n")
     os.execv(str(VPY), [str(VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
-SPIN = """
-def spin(n):
-    t = 0
-    for i in range(n):
-        t = (t + i * i) % 1000003
-    return t
-"""
-
-APP = SPIN + """
-import hydra
+SPIN = "def spin(n):\n    t = 0\n    for i in range(n):\n        t = (t + i * i) % 1000003\n    return t\n"
+APP = SPIN + """import hydra
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)
 def main(cfg):
@@ -95,6 +79,7 @@ LAUNCHERS = {  # name -> overrides
     "hydraflow max_parallel=2": ["hydra/launcher=hydraflow", "hydra.launcher.max_parallel=2"],
 }
 _counter = iter(range(10**9))
+PF = ("FAIL", "PASS")
 
 
 def write_app() -> None:
@@ -102,7 +87,7 @@ def write_app() -> None:
     exec(SPIN, ns)
     t = time.perf_counter()
     ns["spin"](2_000_000)
-    n = int(2_000_000 * 0.5 / (time.perf_counter() - t))  # iterations for ~0.5 s
+    n = int(1_000_000 / (time.perf_counter() - t))  # iterations for ~0.5 s
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "app.py").write_text(APP.replace("SPIN_N", str(n)))
 
@@ -128,12 +113,10 @@ def sweep(overrides: list, n: int, extra=()) -> float:
 
 def rss_mb(pid: int) -> float:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        pass
-    return 0.0
+        return 0.0
+    return next((int(x.split()[1]) / 1024 for x in lines if x.startswith("VmRSS:")), 0.0)
 
 
 def big_sweep(overrides: list, cap: float, run_for: float) -> dict:
@@ -154,17 +137,22 @@ def big_sweep(overrides: list, cap: float, run_for: float) -> dict:
             break
         time.sleep(0.01)
     dirs = run_dirs(d)
-    exited = p.poll()
-    if exited is None:
+    if (exited := p.poll()) is None:
         os.killpg(p.pid, signal.SIGKILL)  # the whole process group: the sweep and its workers
     p.wait()
     shutil.rmtree(d, ignore_errors=True)
     return {"first": first, "peak": peak, "dirs": dirs, "exited": exited}
 
 
+def foreign_cpu() -> float:
+    """CPU seconds used so far on this machine by processes other than this benchmark's."""
+    f = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
+    busy = (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / os.sysconf("SC_CLK_TCK")
+    return busy - sum(os.times()[:4])  # minus this process's and its reaped children's CPU time
+
+
 def med(xs):
-    xs = [x for x in xs if x == x]
-    return statistics.median(xs) if xs else float("nan")
+    return statistics.median([x for x in xs if x == x] or [float("nan")])  # NaN: failed sweeps
 
 
 def main() -> None:
@@ -172,16 +160,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sweeps, 2 repetitions")
     quick = ap.parse_args().quick
     ensure_venv()
-    reps = 2 if quick else 3
-    small, large = (5, 25) if quick else (10, 60)
-    sizes = {name: ((3, 9) if quick else (5, 15)) if name == "submitit_local" else (small, large)
-             for name in LAUNCHERS}
-    cap, run_for = (60.0, 5.0) if quick else (60.0, 10.0)
+    reps, (small, large), run_for, cap = (2, (5, 25), 5.0, 60.0) if quick else (3, (10, 60), 10.0, 60.0)
+    sizes = {name: (small, large) for name in LAUNCHERS} | {"submitit_local": (3, 9) if quick else (5, 15)}
     shutil.rmtree(WORK, ignore_errors=True)
     write_app()
     print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cores, {reps} repetitions")
+    noise = []  # (CPU s used by other processes, wall s), per section
 
     print("\n1. per-run overhead (ms/run, slope between two sweep sizes)", flush=True)
+    t, f = time.perf_counter(), foreign_cpu()
     slopes = {name: [] for name in LAUNCHERS}
     for rep in range(reps):
         for name, ov in LAUNCHERS.items():
@@ -190,85 +177,72 @@ def main() -> None:
             slopes[name].append((tb - ta) / (b - a) * 1000)
             print(f"  rep {rep + 1} {name:26s} N={a}: {ta:6.2f} s  N={b}: {tb:6.2f} s"
                   f"  -> {slopes[name][-1]:6.1f} ms/run", flush=True)
+    noise.append((foreign_cpu() - f, time.perf_counter() - t))
+    print(f"  CPU used by other processes meanwhile: {noise[-1][0]:.1f} s in {noise[-1][1]:.0f} s")
     slope = {name: med(v) for name, v in slopes.items()}
 
-    print("\n2. CPU-bound runs (+cpu=true, ~0.5 s each, 8 runs)", flush=True)
-    cpu = {"hydraflow max_parallel=1": LAUNCHERS["hydraflow"],
-           "hydraflow max_parallel=2": LAUNCHERS["hydraflow max_parallel=2"],
-           "joblib n_jobs=2": LAUNCHERS["joblib n_jobs=2"]}
-    walls = {name: [] for name in cpu}
-    starts = {name: [] for name in cpu}
+    print("\n2. CPU-bound runs (+cpu=true, ~0.5 s each, 8 runs; and a 1-run trivial sweep for startup)", flush=True)
+    cpu = {"hydraflow max_parallel=1": LAUNCHERS["hydraflow"], "hydraflow max_parallel=2":
+           LAUNCHERS["hydraflow max_parallel=2"], "joblib n_jobs=2": LAUNCHERS["joblib n_jobs=2"]}
+    t, f = time.perf_counter(), foreign_cpu()
+    walls, starts = {name: [] for name in cpu}, {name: [] for name in cpu}
     for rep in range(reps):
         for name, ov in cpu.items():
             walls[name].append(sweep(ov, 8, ["+cpu=true"]))
             starts[name].append(sweep(ov, 1))
             print(f"  rep {rep + 1} {name:26s} 8 runs: {walls[name][-1]:6.2f} s"
                   f"  (1 trivial run: {starts[name][-1]:5.2f} s)", flush=True)
+    noise.append((foreign_cpu() - f, time.perf_counter() - t))
+    print(f"  CPU used by other processes meanwhile: {noise[-1][0]:.1f} s in {noise[-1][1]:.0f} s")
     wall = {name: med(v) for name, v in walls.items()}
-    start = {name: med(v) for name, v in starts.items()}
-    net = {name: wall[name] - start[name] for name in cpu}
-    speedup = wall["hydraflow max_parallel=1"] / wall["hydraflow max_parallel=2"]
-    speedup_net = net["hydraflow max_parallel=1"] / net["hydraflow max_parallel=2"]
-    speedup_joblib = wall["hydraflow max_parallel=1"] / wall["joblib n_jobs=2"]
+    net = {name: wall[name] - med(starts[name]) for name in cpu}
+    one, two = "hydraflow max_parallel=1", "hydraflow max_parallel=2"
 
-    print(f"\n3. 100k-run sweep (first run, then {run_for:.0f} s of running; first run capped at {cap:.0f} s)",
-          flush=True)
+    print(f"\n3. 100k-run sweep (first run capped at {cap:.0f} s, then {run_for:.0f} s of running)", flush=True)
     big = {}
     for name in ("hydraflow", "hydraflow max_parallel=2", "basic"):
         big[name] = r = big_sweep(LAUNCHERS[name], cap, run_for)
-        first = f"{r['first']:.2f} s" if r["first"] is not None else f"> {cap:.0f} s"
-        print(f"  {name:26s} first run: {first:>8s}  parent peak RSS: {r['peak']:6.1f} MB"
-              f"  run dirs: {r['dirs']}" + (f"  (exited early: {r['exited']})" if r["exited"] is not None else ""),
-              flush=True)
+        r["first_s"] = f"{r['first']:.2f} s" if r["first"] is not None else f"> {cap:.0f} s"
+        early = f"  (exited early: {r['exited']})" if r["exited"] is not None else ""
+        print(f"  {name:26s} first run: {r['first_s']:>8s}  parent peak RSS: {r['peak']:6.1f} MB"
+              f"  run dirs: {r['dirs']}{early}", flush=True)
 
-    def verdict(ok):
-        return "PASS" if ok else "FAIL"
-
-    def fmt_first(r):
-        return f"{r['first']:.2f} s" if r["first"] is not None else f"> {cap:.0f} s"
-
-    rows = []
-    for name in LAUNCHERS:
-        per = " / ".join(f"{s:.1f}" for s in slopes[name])
-        rows.append((f"per-run overhead, {name}", f"{slope[name]:.1f} ms ({per})",
-                     f"{slope[name] / slope['basic']:.2f}x basic", ""))
+    rows = [(f"per-run overhead, {name}", f"{slope[name]:.1f} ms (" + " / ".join(f"{s:.1f}" for s in v) + ")",
+             f"{slope[name] / slope['basic']:.2f}x basic", "") for name, v in slopes.items()]
     r_flow = slope["hydraflow"] / slope["basic"]
     r_mp2 = slope["hydraflow max_parallel=2"] / slope["joblib n_jobs=2"]
-    rows.append(("hydraflow in-process / basic", f"{r_flow:.2f}x", "<= 0.4x", verdict(r_flow <= 0.4)))
-    rows.append(("hydraflow max_parallel=2 / joblib", f"{r_mp2:.2f}x", "<= 0.3x", verdict(r_mp2 <= 0.3)))
-    for name in cpu:
-        rows.append((f"8 CPU-bound runs, {name}", f"{wall[name]:.2f} s", f"net of 1-run sweep {net[name]:.2f} s", ""))
-    rows.append(("CPU speed-up max_parallel=2 (wall)", f"{speedup:.2f}x", ">= 1.8x", verdict(speedup >= 1.8)))
-    rows.append(("CPU speed-up max_parallel=2 (net)", f"{speedup_net:.2f}x", "(info)", ""))
-    rows.append(("CPU speed-up joblib n_jobs=2 (wall)", f"{speedup_joblib:.2f}x", "(info)", ""))
+    rows += [("hydraflow in-process / basic", f"{r_flow:.2f}x", "<= 0.4x", PF[r_flow <= 0.4]),
+             ("hydraflow max_parallel=2 / joblib", f"{r_mp2:.2f}x", "<= 0.3x", PF[r_mp2 <= 0.3])]
+    rows += [(f"8 CPU-bound runs, {name}", f"{wall[name]:.2f} s", f"{net[name]:.2f} s net of startup", "")
+             for name in cpu]
+    speedup = wall[one] / wall[two]
+    rows += [("CPU speed-up max_parallel=2, wall", f"{speedup:.2f}x", ">= 1.8x", PF[speedup >= 1.8]),
+             ("CPU speed-up max_parallel=2, net", f"{net[one] / net[two]:.2f}x", "(info)", ""),
+             ("CPU speed-up joblib n_jobs=2, wall", f"{wall[one] / wall['joblib n_jobs=2']:.2f}x", "(info)", "")]
     for name, r in big.items():
-        target = name != "basic"
-        ok_first = r["first"] is not None and r["first"] <= 5
-        rows.append((f"100k sweep first run, {name}", fmt_first(r), "<= 5 s" if target else "(info)",
-                     verdict(ok_first) if target else ""))
-        rows.append((f"100k sweep parent peak RSS, {name}", f"{r['peak']:.1f} MB",
-                     "<= 300 MB" if target else "(info)", verdict(r["peak"] <= 300) if target else ""))
-        rows.append((f"100k sweep run dirs, {name}", str(r["dirs"]), "(info)", ""))
+        goal = name != "basic"
+        ok = r["first"] is not None and r["first"] <= 5
+        rows += [(f"100k first run, {name}", r["first_s"], "<= 5 s" if goal else "(info)", PF[ok] if goal else ""),
+                 (f"100k parent peak RSS, {name}", f"{r['peak']:.1f} MB", "<= 300 MB" if goal else "(info)",
+                  PF[r["peak"] <= 300] if goal else ""),
+                 (f"100k run dirs after {run_for:.0f} s, {name}", str(r["dirs"]), "(info)", "")]
+    rows += [(f"CPU used by other processes, section {i}", f"{c:.1f} s in {s:.0f} s", "(noise gauge)", "")
+             for i, (c, s) in enumerate(noise, 1)]
 
-    print("\nSUMMARY")
+    print("\nSUMMARY (medians; per-repetition values in parentheses)")
+    rows.insert(0, ("measure", "value", "target / ratio", "result"))
     w = [max(len(row[i]) for row in rows) for i in range(4)]
-    line = "+".join("-" * (x + 2) for x in w)
-    heads = ("measure", "value (per-rep)", "target / ratio", "")
-    print(" | ".join(h.ljust(x) for h, x in zip(heads, w)))
-    print(line)
-    for row in rows:
-        print(" | ".join(c.ljust(x) for c, x in zip(row, w)))
-    fails = sum(row[3] == "FAIL" for row in rows)
-    print(f"\n{sum(row[3] == 'PASS' for row in rows)} PASS, {fails} FAIL")
-    shutil.rmtree(WORK / "outputs", ignore_errors=True)
+    for i, row in enumerate(rows):
+        print(" | ".join(c.ljust(x) for c, x in zip(row, w)).rstrip())
+        if i == 0:
+            print("-+-".join("-" * x for x in w))
+    print(f"\n{sum(row[3] == 'PASS' for row in rows)} PASS, {sum(row[3] == 'FAIL' for row in rows)} FAIL")
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":
     try:
         main()
-    except Exception as error:  # a report: never fail the caller
-        import traceback
-
+    except Exception:  # a report: never fail the caller
         traceback.print_exc()
-        print(f"benchmark aborted: {error}")
     sys.exit(0)

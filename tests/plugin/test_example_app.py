@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture
-def app(tmp_path):
-    target = tmp_path / "example_app"
-    shutil.copytree(ROOT / "example_app", target, ignore=shutil.ignore_patterns("multirun", "outputs"))
-    return target
 
 
 def multirun(app: Path, *overrides: str) -> subprocess.CompletedProcess:
