@@ -97,6 +97,10 @@ def test_call_runs_a_function_per_batch(app):
     assert result.returncode == 0, result.stdout + result.stderr
     (run_dir,) = run_dirs(app, "called")
     assert overrides_of_runs(run_dir) == {"0-model-small": [["model=small"]], "1-model-large": [["model=large"]]}
+    # The function's output, its subprocess's included, goes to the batch's log, not the terminal.
+    log = (run_dir / "0-model-small" / "hydraflow.log").read_text()
+    assert "launch.sweep(['model=small'" in log and "hydraflow: 1 runs completed" in log
+    assert "runs completed" not in result.stdout + result.stderr
 
 
 def test_submit_hands_one_file_to_one_command(app):
