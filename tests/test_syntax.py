@@ -176,7 +176,7 @@ def _message(problem: str, override: str, column: int, hint: str = "") -> str:
 
 RANGE_FORM = ("a range is START:STOP[:STEP][:S], e.g. 1:5, 0:1:0.25, 1m:5m, 1:1000:*10, 0:1:#5, 1:3:k")
 LIMIT_HINT = ("split the sweep, or raise the limit "
-              "(expand(..., max_values=N) in Python, --max-values N on the command line)")
+              "(expand(..., max_values=N) in Python, hydraflow expand --max-values N)")
 COUNT_HINT = ("'#n' gives n evenly spaced points, both bounds included, e.g. 0:1:#5 "
               "('#1' only when both bounds are equal)")
 AS_TEXT = f"{RANGE_FORM}; to pass text with ':', quote it or escape each colon as '\\:'"

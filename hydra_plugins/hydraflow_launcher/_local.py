@@ -17,7 +17,8 @@ import pickle
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -98,19 +99,46 @@ def _portable(result: JobReturn) -> JobReturn:
         return slim
 
 
-def _worker(conn: Connection, ctx: Context, gpu: Optional[str]) -> None:
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies (no orphaned workers)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # pragma: no cover - not Linux: the closed pipe still ends the worker
+        pass
+
+
+def _worker(conn: Connection, inherited: List[Connection], ctx: Context, gpu: Optional[str]) -> None:
+    _die_with_parent()
+    for other in inherited:  # the parent's pipe ends: keep none, so a dead parent means EOF here
+        other.close()
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-    while True:
-        try:
+    try:
+        while True:
             batch = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if batch is None:
-            return
-        for number, overrides in batch:
-            conn.send((number, _portable(execute(ctx, number, overrides))))
-        conn.send(None)  # the batch is done
+            if batch is None:
+                return
+            for number, overrides in batch:
+                conn.send((number, _portable(execute(ctx, number, overrides))))
+            conn.send(None)  # the batch is done
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        return  # the parent is gone or stopping: leave quietly
+
+
+def expected_log_path(ctx: Context, number: int, overrides: Sequence[str]) -> Optional[str]:
+    """Where run ``number`` logs, worked out in the parent (for a run whose worker died)."""
+    try:
+        cfg = ctx.composer.compose(overrides)
+        with open_dict(cfg.hydra):
+            cfg.hydra.job.num = cfg.hydra.job.id = number
+            cfg.hydra.runtime.output_dir = os.path.abspath(Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir))
+        path = OmegaConf.select(cfg, "hydra.job_logging.handlers.file.filename", default=None)
+        return str(path) if path else cfg.hydra.runtime.output_dir
+    except Exception:
+        return None
 
 
 class WorkerPool:
@@ -125,49 +153,76 @@ class WorkerPool:
     def _start(self, slot: int) -> Tuple[Any, Connection]:
         parent, child = self.fork.Pipe()
         gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
-        process = self.fork.Process(target=_worker, args=(child, self.ctx, gpu), name=f"hydraflow-worker-{slot}")
+        inherited = [w[1] for w in self.workers if w is not None] + [parent]
+        process = self.fork.Process(target=_worker, args=(child, inherited, self.ctx, gpu),
+                                    name=f"hydraflow-worker-{slot}")
         process.start()
         child.close()
         self.workers[slot] = (process, parent)
         return process, parent
 
-    def run(self, batches: List[List[Run]]) -> Dict[int, JobReturn]:
-        """Run every batch; results by run number (dead workers' unfinished runs FAILED)."""
-        results: Dict[int, JobReturn] = {}
-        pending = list(reversed(batches))
-        busy: Dict[int, List[Run]] = {}  # slot -> runs not finished yet
+    def run(self, batches: Iterable[List[Run]]) -> Iterator[Tuple[int, JobReturn]]:
+        """Run every batch (pulled lazily); yield ``(run number, result)`` as runs finish.
+
+        A worker that dies fails the run it was running; the rest of its batch
+        goes back to the queue, and a new worker takes its place.
+        """
+        source = iter(batches)
+        requeued: List[List[Run]] = []
+        busy: Dict[int, List[Run]] = {}  # slot -> runs of its batch not finished yet
         for slot in range(len(self.workers)):
             if self.workers[slot] is None or not self.workers[slot][0].is_alive():
                 self._start(slot)
-        while pending or busy:
-            for slot, worker in enumerate(self.workers):
-                if slot not in busy and pending:
-                    batch = pending.pop()
-                    worker[1].send(batch)
-                    busy[slot] = list(batch)
-            ready = wait([self.workers[s][1] for s in busy] + [self.workers[s][0].sentinel for s in busy])
-            for slot in list(busy):
-                process, conn = self.workers[slot]
-                try:
-                    while conn in ready and conn.poll():
-                        message = conn.recv()
-                        if message is None:
-                            del busy[slot]
+        try:
+            while True:
+                for slot, worker in enumerate(self.workers):
+                    if slot not in busy:
+                        batch = requeued.pop() if requeued else next(source, None)
+                        if batch is None:
                             break
-                        number, result = message
-                        results[number] = result
-                        busy[slot] = [r for r in busy[slot] if r[0] != number]
-                except (EOFError, OSError):
-                    pass
-                if slot in busy and not process.is_alive():
-                    process.join()
-                    for number, overrides in busy.pop(slot):
-                        error = RuntimeError(f"the worker running #{number} died (exit code {process.exitcode})")
-                        log.error(str(error))
-                        results[number] = JobReturn(overrides=list(overrides), status=JobStatus.FAILED,
-                                                    _return_value=error)
-                    self._start(slot)
-        return results
+                        worker[1].send(batch)
+                        busy[slot] = list(batch)
+                if not busy:
+                    return
+                ready = wait([self.workers[s][1] for s in busy] + [self.workers[s][0].sentinel for s in busy])
+                for slot in list(busy):
+                    yield from self._collect(slot, ready, busy, requeued)
+        except BaseException:
+            self.terminate()  # Ctrl-C or a crash in the parent: stop every worker now
+            raise
+
+    def _collect(self, slot, ready, busy, requeued) -> Iterator[Tuple[int, JobReturn]]:
+        process, conn = self.workers[slot]
+        try:
+            while conn in ready and conn.poll():
+                message = conn.recv()
+                if message is None:
+                    del busy[slot]
+                    return
+                number, result = message
+                busy[slot] = [r for r in busy[slot] if r[0] != number]
+                yield number, result
+        except (EOFError, OSError):
+            pass
+        if slot in busy and not process.is_alive():
+            process.join()
+            (number, overrides), *rest = busy.pop(slot)
+            error = RuntimeError(f"the worker running #{number} died (exit code {process.exitcode})")
+            log.error(str(error))
+            dead = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)
+            dead.log_path = expected_log_path(self.ctx, number, overrides)
+            if rest:
+                requeued.append(rest)
+            self._start(slot)
+            yield number, dead
+
+    def terminate(self) -> None:
+        for slot, worker in enumerate(self.workers):
+            if worker is not None:
+                worker[0].kill()
+                worker[0].join()
+                worker[1].close()
+                self.workers[slot] = None
 
     def close(self) -> None:
         for slot, worker in enumerate(self.workers):

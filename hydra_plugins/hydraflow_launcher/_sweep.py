@@ -10,9 +10,10 @@ every failure and the multirun exits non-zero.
 from __future__ import annotations
 
 import logging
+import sys
 from itertools import islice
 from pathlib import Path
-from typing import Any, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
@@ -57,27 +58,49 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         launcher.keep_configs = keep
     size = sweeper.max_batch_size or CHUNK
     log.info(f"hydraflow: {total} runs in {len(groups)} batch group(s)")
-    returns: List[Sequence[JobReturn]] = []
-    failures: List[Tuple[int, List[str], JobReturn]] = []
-    number = 0
+    chunk_sizes: List[int] = []
+    results: Dict[int, JobReturn] = {}
+    failures: List[Tuple[int, JobReturn]] = []
+    done = 0
     try:
+        for number, result in _launch(launcher, groups, size, chunk_sizes):
+            done += 1
+            if result.status != JobStatus.COMPLETED:
+                failures.append((number, _slim(result)))
+            if keep:
+                results[number] = result
+    except KeyboardInterrupt:
+        getattr(launcher, "terminate", getattr(launcher, "close", lambda: None))()
+        sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n")
+        raise SystemExit(130) from None
+    finally:
+        getattr(launcher, "close", lambda: None)()
+    if failures:
+        raise SweepError(_failure_summary(total, sorted(failures, key=lambda f: f[0])))
+    log.info(f"hydraflow: {total} runs completed")
+    returns: List[Sequence[JobReturn]] = []
+    number = 0
+    for chunk_size in chunk_sizes if keep else []:  # results grouped as the launcher got them
+        returns.append([results[n] for n in range(number, number + chunk_size)])
+        number += chunk_size
+    return returns
+
+
+def _launch(launcher: Any, groups: list, size: int, chunk_sizes: List[int]) -> Iterator[Tuple[int, JobReturn]]:
+    """Every run through the launcher: streamed (no wait between chunks) when it can, else chunk by chunk."""
+    def chunks() -> Iterator[List[List[str]]]:
         for group in groups:
             for chunk in _chunks(group.runs(), size):
-                results = launcher.launch(chunk, initial_job_idx=number)
-                for offset, result in enumerate(results):
-                    if result.status != JobStatus.COMPLETED:
-                        failures.append((number + offset, list(chunk[offset]), _slim(result)))
-                if keep:
-                    returns.append(results)
-                number += len(chunk)
-    finally:
-        close = getattr(launcher, "close", None)
-        if close is not None:
-            close()
-    if failures:
-        raise SweepError(_failure_summary(total, failures))
-    log.info(f"hydraflow: {total} runs completed")
-    return returns
+                chunk_sizes.append(len(chunk))
+                yield chunk
+
+    if hasattr(launcher, "launch_stream"):
+        yield from launcher.launch_stream(chunks())
+        return
+    number = 0
+    for chunk in chunks():
+        yield from zip(range(number, number + len(chunk)), launcher.launch(chunk, initial_job_idx=number))
+        number += len(chunk)
 
 
 def _batch_groups(sweeper: Any, arguments: List[str]) -> list:
@@ -145,12 +168,12 @@ def _slim(result: JobReturn) -> JobReturn:
     return slim
 
 
-def _failure_summary(total: int, failures: List[Tuple[int, List[str], JobReturn]]) -> str:
+def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]]) -> str:
     lines = [f"hydraflow: {len(failures)} of {total} runs failed ({total - len(failures)} completed):"]
-    for number, overrides, result in failures:
+    for number, result in failures:
         error = result._return_value
         reason = f"{type(error).__name__}: {error}".splitlines()[0] if error is not None else "failed"
-        lines.append(f"  #{number} {' '.join(overrides)}")
+        lines.append(f"  #{number} {' '.join(result.overrides or [])}")
         lines.append(f"      {reason}")
         if result.log_path:
             lines.append(f"      log: {result.log_path}")

@@ -30,4 +30,19 @@ class UseHydraflowSweeper(Callback):
 
 
 def _basic_chosen_explicitly(config: DictConfig) -> bool:
-    return any(o.replace(" ", "").lstrip("+") == "hydra/sweeper=basic" for o in config.hydra.overrides.hydra)
+    """True when hydra/sweeper=basic was chosen on purpose: on the command line or as an
+    `override hydra/sweeper: basic` in the primary config's defaults."""
+    hydra_overrides = list(config.hydra.overrides.hydra)
+    if any(o.replace(" ", "").lstrip("+") == "hydra/sweeper=basic" for o in hydra_overrides):
+        return True
+    try:
+        from hydra.core.global_hydra import GlobalHydra
+        from hydra.types import RunMode
+
+        loader = GlobalHydra.instance().hydra.config_loader
+        defaults = loader.compute_defaults_list(
+            config.hydra.job.config_name, hydra_overrides + list(config.hydra.overrides.task), RunMode.MULTIRUN
+        )
+        return "hydra/sweeper" in defaults.overrides.override_choices
+    except Exception:  # pragma: no cover - Hydra internals changed: keep the command-line check
+        return False

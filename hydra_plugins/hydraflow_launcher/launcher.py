@@ -6,10 +6,10 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 import atexit
 import logging
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterable, Iterator, List, Sequence, Tuple
 
 from hydra.core.utils import JobReturn
-from hydra.errors import HydraException
+from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
@@ -17,38 +17,48 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local",)
+FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task")
+
+
+class LauncherSettingsError(CompactHydraException):
+    """Bad hydra.launcher.* values: Hydra prints the message alone."""
 
 
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: int = 1, gpus: Any = (),
                  runs_per_task: int = 1, **unknown: Any) -> None:
-        problems = []
-        if unknown:
-            problems.append(f"unknown field(s) {', '.join(sorted(unknown))}")
-        if backend not in BACKENDS:
-            problems.append(f"backend '{backend}' is not one of: {', '.join(BACKENDS)}")
-        for name, value in (("max_parallel", max_parallel), ("runs_per_task", runs_per_task)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
-        if problems:
-            valid = "backend, max_parallel, gpus, runs_per_task"
-            raise HydraException("hydra.launcher: " + "; ".join(problems) + f" (valid fields: {valid})")
-        self.backend = backend
-        self.max_parallel = max_parallel
+        # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
+        self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
         if isinstance(gpus, (int, str)):
             gpus = [g for g in str(gpus).split(",") if g.strip()]
         self.gpus = [str(g).strip() for g in (gpus or [])]
-        self.runs_per_task = runs_per_task
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
         self.pool = None
+
+    def _check_settings(self) -> None:
+        problems = []
+        if self.unknown:
+            problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
+        if self.backend not in BACKENDS:
+            problems.append(f"backend must be one of: {', '.join(BACKENDS)}, not {self.backend!r}")
+        for name in ("max_parallel", "runs_per_task"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
+        if problems:
+            raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
+        if self.gpus and self.max_parallel > len(self.gpus):
+            log.warning(f"hydraflow: {self.max_parallel} workers share {len(self.gpus)} GPUs "
+                        f"({', '.join(self.gpus)}), handed out in turn")
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from ._compose import RunComposer
         from ._local import Context
 
+        self._check_settings()
         self.config = config
         self.ctx = Context(hydra_context, task_function, config, RunComposer(hydra_context, config))
 
@@ -57,7 +67,17 @@ class HydraflowLauncher(Launcher):
         return self.ctx.composer
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from hydra.core.utils import configure_log, filter_overrides, setup_globals
+        """Hydra's launcher API: one call, one list of results in run order."""
+        results = dict(self.launch_stream([[list(o) for o in job_overrides]], initial_job_idx))
+        return [results[initial_job_idx + i] for i in range(len(job_overrides))]
+
+    def launch_stream(self, chunks: Iterable[List[List[str]]], first: int = 0) -> Iterator[Tuple[int, JobReturn]]:
+        """Run chunks of runs numbered from ``first``, without waiting between chunks.
+
+        Yields ``(run number, result)`` as runs finish (in order when in-process).
+        The hydraflow sweeper streams a whole sweep through this.
+        """
+        from hydra.core.utils import configure_log, setup_globals
 
         from ._local import WorkerPool, execute
 
@@ -66,27 +86,50 @@ class HydraflowLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self.ctx.keep_configs = self.keep_configs
-        runs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
-        workers = min(self.max_parallel, -(-len(runs) // self.runs_per_task))
-        where = "in this process" if workers <= 1 else f"on {workers} workers"
-        log.info(f"Launching {len(runs)} jobs locally {where}")
-        for number, overrides in runs:
-            log.info(f"\t#{number} : {' '.join(filter_overrides(overrides))}")
+        numbered = self._numbered(chunks, first)
         if self.max_parallel == 1:
             if self.gpus:
                 import os
 
                 os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[0]
-            return [execute(self.ctx, number, overrides) for number, overrides in runs]
+            for chunk in numbered:
+                for number, overrides in chunk:
+                    yield number, execute(self.ctx, number, overrides)
+            return
         if self.pool is None:
             self.pool = WorkerPool(self.ctx, self.max_parallel, self.gpus)
             atexit.register(self.close)
+        yield from self.pool.run(self._packed(numbered))
+
+    def _numbered(self, chunks: Iterable[List[List[str]]], first: int) -> Iterator[List[Tuple[int, List[str]]]]:
+        """Each chunk with its runs numbered, logged as Hydra's basic launcher logs them."""
+        from hydra.core.utils import filter_overrides
+
+        number = first
+        where = "in this process" if self.max_parallel == 1 else f"on {self.max_parallel} workers"
+        for chunk in chunks:
+            log.info(f"Launching {len(chunk)} jobs locally {where}")
+            numbered = [(number + offset, list(overrides)) for offset, overrides in enumerate(chunk)]
+            for run_number, overrides in numbered:
+                log.info(f"\t#{run_number} : {' '.join(filter_overrides(overrides))}")
+            yield numbered
+            number += len(chunk)
+
+    def _packed(self, chunks: Iterator[List[Tuple[int, List[str]]]]) -> Iterator[List[Tuple[int, List[str]]]]:
+        """Consecutive runs of a chunk packed ``runs_per_task`` at a time (one worker task each)."""
         size = self.runs_per_task
-        results = self.pool.run([runs[i:i + size] for i in range(0, len(runs), size)])
-        return [results[number] for number, _ in runs]
+        for chunk in chunks:
+            for start in range(0, len(chunk), size):
+                yield chunk[start:start + size]
 
     def close(self) -> None:
         """Stop the workers (the hydraflow sweeper calls this when the sweep ends)."""
         if self.pool is not None:
             self.pool.close()
+            self.pool = None
+
+    def terminate(self) -> None:
+        """Stop the workers at once (Ctrl-C)."""
+        if self.pool is not None:
+            self.pool.terminate()
             self.pool = None

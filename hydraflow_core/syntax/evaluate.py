@@ -116,5 +116,5 @@ class Evaluator:
             raise SweepSyntaxError(
                 f"{shown} values, more than the limit of {self.max_values}", self.override, column,
                 hint="split the sweep, or raise the limit "
-                "(expand(..., max_values=N) in Python, --max-values N on the command line)",
+                "(expand(..., max_values=N) in Python, hydraflow expand --max-values N)",
             )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,63 @@ def test_params_in_a_config_file_and_the_yaml_base_60_warning(app):
             in result.stdout + result.stderr)
     assert overrides(app) == [["learning_rate=0.0", "seed=90"], ["learning_rate=0.5", "seed=90"],
                               ["learning_rate=1.0", "seed=90"]]
+
+
+def _most_at_once(app: Path, seconds: float) -> int:
+    starts = sorted(r["started_at"] for _, _, r in runs(app))
+    return max(sum(1 for s in starts if t <= s < t + seconds) for t in starts)
+
+
+def test_batch_groups_do_not_wait_for_each_other(app):
+    # 4 batch groups of 2 runs on 4 workers: all 8 runs overlap 4 at a time.
+    result = multirun(app, "hydra/sweeper=hydraflow", "hydra.sweeper.job=train", "hydra.launcher.max_parallel=4",
+                      "sleep=1")
+    assert result.returncode == 0, result.stderr
+    assert "8 runs in 4 batch group(s)" in result.output
+    assert _most_at_once(app, 0.9) == 4
+
+
+def test_a_dying_worker_fails_its_run_only(app):
+    result = multirun(app, "hydra.launcher.max_parallel=2", "hydra.launcher.runs_per_task=2",
+                      "crash=false,true,false,false", "seed=0")
+    assert result.returncode == 1
+    done = [(n, r is not None) for n, _, r in runs(app)]
+    assert done == [(0, True), (1, False), (2, True), (3, True)]
+    assert "hydraflow: 1 of 4 runs failed (3 completed):" in result.stderr
+    assert "  #1 crash=true seed=0\n      RuntimeError: the worker running #1 died (exit code 3)\n" in result.stderr
+    assert f"log: {app / 'sweep' / '1' / 'train.log'}" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_parent_stops_its_workers(app, sig):
+    process = subprocess.Popen([sys.executable, "train.py", "-m", "hydra.sweep.dir=sweep",
+                                "hydra.launcher.max_parallel=2", "seed=0:3", "sleep=30"],
+                               cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while len(list((app / "sweep").glob("[0-9]"))) < 2:
+        assert time.time() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == {signal.SIGINT: 130, signal.SIGTERM: -15, signal.SIGKILL: -9}[sig]
+    if sig == signal.SIGINT:
+        assert "hydraflow: interrupted after 0 of 4 runs (0 failed)" in err
+        assert "Traceback" not in out + err
+    time.sleep(1)
+    workers = subprocess.run(["pgrep", "-f", f"{app}"], capture_output=True, text=True)
+    assert [p for p in workers.stdout.split() if int(p) != process.pid] == []
+
+
+def test_a_basic_sweeper_chosen_in_the_primary_config_is_kept(app):
+    (app / "conf" / "basic.yaml").write_text("defaults:\n  - config\n  - override hydra/sweeper: basic\n  - _self_\n")
+    result = subprocess.run([sys.executable, "train.py", "--config-name", "basic", "-m", "hydra.sweep.dir=sweep",
+                             "optimizer=1:3,adam"], cwd=app, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "keeping the basic sweeper" in result.stdout + result.stderr
+    assert overrides(app) == [["optimizer=1\\:3"], ["optimizer=adam"]]
+
+
+def test_gpus_shared_by_more_workers_are_announced(app):
+    result = multirun(app, "hydra.launcher.max_parallel=3", "hydra.launcher.gpus=[0,1]", "seed=0:2")
+    assert result.returncode == 0, result.stderr
+    assert "hydraflow: 3 workers share 2 GPUs (0, 1), handed out in turn" in result.output
