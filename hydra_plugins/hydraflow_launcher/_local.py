@@ -81,11 +81,10 @@ def _append_traceback(path: str, error: Any) -> None:
             traceback.print_exception(type(error), error, error.__traceback__, file=log_file)
 
 
-def _portable(result: JobReturn) -> JobReturn:
-    """``result`` as it can cross a pipe: what cannot be pickled is replaced by its text."""
+def _pickled(number: int, result: JobReturn) -> bytes:
+    """``(number, result)`` pickled once; what cannot be pickled is replaced by its text."""
     try:
-        pickle.dumps(result)
-        return result
+        return pickle.dumps((number, result))
     except Exception:
         value = result._return_value
         if isinstance(value, BaseException):
@@ -96,7 +95,7 @@ def _portable(result: JobReturn) -> JobReturn:
                          working_dir=result.working_dir, task_name=result.task_name,
                          status=result.status, _return_value=value)
         slim.log_path = getattr(result, "log_path", None)
-        return slim
+        return pickle.dumps((number, slim))
 
 
 def _die_with_parent() -> None:
@@ -122,8 +121,8 @@ def _worker(conn: Connection, inherited: List[Connection], ctx: Context, gpu: Op
             if batch is None:
                 return
             for number, overrides in batch:
-                conn.send((number, _portable(execute(ctx, number, overrides))))
-            conn.send(None)  # the batch is done
+                conn.send_bytes(_pickled(number, execute(ctx, number, overrides)))
+            conn.send_bytes(b"")  # the batch is done
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the parent is gone or stopping: leave quietly
 
@@ -195,11 +194,11 @@ class WorkerPool:
         process, conn = self.workers[slot]
         try:
             while conn in ready and conn.poll():
-                message = conn.recv()
-                if message is None:
+                message = conn.recv_bytes()
+                if not message:
                     del busy[slot]
                     return
-                number, result = message
+                number, result = pickle.loads(message)
                 busy[slot] = [r for r in busy[slot] if r[0] != number]
                 yield number, result
         except (EOFError, OSError):
