@@ -19,3 +19,19 @@ def copy_example_app(parent: Path) -> Path:
 @pytest.fixture
 def app(tmp_path) -> Path:
     return copy_example_app(tmp_path)
+
+
+def pids_running(text: str) -> list:
+    """Pids of live processes whose command line holds ``text`` (read from /proc: no pgrep needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":  # a zombie has already exited
+            found.append(int(entry.name))
+    return found

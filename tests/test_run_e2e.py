@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import pids_running
 
 BIN = Path(sys.executable).parent
 HYDRAFLOW = str(BIN / "hydraflow")
@@ -147,8 +148,7 @@ def test_ctrl_c_stops_the_children_and_prints_the_summary(app):
     (run_dir,) = run_dirs(app, "slow")
     assert [b["state"] for b in summary(run_dir)["batches"]] == ["interrupted"] + ["not started"] * 3
     assert "1 interrupted, 3 not started" in out
-    leftover = subprocess.run(["pgrep", "-f", "sleep=60"], capture_output=True, text=True)
-    assert leftover.stdout == ""
+    assert pids_running("sleep=60") == []
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import pids_running
 
 
 
@@ -197,5 +198,4 @@ def test_stopping_the_parent_stops_its_workers(app, sig):
 
 
 def _pids(marker: str) -> list:
-    found = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in found]
+    return pids_running(marker)
