@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 from .errors import UsageError
-from .plan import Batch, Plan, batches_file_text
+from .plan import OUTPUT_ROOT, Batch, Plan, batches_file_text
 
 LOG_NAME = "hydraflow.log"
 SUMMARY_NAME = "summary.json"
@@ -53,14 +53,15 @@ class Events(Protocol):
 def new_run_id(directory: Path, job: str) -> str:
     """A run id from the start time, unique among the job's earlier runs (its dir is created)."""
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    runs = directory / OUTPUT_ROOT / job
     for attempt in range(1000):
         run_id = stamp if attempt == 0 else f"{stamp}-{attempt}"
         try:
-            (directory / "multirun" / job / run_id).mkdir(parents=True)
+            (runs / run_id).mkdir(parents=True)
             return run_id
         except FileExistsError:
             continue
-    raise UsageError(f"cannot create a run directory under {directory / 'multirun' / job}")
+    raise UsageError(f"cannot create a run directory under {runs}")
 
 
 class Summary:

@@ -98,7 +98,7 @@ def batch_choices(overrides: Sequence[str]) -> List[Tuple[str, ...]]:
     per_override = []
     for override in space.overrides:
         if override.piped:
-            per_override.append([axis.prefix + ",".join(axis.values) for axis in override.sections])
+            per_override.append([axis.joined() for axis in override.sections])
         else:
             per_override.append(list(override.sections[0]))
     return [tuple(choice) for choice in product(*per_override)]
@@ -130,7 +130,7 @@ def joined_sweeps(overrides: Sequence[str], where: str) -> Tuple[str, ...]:
                 f"move it from {where} to batch"
             )
         axis = override.sections[0]
-        out.append(axis.prefix + ",".join(axis.values) if axis.prefix else axis.values[0])
+        out.append(axis.joined() if axis.prefix else axis.values[0])
     return tuple(out)
 
 

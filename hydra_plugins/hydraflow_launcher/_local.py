@@ -66,10 +66,11 @@ def execute(ctx: Context, number: int, overrides: Sequence[str]) -> JobReturn:
 
 
 def _log_path(result: JobReturn) -> Optional[str]:
-    """Where the run's job logging wrote (Hydra's default: <output dir>/<job name>.log)."""
-    if result.hydra_cfg is None:
-        return None
-    hydra = result.hydra_cfg.hydra
+    return None if result.hydra_cfg is None else _log_file(result.hydra_cfg.hydra)
+
+
+def _log_file(hydra: DictConfig) -> str:
+    """Where a run's job logging writes (Hydra's default: <output dir>/<job name>.log)."""
     path = OmegaConf.select(hydra, "job_logging.handlers.file.filename", default=None)
     return str(path) if path else str(hydra.runtime.output_dir)
 
@@ -134,8 +135,7 @@ def expected_log_path(ctx: Context, number: int, overrides: Sequence[str]) -> Op
         with open_dict(cfg.hydra):
             cfg.hydra.job.num = cfg.hydra.job.id = number
             cfg.hydra.runtime.output_dir = os.path.abspath(Path(cfg.hydra.sweep.dir) / str(cfg.hydra.sweep.subdir))
-        path = OmegaConf.select(cfg, "hydra.job_logging.handlers.file.filename", default=None)
-        return str(path) if path else cfg.hydra.runtime.output_dir
+        return _log_file(cfg.hydra)
     except Exception:
         return None
 

@@ -45,6 +45,10 @@ class Axis(Values):
         prefix = self.prefix
         return (prefix + v for v in self.values)
 
+    def joined(self) -> str:
+        """All values as one comma sweep for Hydra: ``lr=1,2,3``."""
+        return self.prefix + ",".join(self.values)
+
 
 @dataclass(frozen=True)
 class Override:
@@ -92,19 +96,15 @@ class SweepSpace:
             total *= override.count()
         return total
 
-    def subsweeps(self) -> Iterator[List[Axis]]:
-        """The axes of each sub-sweep, later piped overrides' sections varying fastest."""
-        choices = [range(len(o.sections)) for o in self.overrides]
-        for picked in _odometer([list(c) for c in choices]):
-            yield [o.sections[k] for o, k in zip(self.overrides, picked)]
+    def groups(self) -> List[RunGroup]:
+        """The sub-sweeps, in order (later piped overrides' sections varying fastest), each a batch group."""
+        choices = [list(range(len(o.sections))) for o in self.overrides]
+        return [RunGroup(tuple(o.sections[k] for o, k in zip(self.overrides, picked)))
+                for picked in _odometer(choices)]
 
     def runs(self) -> Iterator[List[str]]:
-        for axes in self.subsweeps():
-            yield from _odometer(axes)
-
-    def groups(self) -> List[RunGroup]:
-        """The sub-sweeps, in order, each a batch group."""
-        return [RunGroup(tuple(axes)) for axes in self.subsweeps()]
+        for group in self.groups():
+            yield from group.runs()
 
 
 def parse_sweep(overrides: Sequence[str], max_values: int = MAX_VALUES) -> SweepSpace:
