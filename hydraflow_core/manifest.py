@@ -1,0 +1,363 @@
+"""The manifest: a sweep's plan and every run's state, on disk, true after any crash.
+
+Layout (a public format, documented in the README)::
+
+    SWEEP_DIR/.hydraflow/
+        manifest.json     the header, written once: what the sweep is, how to launch it again
+        plan.jsonl        one line per run: number, overrides, group, task
+        attempts.jsonl    one line per launch (the first, then every retry)
+        events/A-HOST-PID.jsonl
+                          one file per writing process, one line per event
+                          (a run started / ended), appended with one write()
+
+Why this shape: each file has exactly one writer, and every write appends
+one whole line, so many writers at once (forked workers now, Slurm tasks on
+many nodes over a shared filesystem) need no lock, and a writer killed at any
+instant leaves at most a partial last line, which readers skip. No record is
+ever rewritten: the cost per run is two appends, whatever the sweep's size.
+
+A run's state is its latest event: events of a later attempt win; within an
+attempt an end beats a start, and the running process's own end record beats
+one its launcher wrote for it (a worker that died after recording its end).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from .errors import UsageError
+
+DIR_NAME = ".hydraflow"
+FORMAT = "hydraflow-manifest"
+VERSION = 1
+
+# Run states (SPEC 3, `hydraflow status`).
+PLANNED = "planned"  # in the plan, never started, nothing is going to start it
+PENDING = "pending"  # in the plan, its launcher is still alive: queued
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+INTERRUPTED = "interrupted"
+LOST = "lost"  # started, no end record, and the process that ran it is gone
+STATES = (PLANNED, PENDING, RUNNING, COMPLETED, FAILED, INTERRUPTED, LOST)
+ENDED = (COMPLETED, FAILED, INTERRUPTED)
+
+_HOST = socket.gethostname()
+# Precedence of events inside one attempt (a higher rank wins, then the later time).
+_RANK = {"start": 0, "ended_by_launcher": 1, "end": 2}
+
+
+def manifest_dir(sweep_dir: os.PathLike) -> Path:
+    return Path(sweep_dir) / DIR_NAME
+
+
+def process_start(pid: int) -> Optional[int]:
+    """The start time of process ``pid`` in clock ticks (Linux), to tell a reused pid apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    try:
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):  # pragma: no cover - an unknown /proc format
+        return None
+
+
+def process_alive(host: Optional[str], pid: Optional[int], start: Optional[int]) -> Optional[bool]:
+    """True/False for a process on this host; None when it ran elsewhere (cannot tell)."""
+    if host != _HOST or pid is None:
+        return None
+    if Path("/proc/self/stat").exists():
+        now = process_start(pid)
+        if now is None:
+            return False
+        return start is None or now == start
+    try:  # pragma: no cover - no /proc (macOS)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _line(record: Dict[str, Any]) -> bytes:
+    return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def _append(path: Path, data: bytes) -> None:
+    """One append of whole lines (O_APPEND: never interleaved with another writer's line)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
+
+
+def _read_lines(path: Path) -> Iterator[Dict[str, Any]]:
+    """The complete, well-formed lines of a JSON-lines file (a torn last line is skipped)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    whole = data[:data.rfind(b"\n") + 1]  # text after the last newline is a line being written
+    if not whole:
+        return
+    try:  # fast path: the whole file as one JSON array (one decoder call)
+        records = json.loads(b"[" + whole[:-1].replace(b"\n", b",") + b"]")
+    except ValueError:
+        records = []
+        for raw in whole.split(b"\n")[:-1]:
+            try:
+                records.append(json.loads(raw))
+            except ValueError:
+                continue
+    for record in records:
+        if isinstance(record, dict):
+            yield record
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a killed writer leaves the old file or none)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress_os_error():
+            tmp.unlink()
+        raise
+
+
+class _suppress_os_error:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is not None and issubclass(kind, OSError)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class Manifest:
+    """The launcher's side: create the manifest, write the plan, open attempts."""
+
+    def __init__(self, sweep_dir: os.PathLike) -> None:
+        self.sweep_dir = Path(sweep_dir).absolute()
+        self.dir = manifest_dir(self.sweep_dir)
+
+    @property
+    def exists(self) -> bool:
+        return (self.dir / "manifest.json").exists()
+
+    def create(self, header: Dict[str, Any]) -> None:
+        """A new manifest (the directory must not hold one yet)."""
+        (self.dir / "events").mkdir(parents=True, exist_ok=True)
+        record = {"format": FORMAT, "version": VERSION, "created": time.time(),
+                  "sweep_dir": str(self.sweep_dir), **header}
+        write_atomic(self.dir / "manifest.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+
+    def add_plan(self, records: Iterable[Dict[str, Any]]) -> None:
+        """Append plan records (``run`` and ``overrides`` at least), in one write."""
+        data = b"".join(_line(r) for r in records)
+        if data:
+            _append(self.dir / "plan.jsonl", data)
+
+    def begin_attempt(self, info: Dict[str, Any]) -> int:
+        """Record a launch (the first, or a retry) and return its number (1, 2, ...)."""
+        attempt = 1 + sum(1 for _ in _read_lines(self.dir / "attempts.jsonl"))
+        record = {"attempt": attempt, "time": time.time(), "host": _HOST, "pid": os.getpid(),
+                  "pid_start": process_start(os.getpid()), **info}
+        _append(self.dir / "attempts.jsonl", _line(record))
+        return attempt
+
+
+class EventLog:
+    """One process's events file. Safe to create before ``fork``: a child opens its own file."""
+
+    def __init__(self, sweep_dir: os.PathLike, attempt: int, job_id: Optional[str] = None) -> None:
+        self.dir = manifest_dir(sweep_dir) / "events"
+        self.attempt = attempt
+        self.job_id = job_id
+
+    @property
+    def path(self) -> Path:
+        return self.path_for(os.getpid())
+
+    def path_for(self, pid: int) -> Path:
+        return self.dir / f"{self.attempt}-{_HOST}-{pid}.jsonl"
+
+    def _write(self, record: Dict[str, Any]) -> None:
+        _append(self.path, _line({"attempt": self.attempt, "time": time.time(), **record}))
+
+    def started(self, run: int, **details: Any) -> None:
+        pid = os.getpid()
+        self._write({"run": run, "event": "start", "host": _HOST, "pid": pid,
+                     "pid_start": _own_start(), "job_id": self.job_id or f"local:{pid}", **details})
+
+    def ended(self, run: int, state: str, error: Optional[str] = None, **details: Any) -> None:
+        record: Dict[str, Any] = {"run": run, "event": "end", "state": state}
+        if error:
+            record["error"] = error
+        self._write({**record, **details})
+
+    def ended_for(self, run: int, state: str, error: str) -> None:
+        """The launcher's record of a run whose process could not record it (it died)."""
+        self._write({"run": run, "event": "ended_by_launcher", "state": state, "error": error})
+
+    def has_ended(self, pid: int, run: int) -> Optional[Dict[str, Any]]:
+        """The end record that process ``pid`` wrote for ``run`` in this attempt, if any."""
+        found = None
+        for record in _read_lines(self.path_for(pid)):
+            if record.get("run") == run and record.get("event") == "end":
+                found = record
+        return found
+
+
+_START_CACHE: Dict[int, Optional[int]] = {}
+
+
+def _own_start() -> Optional[int]:
+    pid = os.getpid()
+    if pid not in _START_CACHE:
+        _START_CACHE[pid] = process_start(pid)
+    return _START_CACHE[pid]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class RunRecord:
+    number: int
+    overrides: List[str]
+    group: int = 0
+    task: int = 0
+    state: str = PLANNED
+    attempt: Optional[int] = None  # the attempt of the latest event
+    started: Optional[float] = None
+    ended: Optional[float] = None
+    host: Optional[str] = None
+    pid: Optional[int] = None
+    job_id: Optional[str] = None
+    output_dir: Optional[str] = None
+    log: Optional[str] = None
+    error: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)  # other plan fields (a job's batch name ...)
+
+    def as_json(self) -> Dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class SweepState:
+    sweep_dir: Path
+    header: Dict[str, Any]
+    attempts: List[Dict[str, Any]]
+    runs: List[RunRecord]  # in run-number order
+
+    @property
+    def launcher_alive(self) -> bool:
+        """True while the latest attempt's launching process still runs (on this host)."""
+        if not self.attempts:
+            return False
+        last = self.attempts[-1]
+        return bool(process_alive(last.get("host"), last.get("pid"), last.get("pid_start")))
+
+    def counts(self) -> Dict[str, int]:
+        out = {state: 0 for state in STATES}
+        for run in self.runs:
+            out[run.state] = out.get(run.state, 0) + 1
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def complete(self) -> bool:
+        return all(run.state == COMPLETED for run in self.runs)
+
+
+def read(sweep_dir: os.PathLike) -> SweepState:
+    """The manifest of ``sweep_dir`` folded into one state per run."""
+    directory = manifest_dir(sweep_dir)
+    header_path = directory / "manifest.json"
+    try:
+        header = json.loads(header_path.read_text())
+    except FileNotFoundError:
+        raise UsageError(
+            f"{sweep_dir} is not a hydraflow sweep: it has no {DIR_NAME}/manifest.json "
+            "(give the sweep directory of a multirun that used the hydraflow launcher or sweeper, "
+            "or a run directory of `hydraflow run`)"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{header_path}: cannot read the manifest: {error}") from None
+    if header.get("format") != FORMAT:
+        raise UsageError(f"{header_path}: not a hydraflow manifest")
+    attempts = list(_read_lines(directory / "attempts.jsonl"))
+    runs: Dict[int, RunRecord] = {}
+    for record in _read_lines(directory / "plan.jsonl"):
+        number = record.get("run")
+        if not isinstance(number, int):
+            continue
+        extra = {k: v for k, v in record.items() if k not in ("run", "overrides", "group", "task")}
+        runs[number] = RunRecord(number, list(record.get("overrides") or []),
+                                 record.get("group", 0), record.get("task", 0), extra=extra)
+    latest: Dict[int, Tuple[int, int, float]] = {}
+    events_dir = directory / "events"
+    files = sorted(events_dir.iterdir()) if events_dir.is_dir() else []
+    for path in files:
+        for event in _read_lines(path):
+            run = runs.get(event.get("run"))  # type: ignore[arg-type]
+            if run is None:
+                continue
+            _apply(run, event, latest)
+    launcher_alive = SweepState(Path(sweep_dir), header, attempts, []).launcher_alive
+    for run in runs.values():
+        if run.state == RUNNING:
+            alive = process_alive(run.host, run.pid, run.extra.pop("_pid_start", None))
+            if alive is False:
+                run.state = LOST
+        elif run.state == PLANNED and launcher_alive:
+            run.state = PENDING
+        run.extra.pop("_pid_start", None)
+    return SweepState(Path(sweep_dir), header, attempts, [runs[n] for n in sorted(runs)])
+
+
+def _apply(run: RunRecord, event: Dict[str, Any], latest: Dict[int, Tuple[int, int, float]]) -> None:
+    kind = event.get("event")
+    if kind not in _RANK:
+        return
+    order = (int(event.get("attempt") or 0), _RANK[kind], float(event.get("time") or 0))
+    if kind == "start":  # details of the latest start, whatever ends it
+        previous = latest.get(-run.number - 1)
+        if previous is None or order >= previous:
+            latest[-run.number - 1] = order
+            run.started = event.get("time")
+            run.host, run.pid = event.get("host"), event.get("pid")
+            run.job_id = event.get("job_id")
+            run.output_dir = event.get("output_dir", run.output_dir)
+            run.log = event.get("log", run.log)
+            run.extra["_pid_start"] = event.get("pid_start")
+    previous = latest.get(run.number)
+    if previous is not None and order < previous:
+        return
+    latest[run.number] = order
+    run.attempt = order[0]
+    if kind == "start":
+        run.state, run.ended, run.error = RUNNING, None, None
+    else:
+        run.state = event.get("state") or FAILED
+        run.ended = event.get("time")
+        run.error = event.get("error")
+        run.log = event.get("log", run.log)
+        run.output_dir = event.get("output_dir", run.output_dir)

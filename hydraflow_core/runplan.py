@@ -1,0 +1,97 @@
+"""The run plan: a sweep's batch groups -> numbered runs -> tasks. Pure and lazy.
+
+This is the one place that numbers, packs and chunks runs. Every front end
+(the Hydra sweeper, ``hydraflow retry``, a Slurm array) goes through it:
+
+- runs are numbered 0..N-1 in Hydra's order, group after group;
+- a *task* is what one executor slot runs in one go (one worker call, one
+  Slurm array task): up to ``runs_per_task`` consecutive runs of one group;
+- a replay packs any chosen set of recorded runs again, keeping their
+  numbers, so "run #3, #17 and #42 again" is just another list of runs.
+
+Nothing here holds a whole sweep: a 10^6-run sweep streams through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import islice
+from typing import Iterable, Iterator, List, Sequence, Tuple, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Run:
+    number: int  # hydra.job.num: 0..N-1 across the whole sweep
+    overrides: Tuple[str, ...]  # the run's plain Hydra overrides
+    group: int  # the batch group (a '|' section, a job's batch) it belongs to
+
+
+@dataclass(frozen=True)
+class Task:
+    index: int  # 0.. in the order tasks are planned
+    group: int
+    runs: Tuple[Run, ...]  # consecutive runs, executed one after another
+
+    @property
+    def numbers(self) -> Tuple[int, ...]:
+        return tuple(run.number for run in self.runs)
+
+
+def number_runs(groups: Iterable[Iterable[Sequence[str]]], first: int = 0) -> Iterator[Run]:
+    """Every run of every group, numbered from ``first`` in order."""
+    number = first
+    for group, runs in enumerate(groups):
+        for overrides in runs:
+            yield Run(number, tuple(overrides), group)
+            number += 1
+
+
+def pack(runs: Iterable[Run], runs_per_task: int = 1, first_task: int = 0) -> Iterator[Task]:
+    """Consecutive runs of one group, at most ``runs_per_task`` to a task.
+
+    A task never spans two groups: a group's runs stay together, as Hydra's
+    launcher API hands them over, and a task's runs can share a template.
+    """
+    if runs_per_task < 1:
+        raise ValueError(f"runs_per_task must be at least 1, not {runs_per_task}")
+    index = first_task
+    current: List[Run] = []
+    for run in runs:
+        if current and (len(current) == runs_per_task or run.group != current[0].group):
+            yield Task(index, current[0].group, tuple(current))
+            index += 1
+            current = []
+        current.append(run)
+    if current:
+        yield Task(index, current[0].group, tuple(current))
+
+
+def plan(groups: Iterable[Iterable[Sequence[str]]], runs_per_task: int = 1) -> Iterator[Task]:
+    """A sweep's tasks: its groups' runs numbered 0..N-1, then packed."""
+    return pack(number_runs(groups), runs_per_task)
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[List[T]]:
+    """``items`` cut into lists of at most ``size`` (the last one shorter)."""
+    if size < 1:
+        raise ValueError(f"a chunk size must be at least 1, not {size}")
+    source = iter(items)
+    while True:
+        chunk = list(islice(source, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+def group_chunks(runs: Iterable[Run], size: int) -> Iterator[List[Run]]:
+    """Runs cut into launcher calls of at most ``size``, never across two groups."""
+    current: List[Run] = []
+    for run in runs:
+        if current and (len(current) == size or run.group != current[0].group):
+            yield current
+            current = []
+        current.append(run)
+    if current:
+        yield current
