@@ -85,7 +85,8 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def run_one(function: RunFunction, run: Run, events: Optional[EventLog]) -> RunResult:
+def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
+            announce: Callable[[Run], None] = lambda run: None) -> RunResult:
     """One run with its start and end records (in whichever process runs it).
 
     Raises :class:`MachineError` for a fault of the machine, KeyboardInterrupt
@@ -101,6 +102,7 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog]) -> RunR
         _record(events, run, {}, result)
         return result
     _record_start(events, run, prepared)
+    announce(run)  # from here on, a death is this run's
     try:
         result = function.execute(run, prepared)
     except KeyboardInterrupt:
@@ -112,6 +114,8 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog]) -> RunR
     except Exception as error:  # outside the task function: Hydra's own writing, our code
         text = machine_error(error)
         if text:
+            with contextlib.suppress(OSError, MachineError):  # best effort: the disk may be full
+                _record_end(events, RunResult(run, FAILED, text))
             raise MachineError(text) from error
         result = RunResult(run, FAILED, one_line(error), log=prepared.get("log"),
                            output_dir=prepared.get("output_dir"))
@@ -203,8 +207,7 @@ def _worker(conn: Connection, inherited: List[Connection], function: RunFunction
             if task is None:
                 return
             for run in task.runs:
-                conn.send_bytes(b"S" + str(run.number).encode())
-                result = run_one(function, run, events)
+                result = run_one(function, run, events, lambda r: conn.send_bytes(b"S%d" % r.number))
                 conn.send_bytes(b"R" + _encode(result))
             conn.send_bytes(b"D")
     except MachineError as error:
@@ -258,7 +261,10 @@ class LocalExecutor:
         self.queue: Deque[Handle] = deque()  # submitted, not started (requeued rests first)
         self.source: Optional[Iterator[Task]] = None
         self.machine_error: Optional[str] = None
+        self._stopping: Optional[int] = None
         self._deaths_in_a_row = 0
+        self._suspects: Dict[int, int] = {}  # run -> deaths of workers about to start it
+        self.workers_started = 0  # forked so far (a new one replaces each that died)
         self._fork = multiprocessing.get_context("fork")
         self._ready: List[RunResult] = []
 
@@ -289,6 +295,7 @@ class LocalExecutor:
         """
         self.source = iter(())
         self.queue.clear()
+        self._stopping = signum
         late: List[RunResult] = list(self._ready)
         self._ready.clear()
         forced = []
@@ -419,6 +426,7 @@ class LocalExecutor:
                                                             self._env(slot.index)),
                                      name=f"hydraflow-worker-{slot.index}", daemon=False)
         process.start()
+        self.workers_started += 1
         with contextlib.suppress(OSError):
             os.setpgid(process.pid, process.pid)  # also here: no signal sent before the child's own call is lost
         child.close()
@@ -481,7 +489,9 @@ class LocalExecutor:
         slot.log_file = None
         run = slot.handle.task.runs[0]
         state = COMPLETED if code == 0 else FAILED
-        error = None if code == 0 else (f"exit code {code}" if code > 0 else f"killed by {_signal_name(-code)}")
+        error = None if code == 0 else (f"exit code {code}" if code > 0 else _signal_name(-code))
+        if code != 0 and self._stopping is not None:  # it ended because we stopped it
+            state, error = INTERRUPTED, f"stopped by {signal.Signals(self._stopping).name}"
         result = RunResult(run, state, error, log=slot.log_path, started=slot.started_at,
                            duration=time.time() - slot.started_at, job_id=slot.handle.id, returncode=code)
         if self.events is not None:
@@ -544,9 +554,18 @@ class LocalExecutor:
                 result.log, result.output_dir = details.get("log"), details.get("output_dir")
             results.append(result)
             slot.remaining = [r for r in slot.remaining if r.number != run.number]
-        if not results:
+        if not results and slot.remaining:  # died between two runs, or setting up the next one
             self._deaths_in_a_row += 1
-            if self._deaths_in_a_row > 2 * self.max_parallel + 2 and self.machine_error is None:
+            suspect = slot.remaining[0]
+            self._suspects[suspect.number] = self._suspects.get(suspect.number, 0) + 1
+            if self._suspects[suspect.number] >= 3:  # always dies before this run starts: it is the cause
+                error = f"the worker died ({how}) 3 times setting up #{suspect.number}"
+                with contextlib.suppress(OSError):
+                    if self.events is not None:
+                        self.events.ended_for(suspect.number, FAILED, error)
+                results.append(RunResult(suspect, FAILED, error, job_id=slot.handle.id))
+                slot.remaining = slot.remaining[1:]
+            elif self._deaths_in_a_row > 3 * self.max_parallel + 5 and self.machine_error is None:
                 self.machine_error = f"workers keep dying before any run ends (last: {how})"
         rest = slot.remaining
         handle = slot.handle
@@ -628,8 +647,14 @@ class LocalExecutor:
     # ----- handles
 
     def _wait_for(self, handle: Handle) -> None:
-        for _ in self.stream(()):
-            if handle.done():
+        """Drive the executor until ``handle`` ends (results stay queued for :meth:`stream`)."""
+        if self.source is None:
+            self.source = iter(())
+        while not handle.done():
+            started = self._fill()
+            if self._busy():
+                self._step(timeout=None)
+            elif started == 0:
                 return
 
     def _cancel(self, handle: Handle) -> bool:
