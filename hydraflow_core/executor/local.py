@@ -241,6 +241,7 @@ class _Slot:
         self.log_file: Any = None
         self.log_path: Optional[str] = None
         self.started_at = 0.0
+        self.cancelled = False
 
 
 class LocalExecutor:
@@ -406,7 +407,7 @@ class LocalExecutor:
 
     def _start(self, slot: _Slot, handle: Handle) -> None:
         slot.handle, slot.remaining, slot.current = handle, list(handle.task.runs), None
-        slot.started_at = time.time()
+        slot.started_at, slot.cancelled = time.time(), False
         handle.state = RUNNING
         if self.commands is not None:
             self._start_command(slot, handle)
@@ -492,6 +493,8 @@ class LocalExecutor:
         error = None if code == 0 else (f"exit code {code}" if code > 0 else _signal_name(-code))
         if code != 0 and self._stopping is not None:  # it ended because we stopped it
             state, error = INTERRUPTED, f"stopped by {signal.Signals(self._stopping).name}"
+        elif code != 0 and slot.cancelled:
+            state, error = INTERRUPTED, "cancelled"
         result = RunResult(run, state, error, log=slot.log_path, started=slot.started_at,
                            duration=time.time() - slot.started_at, job_id=slot.handle.id, returncode=code)
         if self.events is not None:
@@ -554,18 +557,28 @@ class LocalExecutor:
                 result.log, result.output_dir = details.get("log"), details.get("output_dir")
             results.append(result)
             slot.remaining = [r for r in slot.remaining if r.number != run.number]
-        if not results and slot.remaining:  # died between two runs, or setting up the next one
+        if slot.cancelled:  # cancel(): what had not run is interrupted, not run elsewhere
+            for run in slot.remaining:
+                error = "cancelled"
+                with contextlib.suppress(OSError):
+                    if self.events is not None:
+                        self.events.ended_for(run.number, INTERRUPTED, error)
+                results.append(RunResult(run, INTERRUPTED, error, job_id=slot.handle.id))
+            slot.remaining = []
+        elif not results and slot.remaining:  # died between two runs, or setting up the next one
             self._deaths_in_a_row += 1
+            killed = code is not None and code < 0 and -code in (signal.SIGKILL, signal.SIGTERM)
             suspect = slot.remaining[0]
-            self._suspects[suspect.number] = self._suspects.get(suspect.number, 0) + 1
-            if self._suspects[suspect.number] >= 3:  # always dies before this run starts: it is the cause
+            if not killed:  # a crash (not the OOM killer, not a user's kill) before a run started
+                self._suspects[suspect.number] = self._suspects.get(suspect.number, 0) + 1
+            if self._suspects.get(suspect.number, 0) >= 3:  # always dies setting up this run: its cause
                 error = f"the worker died ({how}) 3 times setting up #{suspect.number}"
                 with contextlib.suppress(OSError):
                     if self.events is not None:
                         self.events.ended_for(suspect.number, FAILED, error)
                 results.append(RunResult(suspect, FAILED, error, job_id=slot.handle.id))
                 slot.remaining = slot.remaining[1:]
-            elif self._deaths_in_a_row > 3 * self.max_parallel + 5 and self.machine_error is None:
+            elif self._deaths_in_a_row > (50 if killed else 3 * self.max_parallel + 5) and self.machine_error is None:
                 self.machine_error = f"workers keep dying before any run ends (last: {how})"
         rest = slot.remaining
         handle = slot.handle
@@ -664,6 +677,7 @@ class LocalExecutor:
             return True
         for slot in self.slots:
             if slot.handle is handle:
+                slot.cancelled = True
                 self._signal(slot, signal.SIGTERM)
                 return True
         return False
