@@ -1,0 +1,80 @@
+"""Replay: run a chosen set of a sweep's recorded runs again, exactly as they were.
+
+``hydraflow retry`` (and, on Slurm, each array task) starts the user's app
+the way the user started it -- same Python, same script and overrides, same
+working directory -- with two additions: ``hydra.sweep.dir`` pinned to the
+recorded directory, and the environment variable ``HYDRAFLOW_REPLAY``
+naming a small spec file. The hydraflow sweeper sees the variable and, instead
+of expanding the sweep again, runs exactly the runs the spec lists, with
+their recorded numbers and overrides (so the same output directories). An
+environment variable rather than an override, because the sweeper may still
+be Hydra's basic one when Hydra checks overrides (the launcher's callback
+swaps it later), and because it leaves the app's command line untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .errors import UsageError
+from .manifest import manifest_dir, write_atomic
+
+ENV = "HYDRAFLOW_REPLAY"
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    sweep_dir: str  # absolute
+    runs: Tuple[int, ...]  # the recorded run numbers to run
+    reason: str = "retry"  # why: 'retry' (hydraflow retry) or 'task' (a Slurm array task)
+
+
+def launch_record(config_launcher: Dict[str, Any], overrides: Dict[str, List[str]], cwd: str) -> Dict[str, Any]:
+    """How this process was started, for the manifest header (so it can be started again)."""
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    argv[0] = sys.executable
+    return {"python": sys.executable, "argv": argv, "cwd": cwd, "overrides": overrides,
+            "launcher": config_launcher}
+
+
+def hydra_quote(text: str) -> str:
+    """``text`` as a quoted value Hydra's override parser reads back verbatim."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def write_spec(sweep_dir: os.PathLike, runs: Sequence[int], reason: str = "retry") -> Path:
+    directory = manifest_dir(sweep_dir)
+    path = directory / f"replay-{int(time.time() * 1000)}-{os.getpid()}.json"
+    record = {"sweep_dir": str(Path(sweep_dir).absolute()), "runs": list(runs), "reason": reason}
+    write_atomic(path, json.dumps(record) + "\n")
+    return path
+
+
+def current_spec() -> Optional[ReplaySpec]:
+    """The replay this process was started for, if any (``HYDRAFLOW_REPLAY``)."""
+    path = os.environ.get(ENV)
+    if not path:
+        return None
+    try:
+        record = json.loads(Path(path).read_text())
+        return ReplaySpec(str(record["sweep_dir"]), tuple(int(n) for n in record["runs"]),
+                          str(record.get("reason", "retry")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"{ENV}={path}: cannot read the replay spec: {error}") from None
+
+
+def replay_command(header: Dict[str, Any], extra: Sequence[str] = ()) -> Tuple[List[str], str]:
+    """The recorded app command, pinned to its sweep directory, with ``extra`` overrides last."""
+    launch = header.get("launch") or {}
+    argv = list(launch.get("argv") or [])
+    if not argv:
+        raise UsageError(f"{header.get('sweep_dir')}: the manifest does not say how the sweep was launched")
+    argv[0] = launch.get("python") or argv[0]
+    pinned = f"hydra.sweep.dir={hydra_quote(str(header['sweep_dir']))}"
+    return [*argv, pinned, *extra], str(launch.get("cwd") or ".")

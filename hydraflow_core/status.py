@@ -1,0 +1,125 @@
+"""``hydraflow status DIR``: what a sweep (or a ``hydraflow run`` directory) did, at a glance."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from rich.console import Console
+from rich.table import Table
+
+from . import manifest
+from .manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING, SweepState
+
+#: Sweeps up to this many runs get a table of every run; larger ones counts and the unfinished runs.
+TABLE_UP_TO = 50
+#: Unfinished runs listed by name for a large sweep.
+LISTED = 20
+_STYLE = {COMPLETED: "green", FAILED: "bold red", LOST: "bold red", INTERRUPTED: "yellow",
+          RUNNING: "cyan", PENDING: "blue", PLANNED: "dim"}
+WATCH_SECONDS = 2.0
+
+
+def counts_line(state: SweepState) -> str:
+    counts = state.counts()
+    order = [s for s in manifest.STATES if s in counts]
+    return ", ".join(f"{counts[s]} {s}" for s in order) or "no runs"
+
+
+def _what(run: manifest.RunRecord, kind: str) -> str:
+    if kind == "job":
+        return str(run.extra.get("name") or run.number)
+    return " ".join(run.overrides)
+
+
+def _inner(run: manifest.RunRecord, state: SweepState) -> str:
+    """For a batch of a ``hydraflow run`` whose app used hydraflow: its own runs' counts."""
+    sweep_dir = run.extra.get("sweep_dir")
+    if not sweep_dir:
+        return ""
+    path = Path(state.header.get("directory", ".")) / sweep_dir
+    if not (manifest.manifest_dir(path) / "manifest.json").exists():
+        return ""
+    try:
+        return counts_line(manifest.read(path))
+    except Exception:  # an unreadable inner sweep must not hide the outer one
+        return "?"
+
+
+def render(console: Console, state: SweepState, shown_dir: str) -> None:
+    kind = state.header.get("kind", "sweep")
+    noun = "batch" if kind == "job" else "run"
+    total = len(state.runs)
+    title = state.header.get("job") or ""
+    console.print(f"[bold]{shown_dir}[/]" + (f" ({title})" if title else "")
+                  + f": {total} {noun}{'es' if noun == 'batch' and total != 1 else '' if total == 1 else 's'}"
+                  + f" — {counts_line(state)}", highlight=False)
+    if total <= TABLE_UP_TO:
+        table = Table()
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("state", no_wrap=True)
+        table.add_column(noun, overflow="fold")
+        if kind == "job":
+            table.add_column("runs", overflow="fold")
+        table.add_column("job id", no_wrap=True)
+        table.add_column("log / error", overflow="fold")
+        for run in state.runs:
+            style = _STYLE.get(run.state, "")
+            note = run.error if run.state != COMPLETED and run.error else (run.log or "")
+            row = [str(run.number), f"[{style}]{run.state}[/]", _what(run, kind)]
+            if kind == "job":
+                row.append(_inner(run, state))
+            row += [run.job_id or "", note]
+            table.add_row(*row)
+        console.print(table)
+        return
+    unfinished = [r for r in state.runs if r.state != COMPLETED]
+    if unfinished:
+        console.print(f"not completed ({len(unfinished)}):", highlight=False)
+    for run in unfinished[:LISTED]:
+        style = _STYLE.get(run.state, "")
+        detail = f" — {run.error}" if run.error else ""
+        console.print(f"  #{run.number} [{style}]{run.state}[/] {_what(run, kind)}{detail}", highlight=False)
+        if run.log and run.state in (FAILED, LOST):
+            console.print(f"      log: {run.log}", highlight=False)
+    if len(unfinished) > LISTED:
+        console.print(f"  ... and {len(unfinished) - LISTED} more (hydraflow status --json for all)",
+                      highlight=False)
+
+
+def as_json(state: SweepState) -> Dict[str, Any]:
+    return {
+        "sweep_dir": str(state.header.get("sweep_dir")),
+        "kind": state.header.get("kind", "sweep"),
+        "counts": state.counts(),
+        "complete": state.complete,
+        "attempts": len(state.attempts),
+        "runs": [run.as_json() for run in state.runs],
+    }
+
+
+def status(directory: Path, console: Console, *, as_json_output: bool = False, watch: bool = False,
+           shown: Optional[str] = None) -> int:
+    """Print the state; 0 when every run completed, 1 otherwise. ``watch``: refresh until all ended."""
+    shown = shown or str(directory)
+    while True:
+        state = manifest.read(directory)
+        active = any(r.state in (RUNNING, PENDING) for r in state.runs)
+        if as_json_output:
+            console.file.write(json.dumps(as_json(state)) + "\n")
+        else:
+            if watch and console.is_terminal:
+                console.clear()
+            render(console, state, shown)
+        if not (watch and active):
+            return 0 if state.complete else 1
+        time.sleep(WATCH_SECONDS)
+
+
+def unfinished(state: SweepState, failed_only: bool = False) -> List[manifest.RunRecord]:
+    """The runs a retry runs: every run that did not complete (``failed_only``: failed and lost)."""
+    if failed_only:
+        return [r for r in state.runs if r.state in (FAILED, LOST)]
+    return [r for r in state.runs if r.state != COMPLETED]
