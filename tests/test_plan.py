@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import copy_example_app
 
 from hydraflow_core import jobfile
 from hydraflow_core.cli import main
@@ -130,13 +131,19 @@ def test_run_id_goes_into_every_sweep_dir():
 EXAMPLE_JOBS = sorted(jobfile.load(EXAMPLE / "hydraflow.yaml").jobs)
 
 
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    """A private copy of example_app: a multirun/ left in the repository's copy changes nothing."""
+    return copy_example_app(tmp_path_factory.mktemp("plan"))
+
+
 def test_every_example_job_has_a_golden_file():
     assert sorted(p.stem for p in GOLDEN.glob("*.txt")) == EXAMPLE_JOBS
 
 
 @pytest.mark.parametrize("job", EXAMPLE_JOBS)
-def test_dry_run_matches_golden(job, capsys, monkeypatch):
-    monkeypatch.chdir(EXAMPLE)
+def test_dry_run_matches_golden(job, capsys, monkeypatch, example):
+    monkeypatch.chdir(example)
     assert main(["run", job, "--dry-run"]) == 0
     first = capsys.readouterr().out
     assert main(["run", job, "--dry-run"]) == 0
@@ -146,12 +153,21 @@ def test_dry_run_matches_golden(job, capsys, monkeypatch):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(first)
     assert first == golden.read_text()
-    assert not (EXAMPLE / "multirun" / job).exists()  # a dry run creates nothing
+    assert not (example / "multirun").exists()  # a dry run creates nothing
 
 
-def test_acceptance_dry_run_of_train(capsys, monkeypatch):
+def test_dry_run_ignores_a_multirun_dir_left_in_the_app(capsys, monkeypatch, tmp_path):
+    """The quick start's run leaves example_app/multirun/train/: the golden text does not change."""
+    app = copy_example_app(tmp_path)
+    (app / "multirun" / "train" / "2026-01-01_00-00-00").mkdir(parents=True)
+    monkeypatch.chdir(app)
+    assert main(["run", "train", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "train.txt").read_text()
+
+
+def test_acceptance_dry_run_of_train(capsys, monkeypatch, example):
     """The issue's acceptance: four commands, each with -m, one model/lr pair in order, the args sweep."""
-    monkeypatch.chdir(EXAMPLE)
+    monkeypatch.chdir(example)
     main(["run", "train", "--dry-run"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4
