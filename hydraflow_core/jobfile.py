@@ -61,7 +61,7 @@ def load(path: Path, shown_as: Optional[str] = None, only: Optional[str] = None)
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise JobFileError([f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
-    root = yaml_nodes.compose(text, name)
+    root = yaml_nodes.compose(text, name, only)
     if root is None:
         raise JobFileError([f"{name}:1: the file is empty; it needs a 'jobs:' mapping"])
     checker = _Checker(name, text.splitlines())
@@ -166,6 +166,8 @@ class _Checker:
 
     def job(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Optional[Job]:
         key = f"jobs.{name}"
+        if self.tagged(node, key):
+            return None
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, key, f"expected a mapping with run, call or submit, got {_describe(node)}")
             return None
@@ -223,8 +225,9 @@ class _Checker:
             unknown = [n for n in submit_placeholders(target) if n not in SUBMIT_PLACEHOLDERS]
             if unknown:
                 valid = ", ".join("{" + n + "}" for n in SUBMIT_PLACEHOLDERS)
+                braced = ["{" + n + "}" for n in SUBMIT_PLACEHOLDERS]
                 self.problem(node, key, f"unknown placeholder '{{{unknown[0]}}}'"
-                             f"{_did_you_mean(unknown[0], SUBMIT_PLACEHOLDERS)}; valid: {valid} "
+                             f"{_did_you_mean('{' + unknown[0] + '}', braced)}; valid: {valid} "
                              "(write {{ and }} for literal braces)")
                 return None
         if kind == "call":
