@@ -68,13 +68,13 @@ def load(path: Path, shown_as: Optional[str] = None, only: Optional[str] = None)
     jobs = checker.root(root, only)
     if checker.problems:
         raise JobFileError(checker.sorted_problems())
-    return JobFile(path, jobs)
+    return JobFile(path, jobs, tuple(checker.job_names))
 
 
 def get_job(job_file: JobFile, name: str, shown_as: str) -> Job:
     if name in job_file.jobs:
         return job_file.jobs[name]
-    names = list(job_file.jobs)
+    names = list(job_file.names or job_file.jobs)
     raise UsageError(
         f"no job '{name}' in {shown_as}{_did_you_mean(name, names)}; jobs: {', '.join(names) or 'none'}"
     )
@@ -93,6 +93,7 @@ class _Checker:
         self.lines = lines
         self.problems: List[str] = []
         self.lines_of_problems: List[int] = []
+        self.job_names: List[str] = []
 
     def problem(self, node: yaml.Node, key: str, message: str, line: Optional[int] = None) -> None:
         line = node.start_mark.line + 1 if line is None else line
@@ -155,12 +156,13 @@ class _Checker:
             if not _JOB_NAME.fullmatch(name):
                 self.problem(key_node, f"jobs.{name}", "a job name uses letters, digits, '_', '.' and '-'")
                 continue
+            self.job_names.append(name)
             if only is not None and name != only:
                 continue
             job = self.job(name, key_node, value_node)
             if job is not None:
                 jobs[name] = job
-        if not jobs and not self.problems:
+        if not self.job_names and not self.problems:
             self.problem(jobs_node, "jobs", "no job defined")
         return jobs
 
