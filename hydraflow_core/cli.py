@@ -20,7 +20,7 @@ from rich.console import Console
 from . import __version__, dispatch, jobfile
 from .display import ProgressDisplay, print_summary
 from .errors import HydraflowError, UsageError
-from .plan import dry_run_text, plan_job
+from .plan import MAX_BATCHES, count_batches, dry_run_text, plan_job, submit_command
 from .shell import join as shell_join
 from .shell import quote as shell_quote
 from .syntax import MAX_VALUES, parse_sweep
@@ -55,12 +55,15 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        usage="hydraflow run [-h] [--dry-run] [--file PATH] [--max-parallel N] JOB [ARGS ...]",
+        usage="hydraflow run [-h] [--dry-run] [--file PATH] [--max-parallel N] [--max-batches N] "
+        "[JOB [ARGS ...]]",
         help="run a job definition of hydraflow.yaml",
         description="Expand a job definition into batches and run each as a Hydra multirun "
-        "(run:), a function call (call:), or hand them all to one command (submit:).",
+        "(run:), a function call (call:), or hand them all to one command (submit:). "
+        "Without JOB, list the jobs of the file.",
     )
-    run.add_argument("job", metavar="JOB", help="a job name under 'jobs:' in hydraflow.yaml")
+    run.add_argument("job", nargs="?", metavar="JOB",
+                     help="a job name under 'jobs:' in hydraflow.yaml (none: list them)")
     # ARGS (overrides appended to every batch) are the words argparse does not know; see main().
     run.set_defaults(args=[])
     run.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
@@ -68,6 +71,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-parallel", type=_positive_int, metavar="N",
         help="batches run at once (default: the job's max_parallel, else 1)",
+    )
+    run.add_argument(
+        "--max-batches", type=_positive_int, default=MAX_BATCHES, metavar="N",
+        help=f"most batches a job may have (default {MAX_BATCHES}); counted before any is built",
     )
     run.set_defaults(handler=_run)
 
@@ -103,16 +110,22 @@ def _expand(args: argparse.Namespace) -> int:
 
 
 def _load_job(args: argparse.Namespace):
+    """The job file, checked in depth only for ``args.job`` when one is named."""
     path = jobfile.find(args.file, Path.cwd())
     shown = args.file or jobfile.FILE_NAME
-    return jobfile.load(path, shown), shown
+    return jobfile.load(path, shown, only=args.job), shown
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.job is None:
+        if args.args or args.dry_run:
+            raise UsageError("name a job: hydraflow run JOB [ARGS...] (hydraflow run alone lists them)")
+        return _list_jobs(args)
     job_file, shown = _load_job(args)
     job = jobfile.get_job(job_file, args.job, shown)
     directory = job_file.directory
-    preview = plan_job(job, args.args)  # bad ARGS fail here, before anything is created
+    # Bad ARGS and too many batches fail here, before anything is created.
+    preview = plan_job(job, args.args, max_batches=args.max_batches)
     if args.dry_run:
         sys.stdout.write(dry_run_text(preview))
         return 0
@@ -122,16 +135,15 @@ def _run(args: argparse.Namespace) -> int:
         except UsageError as error:
             raise UsageError(f"{job.where}: jobs.{job.name}.{error}") from None
     else:
-        command = shlex.split(job.target)
+        command = submit_command(preview) if job.kind == "submit" else shlex.split(job.target)
         _check_command(command[0], directory, f"{job.where}: jobs.{job.name}.{job.kind}")
     run_id = dispatch.new_run_id(directory, job.name)
-    plan = plan_job(job, args.args, run_id)
-    # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    plan = plan_job(job, args.args, run_id, max_batches=args.max_batches)
+    console = _console()
     if job.kind == "submit":
         console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
         try:
-            code = dispatch.submit(plan, command, directory)
+            code = dispatch.submit(plan, directory)
         except dispatch.Interrupted:
             return EXIT_INTERRUPTED
         return 0 if code == 0 else EXIT_FAILED
@@ -152,6 +164,35 @@ def _run(args: argparse.Namespace) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if any(r.state != dispatch.COMPLETED for r in results) else 0
+
+
+def _console() -> Console:
+    """Rich's console on a copy of the terminal's file descriptor 1.
+
+    ``call`` jobs send fds 1 and 2 to each batch's log while the function
+    runs; the live progress bar, drawn from rich's own thread, must keep
+    drawing on the terminal, never into a log.
+    """
+    sys.stdout.flush()
+    stream = open(os.dup(sys.stdout.fileno()), "w", encoding=sys.stdout.encoding or "utf-8",
+                  errors="replace", closefd=True)
+    # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
+    return Console(file=stream, highlight=False, width=None if stream.isatty() else 200)
+
+
+def _list_jobs(args: argparse.Namespace) -> int:
+    """``hydraflow run`` alone: every job with its kind, batch count and command."""
+    job_file, shown = _load_job(args)
+    rows = []
+    for job in job_file.jobs.values():
+        count = count_batches(job)
+        rows.append((job.name, job.kind, f"{count} batch{'es' if count != 1 else ''}", job.target))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    print(f"jobs in {shown}:")
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    print("run one with: hydraflow run JOB [ARGS...] (--dry-run shows its commands)")
+    return 0
 
 
 def _check_command(program: str, directory: Path, where: str) -> None:
@@ -192,8 +233,13 @@ def _job_as_dict(job) -> dict:
 
 
 def _words(words) -> str:
-    """Words joined so that hydraflow.yaml reads them back the same (quoted only where needed)."""
-    return " ".join(w if shlex.split(w) == [w] else shell_quote(w) for w in words)
+    """Words joined so that hydraflow.yaml reads them back the same (quoted only where needed).
+
+    The loader splits with ``shlex``, which knows no ``$'...'``: a word with a
+    newline gets plain single quotes (YAML keeps the newline).
+    """
+    return " ".join(w if shlex.split(w) == [w] else shlex.quote(w) if "\n" in w or "\t" in w
+                    else shell_quote(w) for w in words)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

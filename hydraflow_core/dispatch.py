@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 from .errors import UsageError
-from .plan import OUTPUT_ROOT, Batch, Plan, batches_file_text
+from .plan import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
 
 LOG_NAME = "hydraflow.log"
 SUMMARY_NAME = "summary.json"
@@ -109,12 +109,19 @@ def run_commands(
                 batch = pending.popleft()
                 log = Path(batch.sweep_dir) / LOG_NAME
                 (directory / log).parent.mkdir(parents=True, exist_ok=True)
+                start = time.time()
                 with open(directory / log, "wb") as out:
-                    process = subprocess.Popen(
-                        [*command, "-m", *batch.arguments], cwd=directory, stdout=out,
-                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                    )
-                running[process] = (batch, time.time(), log)
+                    try:
+                        process = subprocess.Popen(
+                            [*command, "-m", *batch.arguments], cwd=directory, stdout=out,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                        )
+                    except OSError as error:  # e.g. E2BIG: this batch fails, the others run
+                        out.write(f"hydraflow: cannot start the batch: {_os_error(error)}\n".encode())
+                        events.started(batch)
+                        _finish(summary, events, batch, FAILED, None, start, log)
+                        continue
+                running[process] = (batch, start, log)
                 events.started(batch)
             for process in [p for p in running if p.poll() is not None]:
                 batch, start, log = running.pop(process)
@@ -128,6 +135,14 @@ def run_commands(
             _finish(summary, events, batch, INTERRUPTED, process.returncode, start, log)
         raise Interrupted(summary.ordered()) from None
     return summary.ordered()
+
+
+def _os_error(error: OSError) -> str:
+    """``[Errno 7] Argument list too long`` without the whole command line that caused it."""
+    text = error.strerror or str(error)
+    if error.errno == 7:
+        text += " (the batch's arguments exceed what the OS passes to a program)"
+    return f"[Errno {error.errno}] {text}" if error.errno else text
 
 
 def _finish(summary, events, batch, state, returncode, start, log) -> None:
@@ -168,12 +183,30 @@ def load_function(target: str, directory: Path) -> Callable[[List[str]], object]
         sys.path.insert(0, str(directory))
     try:
         module = importlib.import_module(module_name)
-    except ImportError as error:
+    except ModuleNotFoundError as error:
         raise UsageError(f"call: cannot import '{module_name}': {error}") from None
+    except SyntaxError as error:  # the module's own error: message, file and line
+        where = f"{_shown(error.filename, directory)}:{error.lineno}" if error.filename else module_name
+        raise UsageError(f"call: importing '{module_name}' failed: {where}: "
+                         f"{type(error).__name__}: {error.msg}") from None
+    except Exception as error:  # noqa: BLE001 - any error the module raises while importing
+        frames = traceback.extract_tb(error.__traceback__)
+        own = [f for f in frames if "importlib" not in f.filename]
+        frame = (own or frames)[-1]
+        raise UsageError(f"call: importing '{module_name}' failed: {_shown(frame.filename, directory)}:"
+                         f"{frame.lineno}: {type(error).__name__}: {error}") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise UsageError(f"call: '{module_name}' has no function '{function_name}'")
     return function
+
+
+def _shown(filename: str, directory: Path) -> str:
+    """A module's file relative to the job file's directory when it is under it."""
+    try:
+        return str(Path(filename).resolve().relative_to(directory))
+    except ValueError:
+        return filename
 
 
 @contextlib.contextmanager
@@ -231,11 +264,15 @@ def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> Li
     return summary.ordered()
 
 
-def submit(plan: Plan, command: Sequence[str], directory: Path) -> int:
-    """Write the batches file and run the submit command once with its path."""
+def submit(plan: Plan, directory: Path) -> int:
+    """Write the batches file and run the submit command once (placeholders filled in)."""
     path = Path(plan.run_dir) / "batches.txt"
     (directory / path).write_text(batches_file_text(plan))
-    process = subprocess.Popen([*command, str(path)], cwd=directory, start_new_session=True)
+    try:
+        process = subprocess.Popen(submit_command(plan), cwd=directory, start_new_session=True)
+    except OSError as error:
+        raise UsageError(f"{plan.job.where}: jobs.{plan.job.name}.submit: cannot start the command: "
+                         f"{_os_error(error)}") from None
     try:
         return process.wait()
     except KeyboardInterrupt:

@@ -28,6 +28,8 @@ class ProgressDisplay:
             self.progress = Progress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), console=console, transient=True,
+                # A `call` batch's print() must reach its log (fds 1 and 2), not the bar.
+                redirect_stdout=False, redirect_stderr=False,
             )
             self.task = self.progress.add_task(title, total=total)
 

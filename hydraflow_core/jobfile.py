@@ -1,9 +1,12 @@
 """Load and validate ``hydraflow.yaml`` (SPEC 2).
 
-The file is read as PyYAML *nodes*, which keep line marks (OmegaConf loses
-them) and the raw text of every scalar (so an unquoted ``1:30`` stays the text
-``1:30`` instead of YAML 1.1's base-60 integer 90). Every problem is collected,
-then all are reported at once, each as ``FILE:LINE: jobs.NAME.KEY: message``.
+The file is read as PyYAML *nodes* (:mod:`.yaml_nodes`), which keep line marks
+(OmegaConf loses them) and the raw text of every scalar (so an unquoted ``1:30``
+stays the text ``1:30`` instead of YAML 1.1's base-60 integer 90). Every
+problem is collected, then all are reported at once, each as
+``FILE:LINE: jobs.NAME.KEY: message``. ``load(..., only=NAME)`` checks only
+that job in depth (every problem of it still), so ``hydraflow run j1`` on a
+file of 20,000 jobs answers at once.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+from . import yaml_nodes
 from .errors import HydraflowError, JobFileError, UsageError
 from .jobs import KINDS, Job, JobFile, Step
-from .plan import batch_choices, check_settings, joined_sweeps, zip_choices
+from .plan import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
+                   merge_with, step_count, submit_placeholders, sweep_dir_problem, zip_choices)
 
 FILE_NAME = "hydraflow.yaml"
 JOB_KEYS = (*KINDS, "with", "max_parallel", "steps")
@@ -42,34 +47,34 @@ def find(file: Optional[str], cwd: Path) -> Path:
     return path
 
 
-def load(path: Path, shown_as: Optional[str] = None) -> JobFile:
-    """Parse and validate the job file at ``path``; ``shown_as`` names it in messages."""
+def load(path: Path, shown_as: Optional[str] = None, only: Optional[str] = None) -> JobFile:
+    """Parse and validate the job file at ``path``; ``shown_as`` names it in messages.
+
+    With ``only``, the other jobs are checked for a valid name only and left out.
+    """
     name = shown_as or str(path)
+    size = path.stat().st_size
+    if size > yaml_nodes.MAX_FILE_BYTES:
+        raise JobFileError([f"{name}: {size} bytes, more than the {yaml_nodes.MAX_FILE_BYTES // 2**20} MiB "
+                            "a job file may have; is it the right file?"])
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise JobFileError([f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        problem = getattr(error, "problem", None) or str(error)
-        hint = "; indent with spaces, not tabs" if "\\t" in problem or "\t" in problem else ""
-        raise JobFileError([f"{where}: invalid YAML: {problem}{hint}"]) from None
+    root = yaml_nodes.compose(text, name, only)
     if root is None:
         raise JobFileError([f"{name}:1: the file is empty; it needs a 'jobs:' mapping"])
     checker = _Checker(name, text.splitlines())
-    jobs = checker.root(root)
+    jobs = checker.root(root, only)
     if checker.problems:
         raise JobFileError(checker.sorted_problems())
-    return JobFile(path, jobs)
+    return JobFile(path, jobs, tuple(checker.job_names))
 
 
 def get_job(job_file: JobFile, name: str, shown_as: str) -> Job:
     if name in job_file.jobs:
         return job_file.jobs[name]
-    names = list(job_file.jobs)
+    names = list(job_file.names or job_file.jobs)
     raise UsageError(
         f"no job '{name}' in {shown_as}{_did_you_mean(name, names)}; jobs: {', '.join(names) or 'none'}"
     )
@@ -88,6 +93,7 @@ class _Checker:
         self.lines = lines
         self.problems: List[str] = []
         self.lines_of_problems: List[int] = []
+        self.job_names: List[str] = []
 
     def problem(self, node: yaml.Node, key: str, message: str, line: Optional[int] = None) -> None:
         line = node.start_mark.line + 1 if line is None else line
@@ -106,8 +112,19 @@ class _Checker:
                 return number + 1
         return None
 
+    def tagged(self, node: yaml.Node, key: str) -> bool:
+        """Report an explicit YAML tag: ``!!binary`` would turn base64 text into a command."""
+        tag = getattr(node, "explicit_tag", None)
+        if tag is None:
+            return False
+        shown = "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+        self.problem(node, key, f"YAML tag '{shown}' is not allowed; write plain text (quote it if needed)")
+        return True
+
     def mapping(self, node: yaml.Node, key: str, allowed) -> Dict[str, Tuple[yaml.Node, yaml.Node]]:
         """``{name: (key node, value node)}``, reporting unknown and repeated keys."""
+        if self.tagged(node, key):
+            return {}
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, key, f"expected a mapping, got {_describe(node)}")
             return {}
@@ -115,7 +132,7 @@ class _Checker:
         for key_node, value_node in node.value:
             name = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             where = f"{key}.{name}" if key else str(name)
-            if name is None:
+            if name is None or getattr(key_node, "explicit_tag", None):
                 self.problem(key_node, key, "keys must be plain names")
             elif name in out:
                 self.problem(key_node, where, "repeated key (the first is on line "
@@ -127,7 +144,7 @@ class _Checker:
                 out[name] = (key_node, value_node)
         return out
 
-    def root(self, node: yaml.Node) -> Dict[str, Job]:
+    def root(self, node: yaml.Node, only: Optional[str] = None) -> Dict[str, Job]:
         top = self.mapping(node, "", ("jobs",))
         if "jobs" not in top:
             if isinstance(node, yaml.MappingNode):
@@ -139,15 +156,20 @@ class _Checker:
             if not _JOB_NAME.fullmatch(name):
                 self.problem(key_node, f"jobs.{name}", "a job name uses letters, digits, '_', '.' and '-'")
                 continue
+            self.job_names.append(name)
+            if only is not None and name != only:
+                continue
             job = self.job(name, key_node, value_node)
             if job is not None:
                 jobs[name] = job
-        if not jobs and not self.problems:
+        if not self.job_names and not self.problems:
             self.problem(jobs_node, "jobs", "no job defined")
         return jobs
 
     def job(self, name: str, key_node: yaml.Node, node: yaml.Node) -> Optional[Job]:
         key = f"jobs.{name}"
+        if self.tagged(node, key):
+            return None
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, key, f"expected a mapping with run, call or submit, got {_describe(node)}")
             return None
@@ -164,16 +186,52 @@ class _Checker:
             target = self.target(kind, fields[kind][1], f"{key}.{kind}")
         with_ = self.overrides(fields.get("with"), f"{key}.with", check="with")
         max_parallel = self.max_parallel(fields.get("max_parallel"), f"{key}.max_parallel")
-        steps = self.steps(fields.get("steps"), f"{key}.steps")
+        steps_and_nodes = self.steps(fields.get("steps"), f"{key}.steps")
+        if len(self.problems) > before:
+            return None
+        steps = tuple(step for step, _ in steps_and_nodes)
+        self.one_key_one_place(key, with_, fields.get("with"), steps_and_nodes)
         if len(self.problems) > before:
             return None
         where = f"{self.name}:{fields[kind][1].start_mark.line + 1}"
         return Job(name, kind, target, with_, max_parallel, steps, where=where)
 
+    def one_key_one_place(self, key: str, job_with, job_with_pair, steps_and_nodes) -> None:
+        """A batch-grid key set again by ``args`` or ``with``; a ``hydra.sweep.dir`` for many batches."""
+        total = sum(step_count(step) for step, _ in steps_and_nodes)
+        for number, (step, nodes) in enumerate(steps_and_nodes):
+            settings = merge_with(job_with, step.with_)
+            problem = key_twice_problem(step, {"args": step.args, "with": settings})
+            if problem is not None:
+                field, setting, message = problem
+                if field == "with" and setting not in step.with_:
+                    where, node = f"{key}.with", job_with_pair[1]
+                else:
+                    where, node = f"{key}.steps[{number}].{field}", nodes[field]
+                self.problem(node, where, message, self.line_of(node, setting.split("=", 1)[0]))
+        problem = sweep_dir_problem(total)
+        if problem is None:
+            return
+        for number, (step, nodes) in enumerate(steps_and_nodes):
+            for where, settings, node in ((f"{key}.steps[{number}].with", step.with_, nodes.get("with")),
+                                          (f"{key}.with", job_with, job_with_pair and job_with_pair[1])):
+                if node is not None and any(s.split("=", 1)[0].lstrip("+") == "hydra.sweep.dir" for s in settings):
+                    self.problem(node, where, problem, self.line_of(node, "hydra.sweep.dir"))
+                    return
+
     def target(self, kind: str, node: yaml.Node, key: str) -> Optional[str]:
         target = self.text(node, key)
         if target is None:
             return None
+        if kind == "submit":
+            unknown = [n for n in submit_placeholders(target) if n not in SUBMIT_PLACEHOLDERS]
+            if unknown:
+                valid = ", ".join("{" + n + "}" for n in SUBMIT_PLACEHOLDERS)
+                braced = ["{" + n + "}" for n in SUBMIT_PLACEHOLDERS]
+                self.problem(node, key, f"unknown placeholder '{{{unknown[0]}}}'"
+                             f"{_did_you_mean('{' + unknown[0] + '}', braced)}; valid: {valid} "
+                             "(write {{ and }} for literal braces)")
+                return None
         if kind == "call":
             if not _CALL_TARGET.fullmatch(target):
                 self.problem(node, key, "expected module.function, e.g. launch.sweep")
@@ -187,12 +245,15 @@ class _Checker:
                 return None
         return target
 
-    def steps(self, pair, key: str) -> Optional[Tuple[Step, ...]]:
+    def steps(self, pair, key: str) -> Optional[List[Tuple[Step, Dict[str, yaml.Node]]]]:
+        """The merged steps, each with the value node of each of its fields."""
         if pair is None:
-            return (Step(),)
+            return [(Step(), {})]
         node = pair[1]
+        if self.tagged(node, key):
+            return None
         if node.tag == _NULL:
-            return (Step(),)
+            return [(Step(), {})]
         if not isinstance(node, yaml.SequenceNode):
             self.problem(node, key, f"expected a list of steps, got {_describe(node)}")
             return None
@@ -221,15 +282,18 @@ class _Checker:
                     values[name] = self.overrides((None, value_node), f"{where}.{name}", check=name)
                     ok = ok and values[name] is not None
             if ok:
-                steps.append(Step(values.get("batch", ()), values.get("zip", ()),
-                                  values.get("args", ()), values.get("with", ())))
-        return tuple(steps) if ok else None
+                steps.append((Step(values.get("batch", ()), values.get("zip", ()),
+                                   values.get("args", ()), values.get("with", ())),
+                              {name: fields[name][0] for name in fields}))
+        return steps if ok else None
 
     def overrides(self, pair, key: str, check: Optional[str] = None) -> Optional[Tuple[str, ...]]:
         """A string (or list of strings) of shell-like words; ``check`` names the step field."""
         if pair is None:
             return ()
         node = pair[1]
+        if self.tagged(node, key):
+            return None
         if isinstance(node, yaml.SequenceNode):
             texts = [self.text(item, key) for item in node.value]
             if any(t is None for t in texts):
@@ -247,7 +311,7 @@ class _Checker:
         if check is not None:
             try:
                 if check == "batch":
-                    batch_choices(words)
+                    check_batch(words)
                 elif check == "zip":
                     zip_choices(words)
                 elif check == "args":
@@ -263,6 +327,8 @@ class _Checker:
 
     def text(self, node: yaml.Node, key: str) -> Optional[str]:
         """A scalar's text exactly as written (never YAML's reading of it)."""
+        if self.tagged(node, key):
+            return None
         if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL and not node.style:
             self.problem(node, key, f"expected text, got {_describe(node)}")
             return None
@@ -279,6 +345,8 @@ class _Checker:
         if pair is None:
             return 1
         node = pair[1]
+        if self.tagged(node, key):
+            return None
         if not (isinstance(node, yaml.ScalarNode) and re.fullmatch(r"[0-9]+", node.value)
                 and int(node.value) >= 1):
             self.problem(node, key, f"expected a whole number of at least 1, got {_describe(node)}")

@@ -37,7 +37,8 @@ class Job:
 @dataclass(frozen=True)
 class JobFile:
     path: Path
-    jobs: Dict[str, Job] = field(default_factory=dict)
+    jobs: Dict[str, Job] = field(default_factory=dict)  # only the one asked for, when loaded with only=
+    names: Tuple[str, ...] = ()  # every job's name, in file order
 
     @property
     def directory(self) -> Path:

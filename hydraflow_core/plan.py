@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from itertools import product
 import shlex
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import HydraflowError
 from .jobs import Job, Step
@@ -24,10 +24,29 @@ from .syntax import parse_sweep
 RUN_ID_PLACEHOLDER = "{run_id}"
 #: Every job's outputs: ``<job file dir>/multirun/<job>/<run id>/<batch>/``.
 OUTPUT_ROOT = "multirun"
+#: Default limit on a job's batches (``hydraflow run --max-batches N`` raises it):
+#: they are counted first and refused above it, never materialised.
+MAX_BATCHES = 100_000
+#: The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB,
+#: less its terminating NUL); a longer comma sweep cannot reach the app.
+MAX_ARG_BYTES = 131_071
+#: Placeholders of a ``submit`` command; the batches file's path is appended when none is used.
+SUBMIT_PLACEHOLDERS = ("file", "count", "last")
+# '{{' and '}}' are literal braces, '${...}' is the shell's, '{name}' is a placeholder.
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\$\{[^}]*\}|\{(\w*)\}")
+_INT = re.compile(r"-?[0-9]+")
 
 
 class PlanError(HydraflowError):
-    """A step that cannot be planned (zip lengths differ, a pipe where none fits)."""
+    """A step that cannot be planned (zip lengths differ, a pipe where none fits).
+
+    ``override`` is the override (or, for a key set twice, the setting) at
+    fault, so the job file's loader can name its line.
+    """
+
+    def __init__(self, message: str, override: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.override = override
 
 
 @dataclass(frozen=True)
@@ -47,44 +66,98 @@ class Plan:
 
 
 def plan_job(
-    job: Job, extra: Sequence[str] = (), run_id: str = RUN_ID_PLACEHOLDER, generated: bool = True
+    job: Job, extra: Sequence[str] = (), run_id: str = RUN_ID_PLACEHOLDER, generated: bool = True,
+    max_batches: int = MAX_BATCHES,
 ) -> Plan:
     """All batches of ``job`` with ARGS ``extra`` appended, for run ``run_id``.
 
     ``generated=False`` leaves out ``hydra.job.name`` and ``hydra.sweep.dir``
-    (the hydraflow sweeper runs every batch inside its own sweep).
+    (the hydraflow sweeper runs every batch inside its own sweep). A job of
+    more than ``max_batches`` batches is refused before any is built.
     """
     extra_args = joined_sweeps(extra, "ARGS")
     run_dir = f"{OUTPUT_ROOT}/{job.name}/{run_id}"
-    grids = []
-    for number, step in enumerate(job.steps):
-        outer = _step_grid(step)
-        grids.append((number, step, outer))
-    total = sum(len(outer) for _, _, outer in grids)
+    total = count_batches(job)
+    if total > max_batches:
+        where = f"{job.where}: jobs.{job.name}: " if job.where else f"job '{job.name}': "
+        raise PlanError(f"{where}{total} batches, more than the limit of {max_batches} "
+                        "(raise it with --max-batches N, or move a sweep from batch to args)")
     width = len(str(max(total - 1, 0)))
+    extra_keys = {_key(s) for s in extra_args}
     batches = []
-    for number, step, outer in grids:
+    for number, step in enumerate(job.steps):
         inner = joined_sweeps(step.args, "args")
         settings = merge_with(job.with_, step.with_)
-        _check_no_key_twice(outer, {"args": inner, "with": settings, "ARGS": extra_args})
-        if generated and total > 1 and "hydra.sweep.dir" in {_key(s) for s in (*settings, *extra_args)}:
-            raise PlanError(
-                f"hydra.sweep.dir is set for all {total} batches, which would overwrite each "
-                "other's outputs; leave it out (every batch gets its own)"
-            )
-        for overrides in outer:
+        problem = key_twice_problem(step, {"args": inner, "with": settings, "ARGS": extra_args})
+        if problem is not None:
+            raise PlanError(problem[2], problem[1])
+        if generated and "hydra.sweep.dir" in extra_keys | {_key(s) for s in settings}:
+            problem = sweep_dir_problem(total)
+            if problem is not None:
+                raise PlanError(problem)
+        own_keys = {_key(s) for s in settings} | extra_keys
+        for overrides in _step_grid(step):
             index = len(batches)
             slug = _slug(overrides)
             name = f"{index:0{width}d}" + (f"-{slug}" if slug else "")
             sweep_dir = f"{run_dir}/{name}"
-            generated = [
+            added = [
                 setting
                 for setting in (f"hydra.job.name={job.name}", f"hydra.sweep.dir={sweep_dir}")
-                if generated and _key(setting) not in {_key(s) for s in (*settings, *extra_args)}
+                if generated and _key(setting) not in own_keys
             ]
-            arguments = (*overrides, *inner, *settings, *generated, *extra_args)
+            arguments = (*overrides, *inner, *settings, *added, *extra_args)
             batches.append(Batch(index, number, name, arguments, sweep_dir))
     return Plan(job, run_dir, tuple(batches))
+
+
+def count_batches(job: Job) -> int:
+    """The number of batches of ``job``, counted without building any."""
+    return sum(step_count(step) for step in job.steps)
+
+
+def step_count(step: Step) -> int:
+    """Batches of one step: the product of its ``batch`` choices times its ``zip`` pairs."""
+    total = 1
+    for override in parse_sweep(list(step.batch)).overrides:
+        total *= len(override.sections) if override.piped else len(override.sections[0])
+    zipped = parse_sweep(list(step.zip)).overrides
+    return total * (len(zipped[0].sections[0]) if zipped else 1)
+
+
+def grid_keys(step: Step) -> set:
+    """Every key the step's batch grid sets, in any ``|`` section."""
+    keys: set = set()
+    for override in (*parse_sweep(list(step.batch)).overrides, *parse_sweep(list(step.zip)).overrides):
+        keys |= {key.lstrip("+") for key in override.keys()}
+    return keys
+
+
+def key_twice_problem(step: Step, others: Dict[str, Sequence[str]]) -> Optional[Tuple[str, str, str]]:
+    """``(where, setting, message)`` for the first of ``others`` that sets a key of the batch grid.
+
+    Such a setting would silently replace the grid's value, and the batch
+    directories named after the grid would lie.
+    """
+    keys = grid_keys(step)
+    for where, settings in others.items():
+        for setting in settings:
+            if _key(setting) in keys:
+                return where, setting, (f"'{_key(setting)}' is set by the batch grid and again by "
+                                        f"{where} ({_short(setting)}); set it in one place")
+    return None
+
+
+def sweep_dir_problem(total: int) -> Optional[str]:
+    """A ``hydra.sweep.dir`` given by the user is only right for a job of one batch."""
+    if total <= 1:
+        return None
+    return (f"hydra.sweep.dir is set for all {total} batches, which would overwrite each "
+            "other's outputs; leave it out (every batch gets its own)")
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _step_grid(step: Step) -> List[Tuple[str, ...]]:
@@ -98,10 +171,18 @@ def batch_choices(overrides: Sequence[str]) -> List[Tuple[str, ...]]:
     per_override = []
     for override in space.overrides:
         if override.piped:
-            per_override.append([axis.joined() for axis in override.sections])
+            per_override.append([one_argument(axis, "batch") for axis in override.sections])
         else:
             per_override.append(list(override.sections[0]))
     return [tuple(choice) for choice in product(*per_override)]
+
+
+def check_batch(overrides: Sequence[str]) -> None:
+    """What :func:`batch_choices` would reject, found without building the combinations."""
+    for override in parse_sweep(list(overrides)).overrides:
+        if override.piped:
+            for axis in override.sections:
+                one_argument(axis, "batch")
 
 
 def zip_choices(overrides: Sequence[str]) -> List[Tuple[str, ...]]:
@@ -110,7 +191,8 @@ def zip_choices(overrides: Sequence[str]) -> List[Tuple[str, ...]]:
     columns = []
     for override in space.overrides:
         if override.piped:
-            raise PlanError(f"'{override.key}' has a '|': zip pairs plain lists, use batch for pipes")
+            raise PlanError(f"'{override.key}' has a '|': zip pairs plain lists, use batch for pipes",
+                            override.key)
         columns.append(list(override.sections[0]))
     lengths = {len(c) for c in columns}
     if len(lengths) > 1:
@@ -127,11 +209,37 @@ def joined_sweeps(overrides: Sequence[str], where: str) -> Tuple[str, ...]:
         if override.piped:
             raise PlanError(
                 f"'{override.key}' has a '|', which Hydra cannot sweep inside one batch; "
-                f"move it from {where} to batch"
+                f"move it from {where} to batch", override.key
             )
         axis = override.sections[0]
-        out.append(axis.joined() if axis.prefix else axis.values[0])
+        out.append(one_argument(axis, where) if axis.prefix else axis.values[0])
     return tuple(out)
+
+
+def one_argument(axis, where: str) -> str:
+    """An axis as one command-line argument for Hydra: ``lr=1,2,3``.
+
+    A comma sweep longer than one argument may be (``MAX_ARG_BYTES``) is
+    written as Hydra's ``range(start,stop,step)`` (stop exclusive) when its
+    values are whole numbers with one step; otherwise it cannot be passed.
+    """
+    joined = axis.joined()
+    if len(joined) <= MAX_ARG_BYTES and len(joined.encode()) <= MAX_ARG_BYTES:
+        return joined
+    values = list(axis.values)
+    if all(_INT.fullmatch(v) for v in values):
+        numbers = [int(v) for v in values]
+        step = numbers[1] - numbers[0]
+        if step != 0 and all(b - a == step for a, b in zip(numbers, numbers[1:])):
+            stop = numbers[-1] + step
+            return axis.prefix + (f"range({numbers[0]},{stop})" if step == 1
+                                  else f"range({numbers[0]},{stop},{step})")
+    key = axis.prefix[:-1]
+    raise PlanError(
+        f"'{key}' in {where} gives {len(values)} values, {len(joined.encode())} bytes as one comma "
+        f"sweep, more than one command-line argument may hold ({MAX_ARG_BYTES} bytes); "
+        "sweep fewer values per batch (move some to batch), or use whole numbers with one step "
+        "(passed on as Hydra's range())", key)
 
 
 def merge_with(job_with: Sequence[str], step_with: Sequence[str]) -> Tuple[str, ...]:
@@ -142,28 +250,16 @@ def merge_with(job_with: Sequence[str], step_with: Sequence[str]) -> Tuple[str, 
     return tuple(merged.values())
 
 
-def _check_no_key_twice(outer: List[Tuple[str, ...]], others) -> None:
-    """A key of the batch grid set again by args/with/ARGS would silently replace the grid's value."""
-    grid_keys = {_key(o) for overrides in outer[:1] for o in overrides}
-    for where, settings in others.items():
-        for setting in settings:
-            if _key(setting) in grid_keys:
-                raise PlanError(
-                    f"'{_key(setting)}' is set by the batch grid and again by {where} ({setting}); "
-                    "set it in one place"
-                )
-
-
 def check_settings(settings: Sequence[str]) -> None:
     """`with` entries are plain Hydra overrides: KEY=VALUE (or ~KEY)."""
     from .syntax.hydra_bridge import hydra_error
 
     for setting in settings:
         if "=" not in setting and not setting.startswith("~"):
-            raise PlanError(f"'{setting}' is not KEY=VALUE")
+            raise PlanError(f"'{setting}' is not KEY=VALUE", setting)
         message = hydra_error(setting)
         if message is not None:
-            raise PlanError(f"Hydra cannot parse '{setting}': {message}")
+            raise PlanError(f"Hydra cannot parse '{setting}': {message}", setting)
 
 
 def _key(setting: str) -> str:
@@ -177,8 +273,36 @@ def _slug(overrides: Sequence[str]) -> str:
 
 
 def batches_file_text(plan: Plan) -> str:
-    """One batch per line, shell-quoted: the file ``submit`` hands to the scheduler."""
+    """One batch per line, shell-quoted: the file ``submit`` hands to the scheduler.
+
+    A value holding a newline is written in bash's ``$'...'`` quoting, so every
+    batch stays on its one line (see :func:`.shell.quote`).
+    """
     return "".join(shell_join(batch.arguments) + "\n" for batch in plan.batches)
+
+
+def submit_placeholders(command: str) -> List[str]:
+    """The ``{name}`` placeholders of a submit command (``{{``, ``}}`` and ``${...}`` are not)."""
+    return [m.group(1) for m in _PLACEHOLDER.finditer(command) if m.group(1) is not None]
+
+
+def submit_command(plan: Plan) -> List[str]:
+    """The submit command's words with ``{file}``, ``{count}``, ``{last}`` filled in.
+
+    Without any placeholder the batches file's path is appended, as before.
+    """
+    path = f"{plan.run_dir}/batches.txt"
+    values = {"file": path, "count": str(len(plan.batches)), "last": str(len(plan.batches) - 1)}
+    words = shlex.split(plan.job.target)
+    if not submit_placeholders(plan.job.target):
+        return [*words, path]
+
+    def fill(match: "re.Match") -> str:
+        if match.group(1) is None:
+            return {"{{": "{", "}}": "}"}.get(match.group(0), match.group(0))
+        return values[match.group(1)]  # the loader rejected unknown names
+
+    return [_PLACEHOLDER.sub(fill, word) for word in words]
 
 
 def dry_run_text(plan: Plan) -> str:
@@ -190,5 +314,4 @@ def dry_run_text(plan: Plan) -> str:
     if job.kind == "call":
         return "".join(f"{job.target}({list(b.arguments)!r})\n" for b in plan.batches)
     path = f"{plan.run_dir}/batches.txt"
-    return (shell_join([*shlex.split(job.target), path]) + "\n"
-            + f"# {path}:\n" + batches_file_text(plan))
+    return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)

@@ -4,6 +4,7 @@ with its exact message (FILE:LINE: dotted.key: message), all problems at once.""
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 
@@ -274,6 +275,93 @@ BROKEN = [
         ],
         id="with-checked-by-hydra-and-line-of-a-list-item",
     ),
+    # --- the bad-input corpus: each one message, FILE:LINE: dotted key ---------
+    pytest.param(
+        "jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1,2|b=3\n        args: b=5\n",
+        ["hydraflow.yaml:6: jobs.t.steps[0].args: 'b' is set by the batch grid and again by args (b=5); "
+         "set it in one place"],
+        id="key-of-a-pipe-section-set-again-by-args",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1,2\n        args: >-\n"
+        "          x=1\n          +a=3\n",
+        ["hydraflow.yaml:8: jobs.t.steps[0].args: 'a' is set by the batch grid and again by args (+a=3); "
+         "set it in one place"],
+        id="grid-key-set-again-by-args-line-of-the-override",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: python train.py\n    with: a=5\n    steps:\n      - batch: a=1,2\n",
+        ["hydraflow.yaml:4: jobs.t.with: 'a' is set by the batch grid and again by with (a=5); "
+         "set it in one place"],
+        id="grid-key-set-again-by-the-jobs-with",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: python train.py\n    steps:\n      - zip: a=1,2 b=3,4\n        with: [x=1, b=3]\n",
+        ["hydraflow.yaml:6: jobs.t.steps[0].with: 'b' is set by the batch grid and again by with (b=3); "
+         "set it in one place"],
+        id="zip-key-set-again-by-the-steps-with",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: python train.py\n    with: hydra.sweep.dir=out\n    steps:\n      - batch: a=1,2\n",
+        ["hydraflow.yaml:4: jobs.t.with: hydra.sweep.dir is set for all 2 batches, which would overwrite "
+         "each other's outputs; leave it out (every batch gets its own)"],
+        id="sweep-dir-for-several-batches",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: !!binary cHl0aG9uIHRyYWluLnB5\n",
+        ["hydraflow.yaml:3: jobs.t.run: YAML tag '!!binary' is not allowed; write plain text (quote it if needed)"],
+        id="binary-tag-on-run",
+    ),
+    pytest.param(
+        "jobs:\n  t: !job\n    run: x\n  u:\n    run: !!str x\n    steps: !!seq\n      - batch: !custom a=1\n",
+        [
+            "hydraflow.yaml:2: jobs.t: YAML tag '!job' is not allowed; write plain text (quote it if needed)",
+            "hydraflow.yaml:5: jobs.u.run: YAML tag '!!str' is not allowed; write plain text (quote it if needed)",
+            "hydraflow.yaml:6: jobs.u.steps: YAML tag '!!seq' is not allowed; write plain text (quote it if needed)",
+        ],
+        id="any-explicit-tag",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: python\x00 train.py\n",
+        ["hydraflow.yaml:3:16: invalid YAML: control character '\\x00' is not allowed; a job file holds plain text"],
+        id="nul-byte",
+    ),
+    pytest.param(
+        "jobs:\n" + "".join(" " * i + "k:\n" for i in range(1, 1000)),
+        ["hydraflow.yaml:65: nested more than 64 levels deep; a job file needs at most six "
+         "(jobs, job, steps, step, list)"],
+        id="block-mappings-1000-deep",
+    ),
+    pytest.param(
+        "jobs:\n" + "- " * 3000 + "x\n",
+        ["hydraflow.yaml:2: nested more than 64 levels deep; a job file needs at most six "
+         "(jobs, job, steps, step, list)"],
+        id="block-lists-3000-deep-on-one-line",
+    ),
+    pytest.param(
+        "jobs: " + "[" * 10000 + "]" * 10000 + "\n",
+        ["hydraflow.yaml:1: nested more than 64 levels deep; a job file needs at most six "
+         "(jobs, job, steps, step, list)"],
+        id="flow-nested-10000-deep",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: x\n---\njobs: {}\n",
+        ["hydraflow.yaml:4: a second YAML document ('---'); a job file holds one"],
+        id="two-documents",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    submit: sbatch --array=0-{lst} x.sh {file}\n",
+        ["hydraflow.yaml:3: jobs.t.submit: unknown placeholder '{lst}' (did you mean '{last}'?); "
+         "valid: {file}, {count}, {last} (write {{ and }} for literal braces)"],
+        id="unknown-submit-placeholder",
+    ),
+    pytest.param(
+        "jobs:\n  t:\n    run: python train.py\n    steps:\n      - args: x=0:1:#30000\n",
+        ["hydraflow.yaml:5: jobs.t.steps[0].args: 'x' in args gives 30000 values, 539987 bytes as one comma "
+         "sweep, more than one command-line argument may hold (131071 bytes); sweep fewer values per batch "
+         "(move some to batch), or use whole numbers with one step (passed on as Hydra's range())"],
+        id="inner-sweep-too-long-for-one-argument",
+    ),
     pytest.param("jobs:\n\ttrain:\n", ["hydraflow.yaml:2:1: invalid YAML: found character '\\t' that cannot "
                                         "start any token; indent with spaces, not tabs"], id="tab"),
     pytest.param(
@@ -298,6 +386,44 @@ def test_broken_files_report_every_problem(tmp_path, text, problems):
     with pytest.raises(JobFileError) as info:
         load(tmp_path, text)
     assert info.value.problems == problems
+
+
+def test_placeholders_and_shell_braces_load(tmp_path):
+    text = "jobs:\n  t:\n    submit: sbatch --array=0-{last} --wrap 'echo ${HOME} {{x}}' {file}\n"
+    assert load(tmp_path, text).jobs["t"].target == "sbatch --array=0-{last} --wrap 'echo ${HOME} {{x}}' {file}"
+
+
+def test_too_big_a_file_is_refused_at_once(tmp_path):
+    path = tmp_path / "hydraflow.yaml"
+    path.write_text("jobs:\n  j:\n    run: " + "x" * (50 * 2**20) + "\n")
+    start = time.monotonic()
+    with pytest.raises(JobFileError) as info:
+        jobfile.load(path, "hydraflow.yaml")
+    assert str(info.value) == ("hydraflow.yaml: 52428821 bytes, more than the 4 MiB a job file may have; "
+                               "is it the right file?")
+    assert time.monotonic() - start < 2
+
+
+def test_one_job_of_20000_is_checked_alone_and_fast(tmp_path):
+    """``only=NAME`` reads past the other jobs: a broken one elsewhere is not reported."""
+    jobs = "".join(f"  j{i}:\n    run: python train.py\n    with: seed=1\n    steps:\n"
+                   f"      - batch: a=1,2\n        args: b=1:3\n" for i in range(20000))
+    path = tmp_path / "hydraflow.yaml"
+    path.write_text("jobs:\n" + jobs + "  broken:\n    runn: x\n")
+    start = time.monotonic()
+    loaded = jobfile.load(path, "hydraflow.yaml", only="j1")
+    assert time.monotonic() - start < 2
+    assert list(loaded.jobs) == ["j1"]
+    assert loaded.jobs["j1"].steps == (Step(batch=("a=1,2",), args=("b=1:3",)),)
+    with pytest.raises(JobFileError, match="jobs.broken.runn: unknown key"):
+        jobfile.load(path, "hydraflow.yaml", only="broken")
+
+
+def test_an_alias_into_a_skipped_job_still_loads(tmp_path):
+    text = "jobs:\n  a:\n    run: &cmd python train.py\n  b:\n    run: *cmd\n"
+    path = tmp_path / "hydraflow.yaml"
+    path.write_text(text)
+    assert jobfile.load(path, only="b").jobs["b"].target == "python train.py"
 
 
 def test_not_utf8(tmp_path):

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import copy_example_app
 
 from hydraflow_core import jobfile
 from hydraflow_core.cli import main
@@ -84,6 +85,11 @@ PLANS = [
         [[f"a={i}", *gen("t", f"{i:02d}-a-{i}")] for i in range(11)],
         id="batch-names-zero-padded",
     ),
+    pytest.param(
+        Job("t", "run", "x", steps=(Step(args=("seed=1:30000", "b=0:60000:2", "c=9:-30000:-1")),)), (),
+        [["seed=range(1,30001)", "b=range(0,60002,2)", "c=range(9,-30001,-1)", *gen("t", "0")]],
+        id="inner-sweep-too-long-for-one-argument-becomes-hydra-range",
+    ),
 ]
 
 
@@ -107,6 +113,14 @@ def test_plans(job, extra, expected):
         pytest.param(Job("t", "run", "x", steps=(Step(batch=("a=1,2",)),)), ("hydra.sweep.dir=out",), PlanError,
                      "hydra.sweep.dir is set for all 2 batches, which would overwrite each other's outputs; "
                      "leave it out (every batch gets its own)", id="one-sweep-dir-for-many-batches"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("a=1,2|b=3",)),)), ("b=5",), PlanError,
+                     "'b' is set by the batch grid and again by ARGS (b=5); set it in one place",
+                     id="args-repeat-a-key-of-a-later-pipe-section"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("a=1:1000", "b=1:1000", "c=1:1000")),)), (), PlanError,
+                     "job 't': 1000000000 batches, more than the limit of 100000 (raise it with --max-batches N, "
+                     "or move a sweep from batch to args)", id="grid-counted-and-refused-before-it-is-built"),
+        pytest.param(Job("t", "run", "x"), ("x=0:1:#30000",), PlanError,
+                     "'x' in ARGS gives 30000 values, 539987 bytes as one comma sweep", id="args-too-long"),
         pytest.param(Job("t", "run", "x"), ("a=1|2",), PlanError,
                      "'a' has a '|', which Hydra cannot sweep inside one batch; move it from ARGS to batch",
                      id="pipe-in-args"),
@@ -116,6 +130,24 @@ def test_plan_errors(job, extra, error, message):
     with pytest.raises(error) as info:
         plan_job(job, extra)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        pytest.param("sbatch --array=0-{last} s.sh {file}", ["sbatch", "--array=0-2", "s.sh", "multirun/t/R/batches.txt"],
+                     id="last-and-file"),
+        pytest.param("qsub -t 1-{count} --wrap 'run ${X} {{y}}' {file}",
+                     ["qsub", "-t", "1-3", "--wrap", "run ${X} {y}", "multirun/t/R/batches.txt"],
+                     id="count-shell-braces-and-literal-braces"),
+        pytest.param("bash submit.sh", ["bash", "submit.sh", "multirun/t/R/batches.txt"], id="no-placeholder-appends"),
+    ],
+)
+def test_submit_command_placeholders(command, expected):
+    from hydraflow_core.plan import submit_command
+
+    plan = plan_job(Job("t", "submit", command, steps=(Step(batch=("a=1:3",)),)), (), "R")
+    assert submit_command(plan) == expected
 
 
 def test_run_id_goes_into_every_sweep_dir():
@@ -130,13 +162,19 @@ def test_run_id_goes_into_every_sweep_dir():
 EXAMPLE_JOBS = sorted(jobfile.load(EXAMPLE / "hydraflow.yaml").jobs)
 
 
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    """A private copy of example_app: a multirun/ left in the repository's copy changes nothing."""
+    return copy_example_app(tmp_path_factory.mktemp("plan"))
+
+
 def test_every_example_job_has_a_golden_file():
     assert sorted(p.stem for p in GOLDEN.glob("*.txt")) == EXAMPLE_JOBS
 
 
 @pytest.mark.parametrize("job", EXAMPLE_JOBS)
-def test_dry_run_matches_golden(job, capsys, monkeypatch):
-    monkeypatch.chdir(EXAMPLE)
+def test_dry_run_matches_golden(job, capsys, monkeypatch, example):
+    monkeypatch.chdir(example)
     assert main(["run", job, "--dry-run"]) == 0
     first = capsys.readouterr().out
     assert main(["run", job, "--dry-run"]) == 0
@@ -146,12 +184,21 @@ def test_dry_run_matches_golden(job, capsys, monkeypatch):
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(first)
     assert first == golden.read_text()
-    assert not (EXAMPLE / "multirun" / job).exists()  # a dry run creates nothing
+    assert not (example / "multirun").exists()  # a dry run creates nothing
 
 
-def test_acceptance_dry_run_of_train(capsys, monkeypatch):
+def test_dry_run_ignores_a_multirun_dir_left_in_the_app(capsys, monkeypatch, tmp_path):
+    """The quick start's run leaves example_app/multirun/train/: the golden text does not change."""
+    app = copy_example_app(tmp_path)
+    (app / "multirun" / "train" / "2026-01-01_00-00-00").mkdir(parents=True)
+    monkeypatch.chdir(app)
+    assert main(["run", "train", "--dry-run"]) == 0
+    assert capsys.readouterr().out == (GOLDEN / "train.txt").read_text()
+
+
+def test_acceptance_dry_run_of_train(capsys, monkeypatch, example):
     """The issue's acceptance: four commands, each with -m, one model/lr pair in order, the args sweep."""
-    monkeypatch.chdir(EXAMPLE)
+    monkeypatch.chdir(example)
     main(["run", "train", "--dry-run"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4
@@ -165,3 +212,22 @@ def test_acceptance_dry_run_of_train(capsys, monkeypatch):
         ("model=small", "learning_rate=0.1"), ("model=small", "learning_rate=0.2"),
         ("model=large", "learning_rate=0.1"), ("model=large", "learning_rate=0.2"),
     ]
+
+
+@pytest.mark.parametrize(
+    "word, quoted",
+    [
+        pytest.param("a=1", "a=1", id="plain"),
+        pytest.param("b='1:2'", '"b=\'1:2\'"', id="single-quotes-in-double"),
+        pytest.param("+note=x\ntouch pwned", "$'+note=x\\ntouch pwned'", id="newline-as-ansi-c"),
+        pytest.param("t=it's\t\x01\\", "$'t=it\\'s\\t\\x01\\\\'", id="quote-tab-control-backslash"),
+    ],
+)
+def test_shell_quote_keeps_one_word_on_one_line(word, quoted):
+    import subprocess
+
+    from hydraflow_core.shell import quote
+
+    assert quote(word) == quoted
+    assert "\n" not in quoted
+    assert subprocess.run(["bash", "-c", f"printf %s {quoted}"], capture_output=True, text=True).stdout == word

@@ -167,15 +167,160 @@ def test_ctrl_c_stops_the_children_and_prints_the_summary(app):
         pytest.param("jobs:\n  t:\n    call: nomodule.fn\n", ["run", "t"],
                      "hydraflow: error: hydraflow.yaml:3: jobs.t.call: cannot import 'nomodule': No module named 'nomodule'\n",
                      id="call-import-error"),
+        pytest.param("jobs:\n  t:\n    call: raising.fn\n", ["run", "t"],
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t.call: importing 'raising' failed: "
+                     "raising.py:3: ZeroDivisionError: division by zero\n", id="call-module-raises-on-import"),
+        pytest.param("jobs:\n  t:\n    call: broken.fn\n", ["run", "t"],
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t.call: importing 'broken' failed: "
+                     "broken.py:2: SyntaxError: unmatched ')'\n", id="call-module-has-a-syntax-error"),
+        pytest.param("jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1:1000 b=1:1000 c=1:1000\n",
+                     ["run", "t"],
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t: 1000000000 batches, more than the limit of 100000 "
+                     "(raise it with --max-batches N, or move a sweep from batch to args)\n", id="grid-of-1e9-batches"),
+        pytest.param("jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1:3\n",
+                     ["run", "t", "--max-batches", "2"],
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t: 3 batches, more than the limit of 2 "
+                     "(raise it with --max-batches N, or move a sweep from batch to args)\n", id="max-batches"),
+        pytest.param("jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1,2|b=3\n", ["run", "t", "b=5"],
+                     "hydraflow: error: 'b' is set by the batch grid and again by ARGS (b=5); set it in one place\n",
+                     id="args-set-a-key-of-a-pipe-section"),
+        pytest.param("jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1,2\n",
+                     ["run", "t", "x=0:1:#30000"],
+                     "hydraflow: error: 'x' in ARGS gives 30000 values, 539987 bytes as one comma sweep, more than "
+                     "one command-line argument may hold (131071 bytes); sweep fewer values per batch (move some to "
+                     "batch), or use whole numbers with one step (passed on as Hydra's range())\n",
+                     id="args-too-long-for-one-argument"),
+        pytest.param("jobs:\n  t:\n    run: !!binary cHl0aG9uIHRyYWluLnB5\n", ["run", "t"],
+                     "hydraflow: error: hydraflow.yaml:3: jobs.t.run: YAML tag '!!binary' is not allowed; write plain "
+                     "text (quote it if needed)\n", id="binary-tag"),
+        pytest.param("jobs:\n  t:\n    run: python train.py\n", ["run", "--dry-run"],
+                     "hydraflow: error: name a job: hydraflow run JOB [ARGS...] (hydraflow run alone lists them)\n",
+                     id="dry-run-without-job"),
     ],
 )
 def test_bad_input_exits_2_with_one_message(app, yaml_text, args, message):
     (app / "hydraflow.yaml").write_text(yaml_text)
+    (app / "raising.py").write_text("import os\n\nx = 1 / 0\n")
+    (app / "broken.py").write_text("def fn(arguments):\n    return )\n")
+    start = time.monotonic()
     result = hydraflow(app, *args)
+    assert time.monotonic() - start < 5
+    assert result.stderr.startswith(message)  # syntax errors go on with their caret lines
+    assert result.stderr.count("hydraflow: error:") == 1 and "Traceback" not in result.stderr
     assert result.returncode == 2
-    assert result.stderr.startswith(message)
-    assert "Traceback" not in result.stderr
     assert not (app / "multirun").exists()
+
+
+def test_run_without_a_job_lists_the_jobs(app):
+    (app / "hydraflow.yaml").write_text(
+        "jobs:\n  a:\n    run: python train.py\n    steps:\n      - batch: x=1:3\n"
+        "  bb:\n    call: launch.sweep\n")
+    result = hydraflow(app, "run")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == ("jobs in hydraflow.yaml:\n"
+                             "  a   run   3 batches  python train.py\n"
+                             "  bb  call  1 batch    launch.sweep\n"
+                             "run one with: hydraflow run JOB [ARGS...] (--dry-run shows its commands)\n")
+
+
+def test_a_batch_that_cannot_start_fails_alone_with_a_message(app):
+    (app / "go").write_text("not a program\n")  # executable, but no '#!': exec says ENOEXEC
+    (app / "go").chmod(0o755)
+    (app / "hydraflow.yaml").write_text("jobs:\n  t:\n    run: ./go\n    steps:\n      - batch: a=1,2\n")
+    result = hydraflow(app, "run", "t")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    (run_dir,) = run_dirs(app, "t")
+    assert [b["state"] for b in summary(run_dir)["batches"]] == ["failed", "failed"]  # both were tried
+    assert (run_dir / "0-a-1" / "hydraflow.log").read_text() == (
+        "hydraflow: cannot start the batch: [Errno 8] Exec format error\n")
+    assert "0 completed" not in result.stdout and "2 failed" in result.stdout
+
+
+def test_a_long_integer_inner_sweep_goes_to_hydra_as_range(app):
+    """seed=1:30000 joined is 170 kB, over Linux's 128 KiB per argument: Hydra gets range(1,30001)."""
+    (app / "hydraflow.yaml").write_text("jobs:\n  t:\n    run: python train.py\n    steps:\n"
+                                        "      - args: seed=1:30000\n")
+    dry = hydraflow(app, "run", "t", "--dry-run")
+    assert dry.stdout.startswith("python train.py -m 'seed=range(1,30001)' hydra.job.name=t ")
+    # Hydra reads it as the same 30000 runs (its range() stops before the stop).
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    (override,) = OverridesParser.create().parse_overrides(["seed=range(1,30001)"])
+    assert list(override.sweep_iterator()) == list(range(1, 30001))
+
+
+def test_call_job_log_holds_only_the_batch_output_on_a_terminal(app):
+    """On a terminal the live bar is drawn; it must not reach the batch's log (fds 1 and 2)."""
+    import pty
+
+    (app / "quiet.py").write_text("import sys\n\ndef fn(arguments):\n    print('out', arguments)\n"
+                                  "    print('err', file=sys.stderr)\n")
+    (app / "hydraflow.yaml").write_text("jobs:\n  t:\n    call: quiet.fn\n    steps:\n      - batch: a=1,2\n")
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([HYDRAFLOW, "run", "t"], cwd=app, env={**ENV, "TERM": "xterm"},
+                               stdin=follower, stdout=follower, stderr=follower)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=60) == 0, shown
+    (run_dir,) = run_dirs(app, "t")
+    for batch, value in (("0-a-1", "a=1"), ("1-a-2", "a=2")):
+        log = (run_dir / batch / "hydraflow.log").read_text()
+        assert log == f"quiet.fn(['{value}', 'hydra.job.name=t', 'hydra.sweep.dir=multirun/t/{run_dir.name}/{batch}'])\n" \
+                      f"out ['{value}', 'hydra.job.name=t', 'hydra.sweep.dir=multirun/t/{run_dir.name}/{batch}']\nerr\n"
+    assert b"2 completed" in shown  # the summary did reach the terminal
+
+
+def test_submit_with_placeholders_runs_an_array_job(app, tmp_path):
+    """The `train_array` job through a stand-in `sbatch` that runs each array task as Slurm would."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "sbatch").write_text(
+        "#!/usr/bin/env bash\nset -euo pipefail\n"
+        "range=${1#--array=}; shift\n"
+        "for ((i=${range%-*}; i<=${range#*-}; i++)); do SLURM_ARRAY_TASK_ID=$i bash \"$@\"; done\n")
+    (fake / "sbatch").chmod(0o755)
+    env = {**ENV, "PATH": f"{fake}{os.pathsep}{ENV['PATH']}"}
+    result = subprocess.run([HYDRAFLOW, "run", "train_array"], cwd=app, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = run_dirs(app, "train_array")
+    runs = overrides_of_runs(run_dir)
+    assert runs["0-model-small"] == [["model=small", f"learning_rate={lr}"] for lr in (0.001, 0.002, 0.003)]
+    assert runs["1-model-large"] == [["model=large", f"learning_rate={lr}"] for lr in (0.001, 0.002, 0.003)]
+
+
+@pytest.mark.parametrize("handler", ["submit.sh", "submit_array.sh"])
+def test_submit_handlers_keep_a_newline_inside_a_value(app, tmp_path, handler):
+    """A value with a newline stays on its batch's line ($'...'); the text after it never runs."""
+    from hydraflow_core.jobs import Job, Step
+    from hydraflow_core.plan import batches_file_text, plan_job
+
+    value = "+note=first line\ntouch pwned; it's"
+    plan = plan_job(Job("t", "submit", "x", steps=(Step(batch=("a=1,2",), with_=(value,)),)), (), "R")
+    (app / "batches.txt").write_text(batches_file_text(plan))
+    assert len((app / "batches.txt").read_text().splitlines()) == 2
+    fake = tmp_path / "bin"  # a stand-in `python` that records what it was given
+    fake.mkdir()
+    (fake / "python").write_text(f"#!{sys.executable}\nimport json, sys\n"
+                                 "open('calls.jsonl', 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    (fake / "python").chmod(0o755)
+    env = {**ENV, "PATH": f"{fake}{os.pathsep}{ENV['PATH']}"}
+    tasks = [{}] if handler == "submit.sh" else [{"SLURM_ARRAY_TASK_ID": "0"}, {"SLURM_ARRAY_TASK_ID": "1"}]
+    for task in tasks:
+        subprocess.run(["bash", handler, "batches.txt"], cwd=app, env={**env, **task}, check=True)
+    calls = [json.loads(line) for line in (app / "calls.jsonl").read_text().splitlines()]
+    assert calls == [["train.py", "-m", *b.arguments] for b in plan.batches]
+    assert calls[0][3] == value
+    assert not (app / "pwned").exists()
 
 
 def test_missing_job_file(tmp_path):
