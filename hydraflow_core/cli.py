@@ -78,6 +78,29 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+    status = commands.add_parser(
+        "status", help="the state of every run of a sweep (or batch of a hydraflow run)",
+        description="Read the manifest of a sweep directory (a multirun that used the hydraflow launcher or "
+        "sweeper) or of a `hydraflow run` directory, and show each run's state. Exit code 0 only when "
+        "every run completed.",
+    )
+    status.add_argument("directory", metavar="DIR", help="a sweep directory or a hydraflow run directory")
+    status.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    status.add_argument("--watch", action="store_true", help="refresh until no run is pending or running")
+    status.set_defaults(handler=_status)
+
+    retry = commands.add_parser(
+        "retry", usage="hydraflow retry [-h] [--failed] DIR [hydra.launcher.KEY=VALUE ...]",
+        help="run again only the runs that did not complete, into the same numbers and directories",
+        description="Run again every run of DIR that did not complete (or, with --failed, the failed "
+        "and lost ones), with the recorded overrides and launcher settings; hydra.launcher.* overrides "
+        "given here win. Completed runs are never run again.",
+    )
+    retry.add_argument("directory", metavar="DIR", help="a sweep directory or a hydraflow run directory")
+    retry.add_argument("--failed", action="store_true", help="only the failed and lost runs")
+    retry.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    retry.set_defaults(handler=_retry, args=[])
+
     show = commands.add_parser("show", help="print job definitions as YAML")
     show.add_argument("job", nargs="?", metavar="JOB", help="only this job")
     show.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
@@ -96,6 +119,27 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got '{text}'")
     return int(text)
+
+
+def _sweep_directory(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise UsageError(f"{text}: no such directory (give a sweep directory or a hydraflow run directory)")
+    return path.absolute()
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .status import status
+
+    directory = _sweep_directory(args.directory)
+    return status(directory, _console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from .retry import retry
+
+    directory = _sweep_directory(args.directory)
+    return retry(directory, args.args, failed_only=args.failed, quiet=args.quiet, console=_console())
 
 
 def _expand(args: argparse.Namespace) -> int:
@@ -144,14 +188,14 @@ def _run(args: argparse.Namespace) -> int:
         console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
         try:
             code = dispatch.submit(plan, directory)
-        except dispatch.Interrupted:
-            return EXIT_INTERRUPTED
+        except dispatch.Interrupted as stop:
+            return stop.exit_code
         return 0 if code == 0 else EXIT_FAILED
     parallel = args.max_parallel or job.max_parallel
     count = len(plan.batches)
     title = f"{job.name}: {count} batch{'es' if count != 1 else ''}"
     console.print(f"{title} -> {_shown_path(directory / plan.run_dir)}")
-    interrupted = False
+    interrupted = 0
     with ProgressDisplay(console, len(plan.batches), title) as display:
         try:
             if job.kind == "call":
@@ -159,10 +203,10 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 results = dispatch.run_commands(plan, command, directory, parallel, display)
         except dispatch.Interrupted as stop:
-            results, interrupted = stop.results, True
+            results, interrupted = stop.results, stop.exit_code
     print_summary(console, results, directory, plan.run_dir, _shown_path(directory / plan.run_dir))
     if interrupted:
-        return EXIT_INTERRUPTED
+        return interrupted
     return EXIT_FAILED if any(r.state != dispatch.COMPLETED for r in results) else 0
 
 
@@ -247,7 +291,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # the ARGS of 'hydraflow run JOB ARGS...', wherever they stand
         unknown = [e for e in extra if e.startswith("-")]
-        if args.command != "run" or unknown:
+        if args.command not in ("run", "retry") or unknown:
             _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown or extra)}")
         args.args = extra
     try:

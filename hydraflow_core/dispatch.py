@@ -1,36 +1,36 @@
 """Execute a plan's batches: ``run`` (subprocesses, N at once), ``call``
 (in-process) and ``submit`` (one command for all batches).
 
-Every batch runs even when another fails, and each result is written to the
-run's ``summary.json`` as soon as it is known, so a crash or Ctrl-C never
-loses what already ran.
+``run`` and ``call`` go through the local executor (one scheduling loop,
+signals and faults handled there) and record every batch in the run
+directory's manifest (``.hydraflow/``) as it starts and ends, so a crash, a
+kill or Ctrl-C never loses what already ran, and ``hydraflow status`` /
+``hydraflow retry`` work on the run directory.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import traceback
-from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
+from . import manifest as manifests
 from .errors import UsageError
+from .executor import COMPLETED, FAILED, INTERRUPTED, CommandRunner, LocalExecutor, RunResult, stop_signals
+from .executor.local import os_error_text
+from .executor.stop import Stopped
 from .plan import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
+from .runplan import Run, Task
 
 LOG_NAME = "hydraflow.log"
-SUMMARY_NAME = "summary.json"
-# States of a batch.
-COMPLETED, FAILED, INTERRUPTED, NOT_STARTED = "completed", "failed", "interrupted", "not started"
-_POLL_SECONDS = 0.05
-_GRACE_SECONDS = 5.0
+NOT_STARTED = "not started"  # shown in the summary for batches a stop kept from starting
 
 
 @dataclass
@@ -42,12 +42,22 @@ class BatchResult:
     duration: float  # seconds
     log: Optional[str]  # path of the batch's log, relative to the job file's directory
     started_at: Optional[float] = None  # Unix time
+    error: Optional[str] = None
 
 
 class Events(Protocol):
     def started(self, batch: Batch) -> None: ...
 
     def finished(self, result: BatchResult) -> None: ...
+
+
+class Interrupted(Exception):
+    """A stop signal during a run; carries what ran so far and the exit code (130, 143, 129)."""
+
+    def __init__(self, results: List[BatchResult], exit_code: int = 130) -> None:
+        super().__init__("interrupted")
+        self.results = results
+        self.exit_code = exit_code
 
 
 def new_run_id(directory: Path, job: str) -> str:
@@ -64,116 +74,82 @@ def new_run_id(directory: Path, job: str) -> str:
     raise UsageError(f"cannot create a run directory under {runs}")
 
 
-class Summary:
-    """``<run dir>/summary.json``, rewritten atomically after every batch."""
+def create_manifest(plan: Plan, directory: Path, command: Sequence[str], max_parallel: int) -> manifests.Manifest:
+    """The run directory's manifest: the job, how to run each batch again, one plan record per batch."""
+    job = plan.job
+    record = manifests.Manifest(directory / plan.run_dir)
+    record.create({
+        "kind": "job", "job": job.name, "job_kind": job.kind, "target": job.target,
+        "command": list(command), "directory": str(directory), "run_dir": plan.run_dir,
+        "max_parallel": max_parallel, "runs": len(plan.batches),
+        "launch": {"python": sys.executable, "argv": [sys.executable, *sys.argv], "cwd": os.getcwd()},
+    })
+    record.add_plan({"run": b.index, "overrides": list(b.arguments), "group": b.step, "task": b.index,
+                     "name": b.name, "sweep_dir": b.sweep_dir} for b in plan.batches)
+    return record
 
-    def __init__(self, directory: Path, plan: Plan) -> None:
-        self.path = directory / plan.run_dir / SUMMARY_NAME
-        self.plan = plan
-        self.results: Dict[int, BatchResult] = {
-            b.index: BatchResult(b.index, b.name, NOT_STARTED, None, 0.0, None) for b in plan.batches
-        }
-        self.write()
 
-    def record(self, result: BatchResult) -> None:
-        self.results[result.index] = result
-        self.write()
+def batch_tasks(batches: Iterable[Batch]) -> List[Task]:
+    return [Task(b.index, b.step, (Run(b.index, tuple(b.arguments), b.step),)) for b in batches]
 
-    def write(self) -> None:
-        data = {
-            "job": self.plan.job.name,
-            "run_dir": self.plan.run_dir,
-            "batches": [
-                {**asdict(self.results[b.index]), "arguments": list(b.arguments)}
-                for b in self.plan.batches
-            ],
-        }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.path)
 
-    def ordered(self) -> List[BatchResult]:
-        return [self.results[b.index] for b in self.plan.batches]
+def execute_batches(executor: LocalExecutor, tasks: Sequence[Task], batches: Dict[int, Batch],
+                    directory: Path, events: Events) -> List[BatchResult]:
+    """Every task through ``executor``; results in batch order. A stop raises :class:`Interrupted`."""
+    results: Dict[int, BatchResult] = {}
+
+    def finished(result: RunResult) -> None:
+        batch = batches[result.run.number]
+        shown = _relative_to(result.log, directory)
+        done = BatchResult(batch.index, batch.name, result.state, result.returncode, result.duration,
+                           shown, started_at=result.started, error=result.error)
+        results[batch.index] = done
+        events.finished(done)
+
+    executor.on_start = lambda handle: events.started(batches[handle.task.index])
+    ordered = lambda: [results.get(t.index) or BatchResult(t.index, batches[t.index].name, NOT_STARTED,
+                                                           None, 0.0, None) for t in tasks]
+    with stop_signals():
+        try:
+            for result in executor.stream(tasks):
+                finished(result)
+        except Stopped as stop:
+            for result in executor.stop(stop.signum):
+                finished(result)
+            raise Interrupted(ordered(), stop.exit_code) from None
+        except KeyboardInterrupt:  # pragma: no cover - outside stop_signals (another thread)
+            for result in executor.stop():
+                finished(result)
+            raise Interrupted(ordered()) from None
+        finally:
+            executor.close()
+    return ordered()
+
+
+def _relative_to(path: Optional[str], directory: Path) -> Optional[str]:
+    if not path:
+        return path
+    try:
+        return str(Path(path).relative_to(directory))
+    except ValueError:
+        return path
 
 
 def run_commands(
     plan: Plan, command: Sequence[str], directory: Path, max_parallel: int, events: Events
 ) -> List[BatchResult]:
     """Run ``<command> -m <arguments>`` per batch, ``max_parallel`` at once."""
-    summary = Summary(directory, plan)
-    pending = deque(plan.batches)
-    running: Dict[subprocess.Popen, tuple] = {}
-    try:
-        while pending or running:
-            while pending and len(running) < max_parallel:
-                batch = pending.popleft()
-                log = Path(batch.sweep_dir) / LOG_NAME
-                (directory / log).parent.mkdir(parents=True, exist_ok=True)
-                start = time.time()
-                with open(directory / log, "wb") as out:
-                    try:
-                        process = subprocess.Popen(
-                            [*command, "-m", *batch.arguments], cwd=directory, stdout=out,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                        )
-                    except OSError as error:  # e.g. E2BIG: this batch fails, the others run
-                        out.write(f"hydraflow: cannot start the batch: {_os_error(error)}\n".encode())
-                        events.started(batch)
-                        _finish(summary, events, batch, FAILED, None, start, log)
-                        continue
-                running[process] = (batch, start, log)
-                events.started(batch)
-            for process in [p for p in running if p.poll() is not None]:
-                batch, start, log = running.pop(process)
-                state = COMPLETED if process.returncode == 0 else FAILED
-                _finish(summary, events, batch, state, process.returncode, start, log)
-            if running:
-                time.sleep(_POLL_SECONDS)
-    except KeyboardInterrupt:
-        _stop(list(running))
-        for process, (batch, start, log) in running.items():
-            _finish(summary, events, batch, INTERRUPTED, process.returncode, start, log)
-        raise Interrupted(summary.ordered()) from None
-    return summary.ordered()
+    record = create_manifest(plan, directory, command, max_parallel)
+    attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel})
+    batches = {b.index: b for b in plan.batches}
 
+    def spec(task: Task) -> Tuple[List[str], str, str, Dict[str, str]]:
+        batch = batches[task.index]
+        return [*command, "-m", *batch.arguments], str(directory), str(directory / batch.sweep_dir / LOG_NAME), {}
 
-def _os_error(error: OSError) -> str:
-    """``[Errno 7] Argument list too long`` without the whole command line that caused it."""
-    text = error.strerror or str(error)
-    if error.errno == 7:
-        text += " (the batch's arguments exceed what the OS passes to a program)"
-    return f"[Errno {error.errno}] {text}" if error.errno else text
-
-
-def _finish(summary, events, batch, state, returncode, start, log) -> None:
-    result = BatchResult(
-        batch.index, batch.name, state, returncode, time.time() - start, str(log), started_at=start
-    )
-    summary.record(result)
-    events.finished(result)
-
-
-def _stop(processes: List[subprocess.Popen]) -> None:
-    """Ctrl-C: interrupt every running batch (its whole process group), then kill stragglers."""
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-    deadline = time.monotonic() + _GRACE_SECONDS
-    for process in processes:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-class Interrupted(Exception):
-    """Ctrl-C during a run; carries what ran so far."""
-
-    def __init__(self, results: List[BatchResult]) -> None:
-        super().__init__("interrupted")
-        self.results = results
+    executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=max_parallel,
+                             events=manifests.EventLog(record.sweep_dir, attempt))
+    return execute_batches(executor, batch_tasks(plan.batches), batches, directory, events)
 
 
 def load_function(target: str, directory: Path) -> Callable[[List[str]], object]:
@@ -229,39 +205,50 @@ def _output_to(path: Path):
                 os.close(fd)
 
 
+class _CallFunction:
+    """A ``call`` job's batches as runs of the in-process executor, each one's output to its log."""
+
+    def __init__(self, function: Callable[[List[str]], object], target: str, directory: Path,
+                 batches: Dict[int, Batch]) -> None:
+        self.function, self.target, self.directory, self.batches = function, target, directory, batches
+
+    def prepare(self, run: Run) -> Dict[str, Any]:
+        batch = self.batches[run.number]
+        log = self.directory / batch.sweep_dir / LOG_NAME
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"{self.target}({list(batch.arguments)!r})\n")
+        return {"log": str(log)}
+
+    def execute(self, run: Run, prepared: Dict[str, Any]) -> RunResult:
+        state, error = COMPLETED, None
+        with _output_to(Path(prepared["log"])):
+            try:
+                self.function(list(self.batches[run.number].arguments))
+            except SystemExit as exit_:  # a Hydra app's main() exits
+                if exit_.code not in (None, 0):
+                    state, error = FAILED, f"SystemExit: {exit_.code}"
+            except KeyboardInterrupt:
+                raise
+            except BaseException as failure:  # noqa: BLE001 - a failing batch must not stop the others
+                traceback.print_exc()
+                state, error = FAILED, f"{type(failure).__name__}: {failure}".splitlines()[0]
+        return RunResult(run, state, error, log=prepared["log"])
+
+
 def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> List[BatchResult]:
     """Call ``module.function(arguments)`` once per batch, in this process, in ``directory``."""
     function = load_function(target, directory)
-    summary = Summary(directory, plan)
+    record = create_manifest(plan, directory, [target], 1)
+    attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": 1})
+    batches = {b.index: b for b in plan.batches}
+    executor = LocalExecutor(function=_CallFunction(function, target, directory, batches), max_parallel=1,
+                             events=manifests.EventLog(record.sweep_dir, attempt))
     previous = os.getcwd()
     os.chdir(directory)
     try:
-        for batch in plan.batches:
-            log = Path(batch.sweep_dir) / LOG_NAME
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(f"{target}({list(batch.arguments)!r})\n")
-            events.started(batch)
-            start = time.time()
-            state = COMPLETED
-            try:
-                with _output_to(log):
-                    try:
-                        function(list(batch.arguments))
-                    except SystemExit as exit_:  # a Hydra app's main() exits
-                        if exit_.code not in (None, 0):
-                            raise
-                    except KeyboardInterrupt:
-                        raise
-                    except BaseException:  # noqa: BLE001 - a failing batch must not stop the others
-                        traceback.print_exc()
-                        state = FAILED
-            except KeyboardInterrupt:
-                _finish(summary, events, batch, INTERRUPTED, None, start, log)
-                raise Interrupted(summary.ordered()) from None
-            _finish(summary, events, batch, state, None, start, log)
+        return execute_batches(executor, batch_tasks(plan.batches), batches, directory, events)
     finally:
         os.chdir(previous)
-    return summary.ordered()
 
 
 def submit(plan: Plan, directory: Path) -> int:
@@ -272,10 +259,25 @@ def submit(plan: Plan, directory: Path) -> int:
         process = subprocess.Popen(submit_command(plan), cwd=directory, start_new_session=True)
     except OSError as error:
         raise UsageError(f"{plan.job.where}: jobs.{plan.job.name}.submit: cannot start the command: "
-                         f"{_os_error(error)}") from None
+                         f"{os_error_text(error)}") from None
+    with stop_signals():
+        try:
+            return process.wait()
+        except Stopped as stop:
+            _stop_process(process)
+            raise Interrupted([], stop.exit_code) from None
+
+
+def _stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
+    """Interrupt a command's whole process group; kill it if it has not ended after ``grace`` seconds."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
     try:
-        return process.wait()
-    except KeyboardInterrupt:
-        _stop([process])
-        raise Interrupted([]) from None
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 

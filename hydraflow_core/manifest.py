@@ -51,6 +51,8 @@ ENDED = (COMPLETED, FAILED, INTERRUPTED)
 _HOST = socket.gethostname()
 # Precedence of events inside one attempt (a higher rank wins, then the later time).
 _RANK = {"start": 0, "ended_by_launcher": 1, "end": 2}
+# End-record details kept in RunRecord.extra.
+_END_EXTRAS = ("returncode",)
 
 
 def manifest_dir(sweep_dir: os.PathLike) -> Path:
@@ -361,3 +363,6 @@ def _apply(run: RunRecord, event: Dict[str, Any], latest: Dict[int, Tuple[int, i
         run.error = event.get("error")
         run.log = event.get("log", run.log)
         run.output_dir = event.get("output_dir", run.output_dir)
+        for key in _END_EXTRAS:
+            if key in event:
+                run.extra[key] = event[key]

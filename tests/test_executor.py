@@ -210,8 +210,7 @@ def test_commands(tmp_path):
     assert {n: (r.state, r.error, r.returncode) for n, r in results.items()} == {
         0: (COMPLETED, None, 0),
         1: (FAILED, "exit code 3", 3),
-        2: (FAILED, "cannot start /no/such/program: FileNotFoundError: [Errno 2] No such file or directory: "
-                    "'/no/such/program'", None),
+        2: (FAILED, "cannot start /no/such/program: [Errno 2] No such file or directory", None),
         3: (FAILED, "killed by SIGKILL", -9),
     }
     assert (tmp_path / "log-0.txt").read_text() == "hello 0\n"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from hydraflow_core import manifest
 from conftest import pids_running
 
 BIN = Path(sys.executable).parent
@@ -31,13 +33,17 @@ def run_dirs(app: Path, job: str):
 
 
 def summary(run_dir: Path) -> dict:
-    return json.loads((run_dir / "summary.json").read_text())
+    """The run directory's manifest, one record per batch (``hydraflow status --json``)."""
+    state = manifest.read(run_dir)
+    return {"batches": [{"name": r.extra["name"], "state": r.state, "returncode": r.extra.get("returncode"),
+                         "started_at": r.started, "duration": (r.ended or 0) - (r.started or 0)}
+                        for r in state.runs]}
 
 
 def overrides_of_runs(run_dir: Path):
     """{batch dir name: [overrides of each run, by run number]}."""
     out = {}
-    for batch in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+    for batch in sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         runs = sorted((p for p in batch.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
         out[batch.name] = [yaml.safe_load((r / ".hydra" / "overrides.yaml").read_text()) for r in runs]
     return out
@@ -146,7 +152,7 @@ def test_ctrl_c_stops_the_children_and_prints_the_summary(app):
     assert process.returncode == 130, out + err
     assert "Traceback" not in out + err
     (run_dir,) = run_dirs(app, "slow")
-    assert [b["state"] for b in summary(run_dir)["batches"]] == ["interrupted"] + ["not started"] * 3
+    assert [b["state"] for b in summary(run_dir)["batches"]] == ["interrupted"] + ["planned"] * 3
     assert "1 interrupted, 3 not started" in out
     assert pids_running("sleep=60") == []
 

@@ -266,6 +266,7 @@ class LocalExecutor:
         self._deaths_in_a_row = 0
         self._suspects: Dict[int, int] = {}  # run -> deaths of workers about to start it
         self.workers_started = 0  # forked so far (a new one replaces each that died)
+        self.on_start: Optional[Callable[[Handle], None]] = None  # told when a task starts
         self._fork = multiprocessing.get_context("fork")
         self._ready: List[RunResult] = []
 
@@ -361,6 +362,8 @@ class LocalExecutor:
             if slot is None:
                 slot = _Slot(len(self.slots))
                 self.slots.append(slot)
+            if self.on_start is not None:
+                self.on_start(handle)
             if self.in_process:
                 self._run_here(handle)
             else:
@@ -446,10 +449,12 @@ class LocalExecutor:
                 preexec_fn=_die_with_parent,
             )
         except OSError as error:  # cannot start: this task fails alone, with the reason
+            text = machine_error(error) or f"cannot start {argv[0]}: {os_error_text(error)}"
             if slot.log_file is not None:
+                with contextlib.suppress(OSError):
+                    slot.log_file.write(f"hydraflow: cannot start the batch: {os_error_text(error)}\n".encode())
                 slot.log_file.close()
                 slot.log_file = None
-            text = machine_error(error) or f"cannot start {argv[0]}: {one_line(error)}"
             if machine_error(error):
                 self.machine_error = text
             result = RunResult(run, FAILED, text, log=log_path, started=time.time())
@@ -681,6 +686,14 @@ class LocalExecutor:
                 self._signal(slot, signal.SIGTERM)
                 return True
         return False
+
+
+def os_error_text(error: OSError) -> str:
+    """``[Errno 7] Argument list too long`` without the whole command line that caused it."""
+    text = error.strerror or str(error)
+    if error.errno == errno.E2BIG:
+        text += " (the batch's arguments exceed what the OS passes to a program)"
+    return f"[Errno {error.errno}] {text}" if error.errno else text
 
 
 def _signal_name(number: int) -> str:

@@ -1,0 +1,144 @@
+"""``hydraflow retry DIR``: run again only what did not complete, into the same numbers and directories.
+
+- A sweep (the Hydra plugin's sweep directory): the app is started again as
+  it was recorded, with ``HYDRAFLOW_REPLAY`` naming the runs to run
+  (:mod:`.replay`); ``hydra.launcher.*`` overrides given to retry come last, so they win.
+- A ``hydraflow run`` directory: every batch that did not complete runs again
+  into its own sweep directory; a batch whose app used the hydraflow
+  launcher (its sweep directory has a manifest) retries only its own
+  unfinished runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+from . import manifest, replay
+from .errors import UsageError
+from .executor import CommandRunner, LocalExecutor, stop_signals
+from .executor.stop import Stopped
+from .runplan import Run, Task
+from .status import counts_line, unfinished
+
+#: Exit code when a stop signal ended the retry (the child's own code otherwise).
+LOG_NAME = "hydraflow.log"
+
+
+def check_overrides(overrides: Sequence[str]) -> List[str]:
+    """Only launcher settings may change on a retry: the runs' own overrides are recorded."""
+    bad = [o for o in overrides if not o.lstrip("+").startswith(("hydra.launcher.", "hydra/launcher="))]
+    if bad:
+        raise UsageError(
+            f"retry takes only launcher settings (hydra.launcher.KEY=VALUE or hydra/launcher=NAME), "
+            f"not {' '.join(bad)}: the runs' own overrides are recorded in the manifest"
+        )
+    return list(overrides)
+
+
+def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState, List[manifest.RunRecord]]:
+    state = manifest.read(directory)
+    if state.launcher_alive:
+        last = state.attempts[-1]
+        raise UsageError(
+            f"{directory} is still running (pid {last.get('pid')} on {last.get('host')}); "
+            "wait for it to end (hydraflow status --watch), or stop it first"
+        )
+    return state, unfinished(state, failed_only)
+
+
+def _run_child(argv: List[str], cwd: str, env: Dict[str, str]) -> int:
+    """Run ``argv`` in the foreground; a stop signal is passed on, and its exit code returned."""
+    process = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True)
+    with stop_signals():
+        try:
+            return process.wait()
+        except Stopped as stop:
+            import signal
+
+            try:
+                os.killpg(process.pid, signal.SIGINT if stop.signum == signal.SIGINT else signal.SIGTERM)
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                process.wait()
+            return stop.exit_code
+
+
+def retry_sweep(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
+                quiet: bool = False) -> int:
+    numbers = [r.number for r in todo]
+    spec = replay.write_spec(state.sweep_dir, numbers)
+    argv, cwd = replay.replay_command(state.header, overrides)
+    if not quiet:
+        shown = " ".join(f"#{n}" for n in numbers[:20]) + (" ..." if len(numbers) > 20 else "")
+        print(f"hydraflow: retrying {len(numbers)} of {len(state.runs)} runs ({shown})", flush=True)
+        print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
+    return _run_child(argv, cwd, {**os.environ, replay.ENV: str(spec)})
+
+
+def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
+              console) -> int:
+    """The batches of a ``hydraflow run`` directory that did not complete, run again."""
+    from .dispatch import BatchResult, Interrupted, execute_batches
+    from .display import ProgressDisplay, print_summary
+    from .plan import Batch
+
+    header = state.header
+    if header.get("job_kind") != "run":
+        raise UsageError(f"{state.sweep_dir}: retry runs again the batches of a 'run:' job; "
+                         f"this one is a '{header.get('job_kind')}:' job")
+    directory = Path(header["directory"])
+    command = list(header["command"])
+    batches = {r.number: Batch(r.number, r.group, str(r.extra.get("name", r.number)), tuple(r.overrides),
+                               str(r.extra.get("sweep_dir"))) for r in todo}
+
+    def spec(task: Task) -> Tuple[List[str], str, str, Dict[str, str]]:
+        batch = batches[task.index]
+        sweep_dir = directory / batch.sweep_dir
+        log = str(sweep_dir / LOG_NAME)
+        if (manifest.manifest_dir(sweep_dir) / "manifest.json").exists():  # its app used hydraflow
+            argv = [sys.executable, "-m", "hydraflow_core.cli", "retry", str(sweep_dir), "--quiet", *overrides]
+        else:
+            argv = [*command, "-m", *batch.arguments, *overrides]
+        return argv, str(directory), log, {}
+
+    record = manifest.Manifest(state.sweep_dir)
+    attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches)})
+    parallel = int(header.get("max_parallel") or 1)
+    executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=parallel,
+                             events=manifest.EventLog(state.sweep_dir, attempt))
+    tasks = [Task(b.index, b.step, (Run(b.index, b.arguments, b.step),)) for b in batches.values()]
+    title = f"{header.get('job')}: retrying {len(tasks)} of {len(state.runs)} batches"
+    console.print(f"{title} -> {state.sweep_dir}", highlight=False)
+    interrupted = None
+    with ProgressDisplay(console, len(tasks), title) as display:
+        try:
+            results: List[BatchResult] = execute_batches(executor, tasks, batches, directory, display)
+        except Interrupted as stop:
+            results, interrupted = stop.results, stop.exit_code
+    print_summary(console, results, directory, header.get("run_dir", ""), str(state.sweep_dir))
+    if interrupted:
+        return interrupted
+    after = manifest.read(state.sweep_dir)
+    console.print(f"now: {counts_line(after)}", highlight=False)
+    return 0 if after.complete else 1
+
+
+def retry(directory: Path, overrides: Sequence[str], *, failed_only: bool = False, quiet: bool = False,
+          console=None) -> int:
+    overrides = check_overrides(overrides)
+    state, todo = plan_retry(directory, failed_only)
+    if not todo:
+        if not quiet:
+            print(f"hydraflow: nothing to retry in {directory}: {counts_line(state)}")
+        return 0 if state.complete or failed_only else 1
+    if state.header.get("kind") == "job":
+        return retry_job(state, todo, overrides, console)
+    return retry_sweep(state, todo, overrides, quiet)
