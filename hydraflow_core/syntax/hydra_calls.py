@@ -31,6 +31,7 @@ from hydra.core.override_parser.types import (
     Transformer,
 )
 
+from ..errors import SweepSyntaxError, shorten
 from . import hydra_bridge
 from .numbers import EXACT
 from .values import Literal, Values
@@ -50,7 +51,7 @@ def evaluate(call: str, check_size: Callable[[int], None]) -> Values:
         override = hydra_bridge.parser_with_fixed_sort().parse_override(f"x={call}")
         value = override.value()
     except Exception as error:  # Hydra raises several types, all mean "rejected"
-        raise CallError(f"Hydra cannot evaluate '{call}'", f"Hydra says: {hydra_bridge.first_line(error)}")
+        raise CallError(f"Hydra cannot evaluate '{shorten(call)}'", f"Hydra says: {hydra_bridge.first_line(error)}")
     try:
         if isinstance(value, RangeSweep):
             values: Values = HydraRange(value)
@@ -68,10 +69,10 @@ def evaluate(call: str, check_size: Callable[[int], None]) -> Values:
             return Literal((call,))
         text = encode(value)
         return Literal((call if text is None else text,))
-    except CallError:
+    except (CallError, SweepSyntaxError):  # SweepSyntaxError: the size limit
         raise
     except (ValueError, TypeError, ArithmeticError) as error:
-        raise CallError(f"Hydra cannot evaluate '{call}'", f"Hydra says: {hydra_bridge.first_line(error)}")
+        raise CallError(f"Hydra cannot evaluate '{shorten(call)}'", f"Hydra says: {hydra_bridge.first_line(error)}")
 
 
 class HydraRange(Values):

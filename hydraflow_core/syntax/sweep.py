@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Sequence, Tuple
 
-from ..errors import SweepSyntaxError
+from ..errors import SweepSyntaxError, shorten
 from . import hydra_bridge
 from .evaluate import Evaluator
 from .nodes import Atom, Call, Range
@@ -209,13 +209,13 @@ def _check_with_hydra(text, key, checked, key_position, value_position) -> None:
     message = hydra_bridge.hydra_error(f"{key}=0" if "=" in candidate else key)
     if message is not None:
         raise SweepSyntaxError(
-            f"Hydra cannot parse the key '{key}'", text, key_position, hint=f"Hydra says: {message}"
+            f"Hydra cannot parse the key '{shorten(key)}'", text, key_position, hint=f"Hydra says: {message}"
         )
     for value, position in checked:
         message = hydra_bridge.hydra_error(f"{key}={value}")
         if message is not None:
             raise SweepSyntaxError(
-                f"Hydra cannot parse the value '{value}'", text, position,
+                f"Hydra cannot parse the value '{shorten(value)}'", text, position,
                 hint=f"Hydra says: {message}",
             )
     raise SweepSyntaxError(  # pragma: no cover - every part alone passed
