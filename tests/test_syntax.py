@@ -453,3 +453,182 @@ def test_lazy_axis_rolls_over_in_order():
     assert len(got) == 140000
     assert got[69999] == ["a=1", "b=69999"]
     assert got[70000] == ["a=2", "b=0"]
+
+
+# ---------------------------------------------------------------------------
+# The original HydraFlow's parser test cases (github.com/daizutabi/hydraflow,
+# tests/executor/test_parser.py): the same values, except the documented
+# differences -- integers never written as 1e3, float ranges all floats,
+# Hydra's order (the last piece varies fastest).
+# ---------------------------------------------------------------------------
+
+def _hf(override, theirs, ours, order="same"):
+    return pytest.param(override, theirs, ours, order, id=f"hydraflow:{override}")
+
+
+HYDRAFLOW_CASES = [
+    _hf("a=1", ["1"], ["1"]),
+    _hf("a=1k", ["1k"], ["1k"]),
+    _hf("a=1:m", ["1e-3"], ["0.001"]),
+    _hf("a=1:M", ["1e6"], ["1000000"]),
+    _hf("a=0.234p", ["0.234p"], ["0.234p"]),
+    _hf("a=1:3", ["1", "2", "3"], ["1", "2", "3"]),
+    _hf("a=0:1:0.25", ["0", "0.25", "0.5", "0.75", "1"], ["0.0", "0.25", "0.5", "0.75", "1.0"]),
+    _hf("a=10:11:0.25", ["10", "10.25", "10.5", "10.75", "11"], ["10.0", "10.25", "10.5", "10.75", "11.0"]),
+    _hf("a=:3", ["0", "1", "2", "3"], ["0", "1", "2", "3"]),
+    _hf("a=5:7", ["5", "6", "7"], ["5", "6", "7"]),
+    _hf("a=-1:1", ["-1", "0", "1"], ["-1", "0", "1"]),
+    _hf("a=1:2:0.5", ["1", "1.5", "2"], ["1.0", "1.5", "2.0"]),
+    _hf("a=1.:2:0.5", ["1", "1.5", "2"], ["1.0", "1.5", "2.0"]),
+    _hf("a=2:3:0.5", ["2", "2.5", "3"], ["2.0", "2.5", "3.0"]),
+    _hf("a=-1:1:0.5", ["-1", "-0.5", "0", "0.5", "1"], ["-1.0", "-0.5", "0.0", "0.5", "1.0"]),
+    _hf("a=4:2:-1", ["4", "3", "2"], ["4", "3", "2"]),
+    _hf("a=4.5:2:-1.5", ["4.5", "3"], ["4.5", "3.0"]),
+    _hf("a=4.5:1.5:-1.5", ["4.5", "3", "1.5"], ["4.5", "3.0", "1.5"]),
+    _hf("a=4.5:-4.5:-1.5", ["4.5", "3", "1.5", "0", "-1.5", "-3", "-4.5"],
+        ["4.5", "3.0", "1.5", "0.0", "-1.5", "-3.0", "-4.5"]),
+    _hf("a=1:2:u", ["1e-6", "2e-6"], ["1e-06", "2e-06"]),
+    _hf("a=1:2:.25:n", ["1e-9", "1.25e-9", "1.5e-9", "1.75e-9", "2e-9"],
+        ["1e-09", "1.25e-09", "1.5e-09", "1.75e-09", "2e-09"]),
+    _hf("a=1.2:1.4:0.1:k", ["1.2e3", "1.3e3", "1.4e3"], ["1200", "1300", "1400"]),
+    _hf("a=1.2e-3:1.4e-3:0.1e-3", ["0.0012", "0.0013", "0.0014"], ["0.0012", "0.0013", "0.0014"]),
+    _hf("a=1.2e-12:1.4e-12:0.1e-12", ["1.2e-12", "1.3e-12", "1.4e-12"], ["1.2e-12", "1.3e-12", "1.4e-12"]),
+    _hf("a=1.22e-6:1.24e-6:0.01e-6", ["1.22e-06", "1.23e-06", "1.24e-06"], ["1.22e-06", "1.23e-06", "1.24e-06"]),
+    _hf("a=1.2e3:1.4e3:0.1e3", ["1.2e+03", "1.3e+03", "1.4e+03"], ["1200.0", "1300.0", "1400.0"]),
+    _hf("a=1.2e6:1.4e6:0.1e6", ["1.2e+06", "1.3e+06", "1.4e+06"], ["1200000.0", "1300000.0", "1400000.0"]),
+    _hf("a=1:2:e2", ["1e2", "2e2"], ["100", "200"]),
+    _hf("a=:2:e2", ["0", "1e2", "2e2"], ["0", "100", "200"]),
+    _hf("a=-2:2:k", ["-2e3", "-1e3", "0", "1e3", "2e3"], ["-2000", "-1000", "0", "1000", "2000"]),
+    _hf("a=(1:3,5:9:2,20)k", ["1e3", "2e3", "3e3", "5e3", "7e3", "9e3", "20e3"],
+        ["1000", "2000", "3000", "5000", "7000", "9000", "20000"]),
+    _hf("a=1,2,3", ["1", "2", "3"], ["1", "2", "3"]),
+    _hf("a=1:3,5:6", ["1", "2", "3", "5", "6"], ["1", "2", "3", "5", "6"]),
+    _hf("a=0:1:0.25,2.0", ["0", "0.25", "0.5", "0.75", "1", "2.0"], ["0.0", "0.25", "0.5", "0.75", "1.0", "2.0"]),
+    _hf("a=3", ["3"], ["3"]),
+    _hf("a=3:k", ["3e3"], ["3000"]),
+    _hf("a=1:3:k,3:7:2:M", ["1e3", "2e3", "3e3", "3e6", "5e6", "7e6"],
+        ["1000", "2000", "3000", "3000000", "5000000", "7000000"]),
+    _hf("a=1:M,3:7:2:M", ["1e6", "3e6", "5e6", "7e6"], ["1000000", "3000000", "5000000", "7000000"]),
+    _hf("a=[1,2],[3,4]", ["[1,2]", "[3,4]"], ["[1,2]", "[3,4]"]),
+    _hf("a='1,2','3,4'", ["'1,2'", "'3,4'"], ["'1,2'", "'3,4'"]),
+    _hf('a="1,2","3,4"', ['"1,2"', '"3,4"'], ['"1,2"', '"3,4"']),
+    _hf("a=(1,4)k,(6,8)M", ["1e3", "4e3", "6e6", "8e6"], ["1000", "4000", "6000000", "8000000"]),
+    _hf("a=(1:3)e-2,(5:7)e-3", ["1e-2", "2e-2", "3e-2", "5e-3", "6e-3", "7e-3"],
+        ["1e-2", "2e-2", "3e-2", "5e-3", "6e-3", "7e-3"]),
+    _hf("a/k=1,2,3", ["1e3", "2e3", "3e3"], ["1000", "2000", "3000"]),
+    _hf("a/k=1:3,5:6", ["1e3", "2e3", "3e3", "5e3", "6e3"], ["1000", "2000", "3000", "5000", "6000"]),
+    _hf("a/k=0:1:0.25,2.0", ["0e3", "0.25e3", "0.5e3", "0.75e3", "1e3", "2.0e3"],
+        ["0", "250", "500", "750", "1000", "2000"]),
+    _hf("a/k=3", ["3e3"], ["3000"]),
+    _hf("a/M=1", ["1e6"], ["1000000"]),
+    _hf("a/n=1,2", ["1e-9", "2e-9"], ["1e-09", "2e-09"]),
+    _hf("a/M=1:2", ["1e6", "2e6"], ["1000000", "2000000"]),
+    _hf("a=:3:2", ["0", "2"], ["0", "2"]),
+    _hf("a=(2,4)m,2,3", ["2e-3", "4e-3", "2", "3"], ["0.002", "0.004", "2", "3"]),
+    _hf("a=1:3:k,2:4:M", ["1e3", "2e3", "3e3", "2e6", "3e6", "4e6"],
+        ["1000", "2000", "3000", "2000000", "3000000", "4000000"]),
+    _hf("a/m=1:3,8:10", ["1e-3", "2e-3", "3e-3", "8e-3", "9e-3", "10e-3"],
+        ["0.001", "0.002", "0.003", "0.008", "0.009", "0.01"]),
+    _hf("a/n=1:2", ["1e-9", "2e-9"], ["1e-09", "2e-09"]),
+    _hf("a=(0.1:0.4:0.1)k", ["0.1e3", "0.2e3", "0.3e3", "0.4e3"], ["100", "200", "300", "400"]),
+    _hf("a=(1,2)(e-1,e2)", ["1e-1", "2e-1", "1e2", "2e2"], ["1e-1", "1e2", "2e-1", "2e2"], order="hydra"),
+    _hf("a=(1,2)e(-1,2)", ["1e-1", "2e-1", "1e2", "2e2"], ["1e-1", "1e2", "2e-1", "2e2"], order="hydra"),
+    _hf("a=1,2|3,4", ["1", "2", "3", "4"], ["1", "2", "3", "4"]),
+    _hf("a/G=1,2|3,4", ["1e9", "2e9", "3e9", "4e9"], ["1000000000", "2000000000", "3000000000", "4000000000"]),
+    _hf("a=1:4|3:5:m", ["1", "2", "3", "4", "3e-3", "4e-3", "5e-3"], ["1", "2", "3", "4", "0.003", "0.004", "0.005"]),
+]
+
+
+@pytest.mark.parametrize("override, theirs, ours, order", HYDRAFLOW_CASES)
+def test_original_hydraflow_cases_give_the_same_values(override, theirs, ours, order):
+    from decimal import Decimal, InvalidOperation
+
+    def value(text):
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            return text
+
+    got = values(override)
+    assert got == ours
+    same = [value(v) for v in got] == [value(v) for v in theirs]
+    if order == "hydra":  # Hydra's order: the same values, the last piece varying fastest
+        same = sorted(map(str, map(value, got))) == sorted(map(str, map(value, theirs)))
+    assert same
+
+
+@pytest.mark.parametrize(
+    "overrides, runs_of_theirs",
+    [
+        pytest.param(["a=1:2|3,4", "b=5:6|c=7,8"],
+                     [["a=1,2", "b=5,6"], ["a=1,2", "c=7,8"], ["a=3,4", "b=5,6"], ["a=3,4", "c=7,8"]],
+                     id="hydraflow:pipes-multiply"),
+        pytest.param(["a/m=1:2|3,4", "b/k=5:6|c=7,8"],
+                     [["a=1e-3,2e-3", "b=5e3,6e3"], ["a=1e-3,2e-3", "c=7,8"],
+                      ["a=3e-3,4e-3", "b=5e3,6e3"], ["a=3e-3,4e-3", "c=7,8"]], id="hydraflow:scaled-pipes"),
+        pytest.param(["a=1,2", "b=3,4"], [["a=1,2", "b=3,4"]], id="hydraflow:product"),
+    ],
+)
+def test_original_hydraflow_sub_sweeps_give_the_same_runs(overrides, runs_of_theirs):
+    """HydraFlow's expand() gives sub-sweeps of comma lists; their runs are ours."""
+    from decimal import Decimal
+    from itertools import product
+
+    expected = []
+    for sub_sweep in runs_of_theirs:
+        axes = [[(o.split("=")[0], Decimal(v)) for v in o.split("=")[1].split(",")] for o in sub_sweep]
+        expected += [list(run) for run in product(*axes)]
+    got = [[(e.split("=")[0], Decimal(e.split("=")[1])) for e in run] for run in expand(overrides)]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "override, hydra_reads",
+    [
+        pytest.param("key=ab\\ ", ["ab "], id="escaped-trailing-space"),
+        pytest.param("a=x\\ ,b", ["x ", "b"], id="escaped-space-before-comma"),
+        pytest.param("b=x\\ |y", ["x ", "y"], id="escaped-space-before-pipe"),
+        pytest.param("c=(x\\ ,y)z", ["x z", "yz"], id="escaped-space-in-group"),
+        pytest.param("key=ab\\\t", ["ab\t"], id="escaped-trailing-tab"),
+        pytest.param("key=\\ \\ \\\t", ["  \t"], id="escaped-whitespace-only"),
+        pytest.param("key=str(10),5", ["10", 5], id="str-cast-beside-int"),
+        pytest.param("key=str(1,2)", ["1", "2"], id="str-cast-of-sweep"),
+        pytest.param("key=choice('a b',c,'10')", ["a b", "c", "10"], id="choice-of-strings"),
+    ],
+)
+def test_hydra_reads_the_values_the_override_means(override, hydra_reads):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    got = [parser.parse_override(run[0]).value() for run in expand([override])]
+    assert got == hydra_reads
+    assert [type(v) for v in got] == [type(v) for v in hydra_reads]
+    if "(" not in override and "|" not in override:  # Hydra's own reading of the input agrees
+        parsed = parser.parse_override(override)
+        theirs = list(parsed.sweep_iterator()) if parsed.is_sweep_override() else [parsed.value()]
+        assert theirs == hydra_reads
+
+
+def test_sort_fix_falls_back_to_hydras_sort_when_the_function_table_moves(monkeypatch):
+    """Without the parser's function table (another hydra-core layout), Hydra's own sort() is used."""
+    from hydra.core.override_parser import overrides_parser
+
+    from hydraflow_core.syntax import hydra_bridge
+
+    original_create = overrides_parser.OverridesParser.create
+
+    def create_without_table(*args, **kwargs):
+        parser = original_create(*args, **kwargs)
+        parser.functions = type("Moved", (), {"eval": parser.functions.eval})()
+        return parser
+
+    monkeypatch.setattr(overrides_parser.OverridesParser, "create", create_without_table)
+    hydra_bridge.parser_with_fixed_sort.cache_clear()
+    try:
+        assert values("a=sort(range(0,5,2))") == ["0", "2", "4"]
+        assert values("a=sort(3,1,2)") == ["1", "2", "3"]
+        assert values("a=range(1,0,-0.1)")[6] == "0.4"  # ranges are still enumerated by hydraflow
+    finally:
+        monkeypatch.undo()
+        hydra_bridge.parser_with_fixed_sort.cache_clear()
+    assert values("a=sort(range(0,5,2),reverse=true)") == ["4", "2", "0"]  # the fix is back
