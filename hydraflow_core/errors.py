@@ -30,11 +30,8 @@ class SweepSyntaxError(HydraflowError, ValueError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        lines = [
-            f"{self.problem} in override",
-            "    " + self.override.replace("\t", " "),  # a tab would shift the caret
-            "    " + " " * self.column + "^",
-        ]
+        shown, column = _window(self.override.replace("\t", " "), self.column)  # a tab would shift the caret
+        lines = [f"{self.problem} in override", "    " + shown, "    " + " " * column + "^"]
         if self.hint:
             lines.append(f"hint: {self.hint}")
         return "\n".join(lines)
@@ -42,6 +39,20 @@ class SweepSyntaxError(HydraflowError, ValueError):
     def __reduce__(self):  # keep the error picklable (subprocess / submitit workers)
         return (type(self), (self.problem, self.override, self.column, self.hint))
 
+
+
+def shorten(text: str, width: int = 60) -> str:
+    """``text`` for a message: a long value is cut, with '...' (the caret line shows where)."""
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _window(text: str, column: int, width: int = 60) -> "tuple[str, int]":
+    """A long override cut to ``width`` characters either side of the caret, marked with '...'."""
+    if len(text) <= 2 * width + 40:
+        return text, column
+    start, end = max(0, column - width), min(len(text), column + width)
+    head, tail = ("..." if start else ""), ("..." if end < len(text) else "")
+    return head + text[start:end] + tail, column - start + len(head)
 
 
 class JobFileError(HydraflowError):

@@ -29,7 +29,16 @@ VALUE_CASES = [
     pytest.param("a=0:0.3:0.1", ["0.0", "0.1", "0.2", "0.3"], id="range-float-stop-at-zero-start"),
     pytest.param("a=0.1:0.3:0.1", ["0.1", "0.2", "0.3"], id="range-no-float-artefact"),
     pytest.param("a=0:1:0.5", ["0.0", "0.5", "1.0"], id="range-floats-all-written-as-floats"),
-    pytest.param("a=1.0:3.0", ["1", "2", "3"], id="range-type-by-value-not-spelling"),
+    # Types (1.1): an unscaled range is typed as written, as Hydra's range() is
+    pytest.param("a=1.0:3.0", ["1.0", "2.0", "3.0"], id="range-typed-as-written-floats"),
+    pytest.param("a=0:2:0.5", ["0.0", "0.5", "1.0", "1.5", "2.0"], id="range-float-step-all-floats"),
+    pytest.param("a=1:3", ["1", "2", "3"], id="range-typed-as-written-ints"),
+    pytest.param("a=1:2:#3", ["1.0", "1.5", "2.0"], id="count-non-integer-values-floats"),
+    pytest.param("a=1000:1:*0.1", ["1000", "100", "10", "1"], id="geometric-factor-spelling-not-a-type"),
+    pytest.param("a=1e3:3e3:1e3", ["1000.0", "2000.0", "3000.0"], id="range-exponent-is-float"),
+    pytest.param("a=1.:2:0.5", ["1.0", "1.5", "2.0"], id="range-trailing-point"),
+    pytest.param("a=4.5:-4.5:-1.5", ["4.5", "3.0", "1.5", "0.0", "-1.5", "-3.0", "-4.5"],
+                 id="range-float-down-through-zero"),
     pytest.param("a=:5", ["0", "1", "2", "3", "4", "5"], id="range-omitted-start"),
     pytest.param("a=5:1:-1", ["5", "4", "3", "2", "1"], id="range-counts-down"),
     pytest.param("a=1:10:4", ["1", "5", "9"], id="range-step-misses-stop"),
@@ -51,6 +60,16 @@ VALUE_CASES = [
     pytest.param("a=2.5k:3k:0.5", ["2500", "3000"], id="range-fractional-kilo"),
     pytest.param("a=1:3:T", ["1000000000000", "2000000000000", "3000000000000"], id="range-tera"),
     pytest.param("a=1:2:f", ["1e-15", "2e-15"], id="range-femto"),
+    # HydraFlow's forms: N:S and a last field eN (1.1)
+    pytest.param("a=1:k", ["1000"], id="n-s-kilo"),
+    pytest.param("a=4:M", ["4000000"], id="n-s-mega"),
+    pytest.param("a=2.5:m", ["0.0025"], id="n-s-milli-float"),
+    pytest.param("a=1:M,3:7:2:M", ["1000000", "3000000", "5000000", "7000000"], id="n-s-beside-scaled-range"),
+    pytest.param("a=3:e2", ["300"], id="n-e-power-of-ten"),
+    pytest.param("a=1:2:e2", ["100", "200"], id="range-e-scale"),
+    pytest.param("a=1:2:0.5:E-3", ["0.001", "0.0015", "0.002"], id="range-step-and-e-scale"),
+    pytest.param("a=:2:e2", ["0", "100", "200"], id="range-omitted-start-e-scale"),
+    pytest.param("a=1.2:1.4:0.1:k", ["1200", "1300", "1400"], id="range-float-scaled-by-value"),
     # Geometric and counted ranges
     pytest.param("a=1:1000:*10", ["1", "10", "100", "1000"], id="geometric"),
     pytest.param("a=1:20:*3", ["1", "3", "9"], id="geometric-stops-inside"),
@@ -104,12 +123,32 @@ VALUE_CASES = [
     pytest.param("a=", [""], id="empty-value"),
     pytest.param("a=null", ["null"], id="null"),
     pytest.param("a=x y", ["x y"], id="inner-space-kept"),
+    pytest.param("key=ab\\ ", ["ab\\ "], id="escaped-trailing-space-kept"),
+    pytest.param("a=x\\ ,b", ["x\\ ", "b"], id="escaped-space-before-comma-kept"),
+    pytest.param("a=(x\\ ,y)z", ["x\\ z", "yz"], id="escaped-space-in-group-kept"),
+    pytest.param("key=ab\\\t", ["ab\\\t"], id="escaped-trailing-tab-kept"),
+    pytest.param("key=\\ \\ \\\t", ["\\ \\ \\\t"], id="only-escaped-whitespace-kept"),
+    pytest.param("key=a\\\\ ", ["a\\\\"], id="escaped-backslash-then-space-stripped"),
     pytest.param("a=range(1,4)", ["1", "2", "3"], id="hydra-range"),
     pytest.param("a=range(0,1,0.25)", ["0.0", "0.25", "0.5", "0.75"], id="hydra-float-range"),
     pytest.param("a=choice(x,y)", ["x", "y"], id="hydra-choice"),
     pytest.param("a=sort(3,1,2)", ["1", "2", "3"], id="hydra-sort"),
     pytest.param("a=int(range(1,3))", ["1", "2"], id="hydra-cast-of-sweep"),
-    pytest.param("a=int(3.5)", ["int(3.5)"], id="hydra-cast-of-value-verbatim"),
+    pytest.param("a=int(3.5)", ["3"], id="hydra-cast-of-value-evaluated"),
+    pytest.param("key=str(10),5", ["'10'", "5"], id="hydra-str-cast-stays-a-string"),
+    pytest.param("key=str(1,2)", ["'1'", "'2'"], id="hydra-str-cast-of-sweep-stays-strings"),
+    pytest.param("a=str(true)", ["'true'"], id="hydra-str-cast-of-bool"),
+    pytest.param("a=choice('a b',c,'10')", ["a\\ b", "c", "'10'"], id="hydra-choice-strings-read-back-as-strings"),
+    pytest.param("a=range(1,0,-0.1)", ["1.0", "0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2", "0.1"],
+                 id="hydra-float-range-exact-as-hydra-main"),
+    pytest.param("a=sort(range(1,0,-0.1))", ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1.0"],
+                 id="hydra-sort-float-range-stays-inside"),
+    pytest.param("a=sort(range(0,5,2),reverse=true)", ["4", "2", "0"], id="hydra-sort-reverse-uses-last-element"),
+    pytest.param("a=sort(range(1.5,-0.5,-0.5))", ["0.0", "0.5", "1.0", "1.5"], id="hydra-sort-float-range-down"),
+    pytest.param("a=tag(t,sort(range(0,0.3,0.1),reverse=true))", ["0.2", "0.1", "0.0"], id="hydra-tag-of-sorted-range"),
+    pytest.param("a=float(range(1,3))", ["1.0", "2.0"], id="hydra-float-cast-of-range"),
+    pytest.param("a=range(0,0.35,0.05)", ["0.0", "0.05", "0.1", "0.15", "0.2", "0.25", "0.3"],
+                 id="hydra-float-range-no-artefacts"),
     pytest.param("a=tag(t,choice(1,2))", ["1", "2"], id="hydra-tag"),
     pytest.param("a=range (1,3)", ["1", "2"], id="hydra-function-space-before-paren"),
     pytest.param("a=glob(*)", ["glob(*)"], id="glob-verbatim"),
@@ -204,8 +243,44 @@ ERROR_CASES = [
     pytest.param("a=x1:3", None, None, None, id="letter-start-is-text-not-error"),
     pytest.param("a=1:", "range has no stop", 4, "", id="range-no-stop"),
     pytest.param("a=1:2:3:4:5", "too many ':' in range", 9, "", id="range-too-many-fields"),
+    pytest.param("a=1:2:3:4:k", "too many ':' in range", 7, "", id="range-too-many-fields-before-scale"),
     pytest.param("a=1:2:1:q", "'q' is not an SI letter", 8,
-                 "the last field of a range scales it by one of: f p n u m k M G T", id="range-bad-letter"),
+                 "the last field of a range scales it by one of: f p n u m k M G T, or by eN (10^N)",
+                 id="range-bad-letter"),
+    pytest.param("lr=1m:5m:1k", "range step '1k' jumps past the stop from the start", 9,
+                 "the bounds are 0.004 apart; check the step's SI letter (1m:5m:1m steps by 0.001), "
+                 "or write one value without ':'", id="range-step-jumps-past-stop"),
+    pytest.param("a=1:2:3:e-3", "range step '3' jumps past the stop from the start", 6,
+                 "the bounds are 1 apart; check the step's SI letter (1m:5m:1m steps by 0.001), "
+                 "or write one value without ':'", id="range-step-jumps-past-stop-before-scale"),
+    pytest.param("a=0.1:0.5", "the default step 1 jumps past the stop '0.5'", 6,
+                 "the bounds are 0.4 apart; give a smaller step, e.g. 0:0.5:0.1", id="range-default-step-jumps"),
+    pytest.param("a=1:5:*10", "range factor '*10' jumps past the stop from the start", 6,
+                 "the first step already passes the stop; use a smaller factor, e.g. 1:100:*10",
+                 id="geometric-factor-jumps-past-stop"),
+    pytest.param("a=5:5:1k", None, None, None, id="range-equal-bounds-any-step"),
+    pytest.param("a=:k", "no number before ':k'", 2,
+                 "N:k scales one number, e.g. 1:k; a range is START:STOP:k", id="n-s-without-number"),
+    pytest.param("a=1:k:2", "range stop 'k' is not a number", 4, AS_TEXT, id="letter-field-is-never-a-bound"),
+    pytest.param("a=1:e2000", "number is out of range once scaled", 2,
+                 "numbers in a range must lie between 1e-1000 and 1e1000 in size", id="n-e-out-of-range"),
+    pytest.param("a=range(1,5,0)", "range() step is 0", 2,
+                 "a Hydra range needs a step other than 0, e.g. range(1,5,1)", id="hydra-range-zero-step"),
+    pytest.param("a=range(0,1e18)", "about 10^18 values, more than the limit of 1000", 2, LIMIT_HINT,
+                 id="hydra-range-huge-counted-first"),
+    pytest.param("a=shuffle(range(0,1e9))", "1000000000 values, more than the limit of 1000", 2, LIMIT_HINT,
+                 id="hydra-shuffle-huge-range-counted-first"),
+    pytest.param("a=range(0,inf)", "range() bounds must be finite numbers", 2, "e.g. range(0,1,0.1)",
+                 id="hydra-range-infinite"),
+    pytest.param("a=str(interval(0,1))", "Hydra cannot evaluate 'str(interval(0,1))'", 2,
+                 "Hydra says: ValueError while evaluating 'str(interval(0,1))': Intervals cannot be cast to str",
+                 id="hydra-cast-error-at-parse"),
+    pytest.param("a=" + "(" * 60 + "1" + ")" * 60, "groups nested deeper than 50", 52,
+                 "flatten the groups; each level of '(..)' multiplies values only once", id="groups-too-deep"),
+    pytest.param("a=" + "[" * 60 + "]" * 60, "'[' nested deeper than 50", 52,
+                 "Hydra's parser cannot read deeper lists or dicts", id="lists-too-deep"),
+    pytest.param("a=" + "{" * 51 + "}" * 51, "'{' nested deeper than 50", 52,
+                 "Hydra's parser cannot read deeper lists or dicts", id="dicts-too-deep"),
     pytest.param("a=1:5:0", "range step is 0", 6, RANGE_FORM, id="range-zero-step"),
     pytest.param("a=5:1", "the default step moves away from the stop '1'", 4,
                  "count down with a negative step, e.g. 5:1:-1", id="range-default-step-away"),
@@ -305,6 +380,31 @@ def test_errors(override, problem, column, hint):
     assert isinstance(info.value, ValueError)
 
 
+def test_long_override_is_shown_around_the_caret():
+    override = "a=" + "x" * 1000 + ",'y'z"
+    with pytest.raises(SweepSyntaxError) as info:
+        expand([override])
+    assert str(info.value) == "\n".join([
+        "Hydra cannot parse the value ''y'z' in override",
+        "    ..." + "x" * 59 + ",'y'z",
+        "    " + " " * 63 + "^",
+        "hint: Hydra says: extraneous input 'z' expecting <EOF>",
+    ])
+
+
+@pytest.mark.parametrize("override, runs", [
+    pytest.param("a=" + "x " * 1_000_000, 1, id="2MB-value"),
+    pytest.param("a=" + ",".join(["x"] * 100_000), 100_000, id="100k-commas"),
+    pytest.param("a='" + "x " * 1_000_000 + "'", 1, id="2MB-quoted"),
+])
+def test_huge_values_are_quick(override, runs):
+    import time
+
+    started = time.perf_counter()
+    assert count([override]) == runs
+    assert time.perf_counter() - started < 5  # seconds; linear work, about 1 s on a slow machine
+
+
 def test_error_message_matches_spec_example():
     with pytest.raises(SweepSyntaxError) as info:
         expand(["model=(cnn,vit_small"])
@@ -353,3 +453,182 @@ def test_lazy_axis_rolls_over_in_order():
     assert len(got) == 140000
     assert got[69999] == ["a=1", "b=69999"]
     assert got[70000] == ["a=2", "b=0"]
+
+
+# ---------------------------------------------------------------------------
+# The original HydraFlow's parser test cases (github.com/daizutabi/hydraflow,
+# tests/executor/test_parser.py): the same values, except the documented
+# differences -- integers never written as 1e3, float ranges all floats,
+# Hydra's order (the last piece varies fastest).
+# ---------------------------------------------------------------------------
+
+def _hf(override, theirs, ours, order="same"):
+    return pytest.param(override, theirs, ours, order, id=f"hydraflow:{override}")
+
+
+HYDRAFLOW_CASES = [
+    _hf("a=1", ["1"], ["1"]),
+    _hf("a=1k", ["1k"], ["1k"]),
+    _hf("a=1:m", ["1e-3"], ["0.001"]),
+    _hf("a=1:M", ["1e6"], ["1000000"]),
+    _hf("a=0.234p", ["0.234p"], ["0.234p"]),
+    _hf("a=1:3", ["1", "2", "3"], ["1", "2", "3"]),
+    _hf("a=0:1:0.25", ["0", "0.25", "0.5", "0.75", "1"], ["0.0", "0.25", "0.5", "0.75", "1.0"]),
+    _hf("a=10:11:0.25", ["10", "10.25", "10.5", "10.75", "11"], ["10.0", "10.25", "10.5", "10.75", "11.0"]),
+    _hf("a=:3", ["0", "1", "2", "3"], ["0", "1", "2", "3"]),
+    _hf("a=5:7", ["5", "6", "7"], ["5", "6", "7"]),
+    _hf("a=-1:1", ["-1", "0", "1"], ["-1", "0", "1"]),
+    _hf("a=1:2:0.5", ["1", "1.5", "2"], ["1.0", "1.5", "2.0"]),
+    _hf("a=1.:2:0.5", ["1", "1.5", "2"], ["1.0", "1.5", "2.0"]),
+    _hf("a=2:3:0.5", ["2", "2.5", "3"], ["2.0", "2.5", "3.0"]),
+    _hf("a=-1:1:0.5", ["-1", "-0.5", "0", "0.5", "1"], ["-1.0", "-0.5", "0.0", "0.5", "1.0"]),
+    _hf("a=4:2:-1", ["4", "3", "2"], ["4", "3", "2"]),
+    _hf("a=4.5:2:-1.5", ["4.5", "3"], ["4.5", "3.0"]),
+    _hf("a=4.5:1.5:-1.5", ["4.5", "3", "1.5"], ["4.5", "3.0", "1.5"]),
+    _hf("a=4.5:-4.5:-1.5", ["4.5", "3", "1.5", "0", "-1.5", "-3", "-4.5"],
+        ["4.5", "3.0", "1.5", "0.0", "-1.5", "-3.0", "-4.5"]),
+    _hf("a=1:2:u", ["1e-6", "2e-6"], ["1e-06", "2e-06"]),
+    _hf("a=1:2:.25:n", ["1e-9", "1.25e-9", "1.5e-9", "1.75e-9", "2e-9"],
+        ["1e-09", "1.25e-09", "1.5e-09", "1.75e-09", "2e-09"]),
+    _hf("a=1.2:1.4:0.1:k", ["1.2e3", "1.3e3", "1.4e3"], ["1200", "1300", "1400"]),
+    _hf("a=1.2e-3:1.4e-3:0.1e-3", ["0.0012", "0.0013", "0.0014"], ["0.0012", "0.0013", "0.0014"]),
+    _hf("a=1.2e-12:1.4e-12:0.1e-12", ["1.2e-12", "1.3e-12", "1.4e-12"], ["1.2e-12", "1.3e-12", "1.4e-12"]),
+    _hf("a=1.22e-6:1.24e-6:0.01e-6", ["1.22e-06", "1.23e-06", "1.24e-06"], ["1.22e-06", "1.23e-06", "1.24e-06"]),
+    _hf("a=1.2e3:1.4e3:0.1e3", ["1.2e+03", "1.3e+03", "1.4e+03"], ["1200.0", "1300.0", "1400.0"]),
+    _hf("a=1.2e6:1.4e6:0.1e6", ["1.2e+06", "1.3e+06", "1.4e+06"], ["1200000.0", "1300000.0", "1400000.0"]),
+    _hf("a=1:2:e2", ["1e2", "2e2"], ["100", "200"]),
+    _hf("a=:2:e2", ["0", "1e2", "2e2"], ["0", "100", "200"]),
+    _hf("a=-2:2:k", ["-2e3", "-1e3", "0", "1e3", "2e3"], ["-2000", "-1000", "0", "1000", "2000"]),
+    _hf("a=(1:3,5:9:2,20)k", ["1e3", "2e3", "3e3", "5e3", "7e3", "9e3", "20e3"],
+        ["1000", "2000", "3000", "5000", "7000", "9000", "20000"]),
+    _hf("a=1,2,3", ["1", "2", "3"], ["1", "2", "3"]),
+    _hf("a=1:3,5:6", ["1", "2", "3", "5", "6"], ["1", "2", "3", "5", "6"]),
+    _hf("a=0:1:0.25,2.0", ["0", "0.25", "0.5", "0.75", "1", "2.0"], ["0.0", "0.25", "0.5", "0.75", "1.0", "2.0"]),
+    _hf("a=3", ["3"], ["3"]),
+    _hf("a=3:k", ["3e3"], ["3000"]),
+    _hf("a=1:3:k,3:7:2:M", ["1e3", "2e3", "3e3", "3e6", "5e6", "7e6"],
+        ["1000", "2000", "3000", "3000000", "5000000", "7000000"]),
+    _hf("a=1:M,3:7:2:M", ["1e6", "3e6", "5e6", "7e6"], ["1000000", "3000000", "5000000", "7000000"]),
+    _hf("a=[1,2],[3,4]", ["[1,2]", "[3,4]"], ["[1,2]", "[3,4]"]),
+    _hf("a='1,2','3,4'", ["'1,2'", "'3,4'"], ["'1,2'", "'3,4'"]),
+    _hf('a="1,2","3,4"', ['"1,2"', '"3,4"'], ['"1,2"', '"3,4"']),
+    _hf("a=(1,4)k,(6,8)M", ["1e3", "4e3", "6e6", "8e6"], ["1000", "4000", "6000000", "8000000"]),
+    _hf("a=(1:3)e-2,(5:7)e-3", ["1e-2", "2e-2", "3e-2", "5e-3", "6e-3", "7e-3"],
+        ["1e-2", "2e-2", "3e-2", "5e-3", "6e-3", "7e-3"]),
+    _hf("a/k=1,2,3", ["1e3", "2e3", "3e3"], ["1000", "2000", "3000"]),
+    _hf("a/k=1:3,5:6", ["1e3", "2e3", "3e3", "5e3", "6e3"], ["1000", "2000", "3000", "5000", "6000"]),
+    _hf("a/k=0:1:0.25,2.0", ["0e3", "0.25e3", "0.5e3", "0.75e3", "1e3", "2.0e3"],
+        ["0", "250", "500", "750", "1000", "2000"]),
+    _hf("a/k=3", ["3e3"], ["3000"]),
+    _hf("a/M=1", ["1e6"], ["1000000"]),
+    _hf("a/n=1,2", ["1e-9", "2e-9"], ["1e-09", "2e-09"]),
+    _hf("a/M=1:2", ["1e6", "2e6"], ["1000000", "2000000"]),
+    _hf("a=:3:2", ["0", "2"], ["0", "2"]),
+    _hf("a=(2,4)m,2,3", ["2e-3", "4e-3", "2", "3"], ["0.002", "0.004", "2", "3"]),
+    _hf("a=1:3:k,2:4:M", ["1e3", "2e3", "3e3", "2e6", "3e6", "4e6"],
+        ["1000", "2000", "3000", "2000000", "3000000", "4000000"]),
+    _hf("a/m=1:3,8:10", ["1e-3", "2e-3", "3e-3", "8e-3", "9e-3", "10e-3"],
+        ["0.001", "0.002", "0.003", "0.008", "0.009", "0.01"]),
+    _hf("a/n=1:2", ["1e-9", "2e-9"], ["1e-09", "2e-09"]),
+    _hf("a=(0.1:0.4:0.1)k", ["0.1e3", "0.2e3", "0.3e3", "0.4e3"], ["100", "200", "300", "400"]),
+    _hf("a=(1,2)(e-1,e2)", ["1e-1", "2e-1", "1e2", "2e2"], ["1e-1", "1e2", "2e-1", "2e2"], order="hydra"),
+    _hf("a=(1,2)e(-1,2)", ["1e-1", "2e-1", "1e2", "2e2"], ["1e-1", "1e2", "2e-1", "2e2"], order="hydra"),
+    _hf("a=1,2|3,4", ["1", "2", "3", "4"], ["1", "2", "3", "4"]),
+    _hf("a/G=1,2|3,4", ["1e9", "2e9", "3e9", "4e9"], ["1000000000", "2000000000", "3000000000", "4000000000"]),
+    _hf("a=1:4|3:5:m", ["1", "2", "3", "4", "3e-3", "4e-3", "5e-3"], ["1", "2", "3", "4", "0.003", "0.004", "0.005"]),
+]
+
+
+@pytest.mark.parametrize("override, theirs, ours, order", HYDRAFLOW_CASES)
+def test_original_hydraflow_cases_give_the_same_values(override, theirs, ours, order):
+    from decimal import Decimal, InvalidOperation
+
+    def value(text):
+        try:
+            return Decimal(text)
+        except InvalidOperation:
+            return text
+
+    got = values(override)
+    assert got == ours
+    same = [value(v) for v in got] == [value(v) for v in theirs]
+    if order == "hydra":  # Hydra's order: the same values, the last piece varying fastest
+        same = sorted(map(str, map(value, got))) == sorted(map(str, map(value, theirs)))
+    assert same
+
+
+@pytest.mark.parametrize(
+    "overrides, runs_of_theirs",
+    [
+        pytest.param(["a=1:2|3,4", "b=5:6|c=7,8"],
+                     [["a=1,2", "b=5,6"], ["a=1,2", "c=7,8"], ["a=3,4", "b=5,6"], ["a=3,4", "c=7,8"]],
+                     id="hydraflow:pipes-multiply"),
+        pytest.param(["a/m=1:2|3,4", "b/k=5:6|c=7,8"],
+                     [["a=1e-3,2e-3", "b=5e3,6e3"], ["a=1e-3,2e-3", "c=7,8"],
+                      ["a=3e-3,4e-3", "b=5e3,6e3"], ["a=3e-3,4e-3", "c=7,8"]], id="hydraflow:scaled-pipes"),
+        pytest.param(["a=1,2", "b=3,4"], [["a=1,2", "b=3,4"]], id="hydraflow:product"),
+    ],
+)
+def test_original_hydraflow_sub_sweeps_give_the_same_runs(overrides, runs_of_theirs):
+    """HydraFlow's expand() gives sub-sweeps of comma lists; their runs are ours."""
+    from decimal import Decimal
+    from itertools import product
+
+    expected = []
+    for sub_sweep in runs_of_theirs:
+        axes = [[(o.split("=")[0], Decimal(v)) for v in o.split("=")[1].split(",")] for o in sub_sweep]
+        expected += [list(run) for run in product(*axes)]
+    got = [[(e.split("=")[0], Decimal(e.split("=")[1])) for e in run] for run in expand(overrides)]
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "override, hydra_reads",
+    [
+        pytest.param("key=ab\\ ", ["ab "], id="escaped-trailing-space"),
+        pytest.param("a=x\\ ,b", ["x ", "b"], id="escaped-space-before-comma"),
+        pytest.param("b=x\\ |y", ["x ", "y"], id="escaped-space-before-pipe"),
+        pytest.param("c=(x\\ ,y)z", ["x z", "yz"], id="escaped-space-in-group"),
+        pytest.param("key=ab\\\t", ["ab\t"], id="escaped-trailing-tab"),
+        pytest.param("key=\\ \\ \\\t", ["  \t"], id="escaped-whitespace-only"),
+        pytest.param("key=str(10),5", ["10", 5], id="str-cast-beside-int"),
+        pytest.param("key=str(1,2)", ["1", "2"], id="str-cast-of-sweep"),
+        pytest.param("key=choice('a b',c,'10')", ["a b", "c", "10"], id="choice-of-strings"),
+    ],
+)
+def test_hydra_reads_the_values_the_override_means(override, hydra_reads):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    got = [parser.parse_override(run[0]).value() for run in expand([override])]
+    assert got == hydra_reads
+    assert [type(v) for v in got] == [type(v) for v in hydra_reads]
+    if "(" not in override and "|" not in override:  # Hydra's own reading of the input agrees
+        parsed = parser.parse_override(override)
+        theirs = list(parsed.sweep_iterator()) if parsed.is_sweep_override() else [parsed.value()]
+        assert theirs == hydra_reads
+
+
+def test_sort_fix_falls_back_to_hydras_sort_when_the_function_table_moves(monkeypatch):
+    """Without the parser's function table (another hydra-core layout), Hydra's own sort() is used."""
+    from hydra.core.override_parser import overrides_parser
+
+    from hydraflow_core.syntax import hydra_bridge
+
+    original_create = overrides_parser.OverridesParser.create
+
+    def create_without_table(*args, **kwargs):
+        parser = original_create(*args, **kwargs)
+        parser.functions = type("Moved", (), {"eval": parser.functions.eval})()
+        return parser
+
+    monkeypatch.setattr(overrides_parser.OverridesParser, "create", create_without_table)
+    hydra_bridge.parser_with_fixed_sort.cache_clear()
+    try:
+        assert values("a=sort(range(0,5,2))") == ["0", "2", "4"]
+        assert values("a=sort(3,1,2)") == ["1", "2", "3"]
+        assert values("a=range(1,0,-0.1)")[6] == "0.4"  # ranges are still enumerated by hydraflow
+    finally:
+        monkeypatch.undo()
+        hydra_bridge.parser_with_fixed_sort.cache_clear()
+    assert values("a=sort(range(0,5,2),reverse=true)") == ["4", "2", "0"]  # the fix is back

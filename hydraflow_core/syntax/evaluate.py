@@ -6,7 +6,7 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import List, Tuple
 
 from ..errors import SweepSyntaxError
-from . import hydra_bridge
+from . import hydra_bridge, hydra_calls
 from .nodes import Atom, Call, Group, Item, Range, Section, Sweep
 from .numbers import EXACT, SI_LETTERS, round15
 from .values import Arithmetic, Concat, Literal, Numbers, Points, Product, Values
@@ -63,14 +63,10 @@ class Evaluator:
                     node.position, hint=f"{node.name}(...) must be the whole value of its override",
                 )
             return Literal((node.text,))
-        values, message = hydra_bridge.call_values(node.text)
-        if values is None:
-            raise SweepSyntaxError(
-                f"Hydra cannot evaluate '{node.text}'", self.override, node.position,
-                hint=f"Hydra says: {message}",
-            )
-        self.check_size(len(values), node.position)
-        return Literal(values)
+        try:
+            return hydra_calls.evaluate(node.text, lambda size: self.check_size(size, node.position))
+        except hydra_calls.CallError as error:
+            raise SweepSyntaxError(error.problem, self.override, node.position, hint=error.hint) from None
 
     def group(self, node: Group) -> Values:
         inner = self.sweep(node.sweep)
@@ -87,13 +83,13 @@ class Evaluator:
         if node.kind == "count":
             count = int(step)
             self.check_size(count, node.position)
-            return Points(start, stop, count)
+            return Points(start, stop, count, node.floats)
         if node.kind == "mul":
-            return Numbers(self._geometric(node))
+            return Numbers(self._geometric(node), node.floats)
         steps = EXACT.divide(EXACT.subtract(stop, start), step)
         count = int(steps.to_integral_value(ROUND_FLOOR)) + 1
         self.check_size(count, node.position)
-        return Arithmetic(start, step, count)
+        return Arithmetic(start, step, count, node.floats)
 
     def _geometric(self, node: Range) -> List[Decimal]:
         start, stop, factor = node.start, node.stop, node.step

@@ -38,6 +38,8 @@ class Range:
     stop: Decimal
     kind: str  # "add" (step), "mul" (factor) or "count" (#n)
     step: Decimal  # the additive step, the factor, or the number of points
+    scaled: bool = False  # an SI letter or eN somewhere: values are typed by value
+    floats: bool = False  # unscaled and written with a point or exponent: all floats
 
 
 @dataclass(frozen=True)

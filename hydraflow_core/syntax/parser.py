@@ -19,6 +19,8 @@ from .ranges import parse_range
 _FUNCTION_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_\-]*)\s*")
 # A key written at the start of a pipe section: [~|+|++] path [@package].
 SECTION_KEY = re.compile(r"\s*(?:~|\+\+?)?[A-Za-z0-9_$][\w$\-./]*(?:@[\w$\-./]*)?\s*")
+#: Deepest nesting of '(..)' groups (and of [..], {..} in atoms, see tokens).
+MAX_DEPTH = t.MAX_DEPTH
 _ITEM_END = {t.COMMA, t.PIPE, t.RPAREN, t.END}
 _ATOM_TOKENS = {t.TEXT, t.ESCAPE, t.QUOTED, t.NESTED}
 
@@ -38,6 +40,7 @@ class _Parser:
         self.override = override
         self.tokens = tokens
         self.index = 0
+        self.depth = 0  # groups open around the current position
 
     # -- token verbs ---------------------------------------------------------
 
@@ -116,15 +119,8 @@ class _Parser:
         pieces: List[Piece] = []
         while self.peek().name not in _ITEM_END and self.peek().name != t.EQUALS:
             piece = self._parse_piece(first=not pieces)
-            if not (isinstance(piece, Atom) and not piece.text):  # leading whitespace
+            if not (isinstance(piece, Atom) and not piece.text):  # whitespace alone
                 pieces.append(piece)
-        # Whitespace around an item is not part of it (as in Hydra).
-        if pieces and isinstance(pieces[-1], Atom):
-            last = pieces[-1]
-            stripped = last.text.rstrip()
-            pieces[-1] = Atom(stripped, last.position)
-            if not stripped:
-                pieces.pop()
         return Item(tuple(pieces), pieces[0].position if pieces else position)
 
     def _parse_call(self) -> Optional[Call]:
@@ -169,7 +165,14 @@ class _Parser:
     def _parse_group(self) -> Group:
         """group := '(' sweep ')' [S]"""
         opening = self.consume()
+        if self.depth >= MAX_DEPTH:  # the parser recurses once per level
+            raise self.error(
+                f"groups nested deeper than {MAX_DEPTH}", opening.position,
+                hint="flatten the groups; each level of '(..)' multiplies values only once",
+            )
+        self.depth += 1
         sweep = self._parse_sweep()
+        self.depth -= 1
         if not sweep.items[0].pieces and len(sweep.items) == 1:
             raise self.error("empty group '()'", opening.position)
         token = self.peek()
@@ -199,6 +202,10 @@ class _Parser:
         while self.peek().name in _ATOM_TOKENS:
             run.append(self.consume())
         start, end = run[0].position, run[-1].end
+        if run[-1].name == t.TEXT and self.peek().name in _ITEM_END | {t.EQUALS}:
+            # Whitespace around an item is not part of it (as in Hydra); an
+            # escaped space or tab ('ab\ ') is an ESCAPE token, never stripped.
+            end = run[-1].position + len(run[-1].text.rstrip())
         text = self.override[start:end]
         if first:
             stripped = text.lstrip()

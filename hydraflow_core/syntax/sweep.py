@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Sequence, Tuple
 
-from ..errors import SweepSyntaxError
+from ..errors import SweepSyntaxError, shorten
 from . import hydra_bridge
 from .evaluate import Evaluator
-from .nodes import Call, Range
+from .nodes import Atom, Call, Range
 from .numbers import EXACT, SI_LETTERS
 from .parser import parse_value
 from .values import Concat, Literal, Numbers, Values
@@ -168,6 +168,7 @@ def parse_override(text: str, max_values: int = MAX_VALUES) -> Override:
                 (values_of_item[0], item.position)
                 for item, values_of_item in zip(section.sweep.items, items_per_section[i])
                 if not (len(item.pieces) == 1 and isinstance(item.pieces[0], (Range, Call)))
+                and not _plain(item)
             ]
             _check_with_hydra(text, final_key, checked, key_positions[i], section.sweep.position)
         axes.append(Axis(final_key + "=", values))
@@ -192,6 +193,11 @@ def _scale_by_keys(keys: List[str], items_per_section) -> List[Tuple[str, Values
     return out
 
 
+def _plain(item) -> bool:
+    """An item of plain text only: valid for Hydra whatever its length, no parser needed."""
+    return all(isinstance(p, Atom) and hydra_bridge.PLAIN_TEXT.fullmatch(p.text) for p in item.pieces)
+
+
 def _check_with_hydra(text, key, checked, key_position, value_position) -> None:
     """Reject, with a caret, any key or value that Hydra's parser rejects."""
     if key.startswith("~") and not checked and "=" not in text:
@@ -203,13 +209,13 @@ def _check_with_hydra(text, key, checked, key_position, value_position) -> None:
     message = hydra_bridge.hydra_error(f"{key}=0" if "=" in candidate else key)
     if message is not None:
         raise SweepSyntaxError(
-            f"Hydra cannot parse the key '{key}'", text, key_position, hint=f"Hydra says: {message}"
+            f"Hydra cannot parse the key '{shorten(key)}'", text, key_position, hint=f"Hydra says: {message}"
         )
     for value, position in checked:
         message = hydra_bridge.hydra_error(f"{key}={value}")
         if message is not None:
             raise SweepSyntaxError(
-                f"Hydra cannot parse the value '{value}'", text, position,
+                f"Hydra cannot parse the value '{shorten(value)}'", text, position,
                 hint=f"Hydra says: {message}",
             )
     raise SweepSyntaxError(  # pragma: no cover - every part alone passed

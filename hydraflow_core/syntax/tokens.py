@@ -25,6 +25,9 @@ PIPE = "|"
 EQUALS = "="
 END = "END"
 
+#: Deepest nesting of '(..)', '[..]', '{..}' accepted (Hydra's parser recurses per level).
+MAX_DEPTH = 50
+
 _SINGLE = {"(": LPAREN, ")": RPAREN, ",": COMMA, "|": PIPE, "=": EQUALS}
 _CLOSERS = {"[": "]", "{": "}"}
 
@@ -108,6 +111,11 @@ def _skip_nested(text: str, start: int) -> int:
             i = _skip_quoted(text, i)
             continue
         if c in _CLOSERS:
+            if len(stack) >= MAX_DEPTH:
+                raise SweepSyntaxError(
+                    f"'{c}' nested deeper than {MAX_DEPTH}", text, i,
+                    hint="Hydra's parser cannot read deeper lists or dicts",
+                )
             stack.append(_CLOSERS[c])
         elif c == stack[-1]:
             stack.pop()

@@ -52,11 +52,14 @@ class Literal(Values):
 
 
 class Numbers(Values):
-    """Exact numbers written by the integer/float rule over the whole list."""
+    """Exact numbers written by the integer/float rule over the whole list.
 
-    def __init__(self, values: Sequence[Decimal]) -> None:
+    ``floats`` writes every value as a float (a range spelled with floats, SPEC 1.1).
+    """
+
+    def __init__(self, values: Sequence[Decimal], floats: bool = False) -> None:
         self.values = list(values)
-        self.as_int = all_integral(self.values)
+        self.as_int = not floats and all_integral(self.values)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -71,9 +74,9 @@ class Numbers(Values):
 class Arithmetic(Values):
     """``start + i * step`` for i in 0..count-1."""
 
-    def __init__(self, start: Decimal, step: Decimal, count: int) -> None:
+    def __init__(self, start: Decimal, step: Decimal, count: int, floats: bool = False) -> None:
         self.start, self.step, self.count = start, step, count
-        self.as_int = is_integral(start) and (count == 1 or is_integral(step))
+        self.as_int = not floats and is_integral(start) and (count == 1 or is_integral(step))
 
     def __len__(self) -> int:
         return self.count
@@ -93,10 +96,10 @@ class Arithmetic(Values):
 class Points(Values):
     """``count`` evenly spaced points from ``start`` to ``stop``, both included."""
 
-    def __init__(self, start: Decimal, stop: Decimal, count: int) -> None:
+    def __init__(self, start: Decimal, stop: Decimal, count: int, floats: bool = False) -> None:
         self.start, self.stop, self.count = start, stop, count
         self.delta = EXACT.divide(stop - start, max(count - 1, 1))
-        self.as_int = is_integral(start) and is_integral(self.delta)
+        self.as_int = not floats and is_integral(start) and is_integral(self.delta)
 
     def __len__(self) -> int:
         return self.count
