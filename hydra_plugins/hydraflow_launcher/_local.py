@@ -58,8 +58,8 @@ def execute(ctx: Context, number: int, overrides: Sequence[str]) -> JobReturn:
     )
     configure_log(ctx.config.hydra.hydra_logging, ctx.config.hydra.verbose)
     result.log_path = _log_path(result)  # kept when the configs are dropped
-    if result.status == JobStatus.FAILED and result.log_path:
-        _append_traceback(result.log_path, result._return_value)
+    result.traceback_in_log = (result.status == JobStatus.FAILED and bool(result.log_path)
+                               and _append_traceback(result.log_path, result._return_value))
     if not ctx.keep_configs:
         result.cfg = result.hydra_cfg = None
     return result
@@ -75,11 +75,16 @@ def _log_file(hydra: DictConfig) -> str:
     return str(path) if path else str(hydra.runtime.output_dir)
 
 
-def _append_traceback(path: str, error: Any) -> None:
+def _append_traceback(path: str, error: Any) -> bool:
     """Hydra keeps a failed run's exception in memory only; its log gets the traceback."""
-    if isinstance(error, BaseException):
-        with contextlib.suppress(OSError), open(path, "a") as log_file:
+    if not isinstance(error, BaseException):
+        return False
+    try:
+        with open(path, "a") as log_file:
             traceback.print_exception(type(error), error, error.__traceback__, file=log_file)
+    except OSError:
+        return False
+    return True
 
 
 def _pickled(number: int, result: JobReturn) -> bytes:
@@ -96,6 +101,7 @@ def _pickled(number: int, result: JobReturn) -> bytes:
                          working_dir=result.working_dir, task_name=result.task_name,
                          status=result.status, _return_value=value)
         slim.log_path = getattr(result, "log_path", None)
+        slim.traceback_in_log = getattr(result, "traceback_in_log", False)
         return pickle.dumps((number, slim))
 
 
