@@ -105,6 +105,7 @@ class HydraflowLauncher(Launcher):
         """
         from hydra.core.utils import configure_log, setup_globals
 
+        from ._interrupt import INTERRUPTS
         from ._local import WorkerPool, execute
 
         assert self.ctx is not None, "setup() was not called"
@@ -113,27 +114,39 @@ class HydraflowLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self.ctx.keep_configs = self.keep_configs
         numbered = self._numbered(chunks, first)
-        if self.max_parallel == 1:
-            if self.gpus:
-                import os
+        INTERRUPTS.install()
+        try:
+            if self.max_parallel == 1:
+                if self.gpus:
+                    import os
 
-                os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[0]
-            for chunk in numbered:
-                for number, overrides in chunk:
-                    yield number, execute(self.ctx, number, overrides)
-            return
-        if self.pool is None:
-            self.pool = WorkerPool(self.ctx, self.max_parallel, self.gpus)
-            atexit.register(self.close)
-        yield from self.pool.run(self._packed(numbered))
+                    os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[0]
+                for chunk in numbered:
+                    for number, overrides in chunk:
+                        if INTERRUPTS.requested:  # Ctrl-C came between runs
+                            raise KeyboardInterrupt
+                        yield number, execute(self.ctx, number, overrides)
+            else:
+                if self.pool is None:
+                    self.pool = WorkerPool(self.ctx, self.max_parallel, self.gpus)
+                    atexit.register(self.close)
+                yield from self.pool.run(self._packed(numbered))
+        except KeyboardInterrupt:
+            raise  # the handler stays: a second Ctrl-C while the sweep ends only sets the flag
+        except BaseException:
+            INTERRUPTS.restore()
+            raise
+        INTERRUPTS.restore()
 
     def _numbered(self, chunks: Iterable[List[List[str]]], first: int) -> Iterator[List[Tuple[int, List[str]]]]:
         """Each chunk with its runs numbered, logged as Hydra's basic launcher logs them."""
         from hydra.core.utils import filter_overrides
 
         number = first
-        where = "in this process" if self.max_parallel == 1 else f"on {self.max_parallel} workers"
         for chunk in chunks:
+            # Workers start only for batches there are: never more than the chunk's batches.
+            workers = min(self.max_parallel, -(-len(chunk) // self.runs_per_task))
+            where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"
             log.info(f"Launching {len(chunk)} jobs locally {where}")
             numbered = [(number + offset, list(overrides)) for offset, overrides in enumerate(chunk)]
             for run_number, overrides in numbered:

@@ -86,7 +86,12 @@ def test_a_failing_run_does_not_stop_the_others(app):
     assert "hydraflow: 2 of 6 runs failed (4 completed):" in result.stderr
     assert "  #2 fail=true seed=0\n      RuntimeError: failing on purpose (fail=True)\n" in result.stderr
     assert f"log: {app / 'sweep' / '3' / 'train.log'}" in result.stderr
+    assert result.stderr.endswith(
+        f"      log: {app / 'sweep' / '3' / 'train.log'}\n"
+        "The traceback of a failed run is at the end of its log.\n")
+    assert "HYDRA_FULL_ERROR" not in result.stderr
     assert "Traceback" not in result.stderr.split("hydraflow: 2 of 6")[1]
+    assert "RuntimeError: failing on purpose" in (app / "sweep" / "3" / "train.log").read_text()
 
 
 def test_the_apps_own_launcher_option_extends_hydraflow(app):
@@ -130,23 +135,70 @@ def test_bad_syntax_is_one_message(app):
     assert "Traceback" not in result.stderr
 
 
-def test_bad_launcher_field_is_one_message(app):
-    result = multirun(app, "hydra.launcher.max_parallel=0", "seed=0,1")
+GPU_IDS = "gpus must hold GPU ids: whole numbers (0, 1, ...) or GPU UUIDs (GPU-..., MIG-...)"
+BATCH_SIZE = ("max_batch_size must be a whole number of at least 1, or null (the default: each batch group "
+              "streamed 1000 runs at a time)")
+
+
+@pytest.mark.parametrize("setting, message", [
+    pytest.param("hydra.launcher.max_parallel=0",
+                 "hydra.launcher: max_parallel must be a whole number of at least 1, not 0", id="max_parallel=0"),
+    pytest.param("hydra.launcher.gpus=[a,b]", f"hydra.launcher: {GPU_IDS}, not 'a', 'b'", id="gpus-names"),
+    pytest.param("hydra.launcher.gpus=[[0]]", f"hydra.launcher: {GPU_IDS}, not [0]", id="gpus-nested"),
+    pytest.param("hydra.launcher.gpus=[-1]", f"hydra.launcher: {GPU_IDS}, not -1", id="gpus-negative"),
+    pytest.param("hydra.sweeper.max_batch_size=-1", f"hydra.sweeper: {BATCH_SIZE}, not -1", id="max_batch_size=-1"),
+    pytest.param("hydra.sweeper.max_batch_size=0", f"hydra.sweeper: {BATCH_SIZE}, not 0", id="max_batch_size=0"),
+    pytest.param("hydra.sweeper.job=''", "hydra.sweeper: job must be a name (text) or null, not ''",
+                 id="job-empty"),
+])
+def test_bad_plugin_setting_is_one_message(app, setting, message):
+    result = multirun(app, "hydra/sweeper=hydraflow", setting, "seed=0,1")
     assert result.returncode == 1
-    assert "hydra.launcher: max_parallel must be a whole number of at least 1, not 0" in result.stderr
+    assert result.stderr.startswith(message + "\n")
+    assert "Traceback" not in result.stderr and not (app / "sweep").exists()
 
 
-def test_params_in_a_config_file_and_the_yaml_base_60_warning(app):
+@pytest.mark.parametrize("gpus, devices, warning", [
+    pytest.param("[3,5]", ["3", "5"], None, id="indices"),
+    pytest.param("[GPU-8f3a,MIG-1c2d]", ["GPU-8f3a", "MIG-1c2d"], None, id="uuids"),
+    pytest.param("[0,0]", ["0", "0"], "hydra.launcher.gpus names 0 more than once", id="repeated"),
+])
+def test_gpu_ids(app, gpus, devices, warning):
+    result = multirun(app, "hydra.launcher.max_parallel=2", f"hydra.launcher.gpus={gpus}", "seed=0,1", "sleep=0.3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(r["cuda_visible_devices"] for _, _, r in runs(app)) == devices
+    assert (warning in result.output) if warning else ("more than once" not in result.output)
+
+
+def test_missing_job_file_names_the_sweeper_setting(app):
+    (app / "hydraflow.yaml").unlink()
+    result = multirun(app, "hydra/sweeper=hydraflow", "hydra.sweeper.job=train")
+    assert result.returncode == 1
+    assert (f"hydraflow: no hydraflow.yaml in {app} for hydra.sweeper.job=train "
+            "(write one, or give its path with hydra.sweeper.file=PATH)\n") in result.stderr
+    result = multirun(app, "hydra/sweeper=hydraflow", "hydra.sweeper.job=train", "hydra.sweeper.file=jobs.yaml")
+    assert f"hydraflow: hydra.sweeper.file=jobs.yaml: no such file (in {app})\n" in result.stderr
+
+
+@pytest.mark.parametrize("seed, value, warning", [
+    pytest.param("1:30", 90, "hydra.sweeper.params.seed is the number 90: YAML 1.1 reads the unquoted 1:30 in "
+                 "{file} as a base-60 number; for a range quote it ('1:30')", id="unquoted-range"),
+    pytest.param("100", 100, None, id="ordinary-count"),
+    pytest.param("90", 90, None, id="count-that-is-also-1:30"),
+])
+def test_params_in_a_config_file_and_the_yaml_base_60_warning(app, seed, value, warning):
     (app / "conf" / "sweep.yaml").write_text(
         "defaults:\n  - config\n  - override hydra/sweeper: hydraflow\n  - _self_\n"
-        "hydra:\n  sweeper:\n    params:\n      learning_rate: '0:1:#3'\n      seed: 1:30\n")
+        f"hydra:\n  sweeper:\n    params:\n      learning_rate: '0:1:#3'\n      seed: {seed}\n")
     result = subprocess.run([sys.executable, "train.py", "--config-name", "sweep", "-m", "hydra.sweep.dir=sweep"],
                             cwd=app, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
     assert result.returncode == 0, result.stderr
-    assert ("hydra.sweeper.params.seed is the number 90; if you wrote a range such as 1:30, quote it ('1:30')"
-            in result.stdout + result.stderr)
-    assert overrides(app) == [["learning_rate=0.0", "seed=90"], ["learning_rate=0.5", "seed=90"],
-                              ["learning_rate=1.0", "seed=90"]]
+    if warning:
+        assert warning.format(file=app / "conf" / "sweep.yaml") in output
+    else:
+        assert "base-60" not in output
+    assert overrides(app) == [[f"learning_rate={lr}", f"seed={value}"] for lr in ("0.0", "0.5", "1.0")]
 
 
 def _most_at_once(app: Path, seconds: float) -> int:
