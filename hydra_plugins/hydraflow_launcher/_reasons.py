@@ -10,7 +10,7 @@ from typing import Any, List, Optional, Tuple
 # Values Hydra reads as text that the extended syntax would have expanded.
 _EXTENDED = re.compile(r"[:|]|^[-+]?[0-9.]+[a-zA-Z]$|^\(")
 # 'Error merging override KEY=VALUE' (Hydra's ConfigCompositionException).
-_MERGING = re.compile(r"Error merging override (\S+?)=(.*)$")
+_MERGING = re.compile(r"Error merging override (\S+?)=(.*)$", re.M)
 _MISSING_OPTION = re.compile(r"Could not find '([^']+)/([^']+)'")
 # How many config files are read to find where a base-60 number was written.
 _FILES_READ = 2000
@@ -36,9 +36,10 @@ def _hint(message: str) -> Optional[str]:
     if merging and "could not be converted" in message:
         key, value = merging.group(1).lstrip("+~"), merging.group(2)
         if _EXTENDED.search(value):
-            return (f"Hydra reads '{value}' as one text, and '{key}' is typed: to sweep it, make it a "
-                    f"sweep for Hydra (any comma: {key}={value},...), or put it in hydra.sweeper.params "
-                    "or a job definition (README: The typed-config limit)")
+            plain = value.replace("\\", "")
+            return (f"'{key}' is typed and '{plain}' reached it as text (inside a Hydra function, quoted or "
+                    f"escaped); to sweep {plain}, write it bare where Hydra sees a sweep ({key}={plain},...), "
+                    "or put it in hydra.sweeper.params or a job definition (README: The typed-config limit)")
         if "to Integer" in message and re.fullmatch(r"[-+]?[0-9]+\.0*", value):
             return f"'{key}' is an int: write whole numbers without a point ({value.split('.')[0]}, not {value})"
         return None

@@ -72,6 +72,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
             if keep:
                 results[number] = result
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         getattr(launcher, "terminate", getattr(launcher, "close", lambda: None))()
         sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n")
         raise SystemExit(130) from None
@@ -91,6 +92,15 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         returns.append([results[n] for n in range(number, number + chunk_size)])
         number += chunk_size
     return returns
+
+
+def _ignore_further_interrupts() -> None:
+    """The sweep is ending with 130: another Ctrl-C now (even while Python shuts down) changes nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _launch(launcher: Any, groups: list, size: int, chunk_sizes: List[int]) -> Iterator[Tuple[int, JobReturn]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -251,3 +252,202 @@ def test_stopping_the_parent_stops_its_workers(app, sig):
 
 def _pids(marker: str) -> list:
     return pids_running(marker)
+
+
+@pytest.mark.parametrize("override, expected", [
+    pytest.param("model=glob(*)", [["model=large"], ["model=small"]], id="glob-all"),
+    pytest.param("model=glob(include=[s*,l*],exclude=large)", [["model=small"]], id="glob-include-exclude"),
+    pytest.param("+model@extra=glob(s*)", [["+model@extra=small"]], id="glob-with-package"),
+])
+def test_glob_picks_the_options_of_a_config_group(app, override, expected):
+    result = multirun(app, override)
+    assert result.returncode == 0, result.stderr
+    assert overrides(app) == expected
+    for _, run_overrides, result_json in runs(app):
+        node = "extra" if "@extra" in run_overrides[0] else "model"
+        assert result_json["cfg"][node]["name"] == run_overrides[0].rsplit("=", 1)[1]
+
+
+@pytest.mark.parametrize("override, message", [
+    pytest.param("model=glob(x*)",
+                 "hydraflow: glob() matches no option of config group 'model' in override\n"
+                 "    model=glob(x*)\n          ^\nhint: the options are: large, small\n", id="glob-no-match"),
+    pytest.param("seed=glob(*)",
+                 "hydraflow: glob() needs a config group, and 'seed' is not one in override\n"
+                 "    seed=glob(*)\n         ^\nhint: glob() picks options of a config group by name, "
+                 "e.g. model=glob(*)\n", id="glob-not-a-group"),
+    pytest.param("learning_rate=interval(0,1)",
+                 "hydraflow: interval() is sampled by an optimizing sweeper, not run as a list of values in "
+                 "override\n    learning_rate=interval(0,1)\n                  ^\nhint: use an optimizing sweeper "
+                 "(hydra/sweeper=optuna, nevergrad or ax) for it, or list values for hydraflow, e.g. "
+                 "learning_rate=0:1:0.25\n", id="interval"),
+])
+def test_hydra_functions_the_sweeper_cannot_run(app, override, message):
+    result = multirun(app, override)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("override, expected", [
+    pytest.param("learning_rate='0.1,0.2|seed=3'", [["learning_rate=0.1"], ["learning_rate=0.2"], ["seed=3"]],
+                 id="whole-value-quoted"),
+    pytest.param('learning_rate="0.1|seed=3,4"', [["learning_rate=0.1"], ["seed=3"], ["seed=4"]],
+                 id="double-quotes"),
+    pytest.param("learning_rate=0.1,'0.2|seed=3'", [["learning_rate=0.1"], ["learning_rate=0.2"], ["seed=3"]],
+                 id="last-item-quoted"),
+])
+def test_a_keyed_pipe_quoted_for_hydra(app, override, expected):
+    result = multirun(app, override)
+    assert result.returncode == 0, result.stderr
+    assert "runs in 2 batch group(s)" in result.output
+    assert overrides(app) == expected
+    assert [r["cfg"]["seed"] for _, _, r in runs(app)][-1] == int(expected[-1][0].split("=")[1])
+
+
+def test_a_keyed_pipe_unquoted_is_rejected_by_hydra(app):
+    result = multirun(app, "learning_rate=0.1,0.2|seed=3")
+    assert result.returncode == 1
+    assert result.stderr.startswith("mismatched input '=' expecting <EOF>")
+    assert not (app / "sweep").exists()
+
+
+def test_a_quoted_unkeyed_pipe_is_one_string_with_a_warning(app):
+    result = multirun(app, "optimizer='adam|sgd'")
+    assert result.returncode == 0, result.stderr
+    assert ("hydraflow: optimizer='adam|sgd' sets one string with '|' in it (it is quoted); "
+            "for a pipe write it unquoted for Hydra: optimizer=adam|sgd") in result.output
+    assert [r["cfg"]["optimizer"] for _, _, r in runs(app)] == ["adam|sgd"]
+
+
+@pytest.mark.parametrize("override, warning", [
+    pytest.param("learning_rate=1:3", "learning_rate=1:3 means 3 values", id="range"),
+    pytest.param("optimizer=adam|sgd", "optimizer=adam|sgd means a pipe of 2 sub-sweeps", id="pipe"),
+    pytest.param("learning_rate=0.5", None, id="plain-value"),
+    pytest.param("optimizer='1:3'", None, id="quoted-text"),
+])
+def test_a_single_run_warns_about_extended_values(app, override, warning):
+    result = subprocess.run([sys.executable, "train.py", "hydra.run.dir=single", override],
+                            cwd=app, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    if warning:
+        assert (f"hydraflow: {warning} in hydraflow's sweep syntax, but without -m Hydra runs once with the "
+                "text as written: add -m (--multirun) to sweep") in output
+    else:
+        assert "hydraflow:" not in output
+    assert (app / "single").is_dir()
+
+
+def test_no_more_workers_than_batches(app):
+    marker = uuid.uuid4().hex
+    process = subprocess.Popen([sys.executable, "train.py", "-m", "hydra.sweep.dir=sweep",
+                                "hydra.launcher.max_parallel=16", "seed=0,1", "sleep=1.5", f"+marker={marker}"],
+                               cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    most = 0
+    while process.poll() is None:
+        most = max(most, len(_pids(marker)))
+        time.sleep(0.05)
+    out, err = process.communicate()
+    assert process.returncode == 0, err
+    assert most == 3  # the parent and one worker per run
+    assert "Launching 2 jobs locally on 2 workers" in out + err
+    assert len({r["pid"] for _, _, r in runs(app)}) == 2
+
+
+@pytest.mark.parametrize("parallel", [pytest.param(1, id="in-process"), pytest.param(2, id="two-workers")])
+def test_ctrl_c_at_random_moments_counts_every_finished_run(app, parallel):
+    import os
+    import random
+    import re
+    import shutil
+
+    for attempt in range(8):
+        shutil.rmtree(app / "sweep", ignore_errors=True)
+        process = subprocess.Popen(
+            [sys.executable, "train.py", "-m", "hydra.sweep.dir=sweep", f"hydra.launcher.max_parallel={parallel}",
+             "seed=0:9", "sleep=0.1"],
+            cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        while not (app / "sweep" / "0").exists() and process.poll() is None:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.5))
+        for _ in range(random.randint(1, 3)):  # Ctrl-C reaches the whole process group, maybe more than once
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            time.sleep(random.uniform(0, 0.05))
+        out, err = process.communicate(timeout=60)
+        finished = len(list((app / "sweep").glob("*/result.json")))
+        assert "Traceback" not in out + err and "Exception ignored" not in out + err, (attempt, err)
+        if process.returncode == 0:  # the sweep ended before the signal
+            assert finished == 10
+            continue
+        assert process.returncode == 130, (attempt, err)
+        said = re.search(r"hydraflow: interrupted after (\d+) of 10 runs \(0 failed\)\n", err)
+        assert said and int(said.group(1)) == finished, (attempt, finished, err)
+
+
+TYPED_APP = '''
+from dataclasses import dataclass, field
+from typing import Any, List
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class Config:
+    defaults: List[Any] = field(default_factory=lambda: [{"model": "small"}, "_self_"])
+    batch_size: int = 8
+    lr: float = 0.1
+    model: Any = None
+
+
+ConfigStore.instance().store(name="config", node=Config)
+ConfigStore.instance().store(group="model", name="small", node={"name": "small"})
+ConfigStore.instance().store(group="model", name="large", node={"name": "large"})
+
+
+@hydra.main(version_base="1.3", config_name="config")
+def main(cfg):
+    pass
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("override, message", [
+    pytest.param("batch_size=1.0,7",
+                 "hydraflow: the run batch_size=1.0 cannot be composed:\n"
+                 "Error merging override batch_size=1.0\n"
+                 "Value '1.0' of type 'float' could not be converted to Integer\n"
+                 "    full_key: batch_size\n    object_type=Config\n"
+                 "hint: 'batch_size' is an int: write whole numbers without a point (1, not 1.0)\n",
+                 id="float-on-int"),
+    pytest.param("lr=x,1",
+                 "hydraflow: the run lr=x cannot be composed:\n"
+                 "Error merging override lr=x\n"
+                 "Value 'x' of type 'str' could not be converted to Float\n"
+                 "    full_key: lr\n    object_type=Config\n\n",
+                 id="text-on-float"),
+    pytest.param("lr=choice(1:5)",
+                 "hydraflow: the run lr=1\\:5 cannot be composed:\n"
+                 "Error merging override lr=1\\:5\n"
+                 "Value '1:5' of type 'str' could not be converted to Float\n"
+                 "    full_key: lr\n    object_type=Config\n"
+                 "hint: 'lr' is typed and '1:5' reached it as text (inside a Hydra function, quoted or escaped); "
+                 "to sweep 1:5, write it bare where Hydra sees a sweep (lr=1:5,...), or put it in "
+                 "hydra.sweeper.params or a job definition (README: The typed-config limit)\n",
+                 id="extended-value-as-text"),
+    pytest.param("model=small,'a|b'",
+                 "hint: 'model' is a config group: a value Hydra reads as one text is not a sweep of its options; "
+                 "write model=a,b or use a job definition (README: The typed-config limit)\n",
+                 id="extended-value-on-a-group"),
+])
+def test_composition_errors_keep_hydras_reason(tmp_path, override, message):
+    (tmp_path / "app.py").write_text(TYPED_APP)
+    result = subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow", "hydra.sweep.dir=sweep",
+                             override], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
