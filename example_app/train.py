@@ -26,9 +26,9 @@ def train(cfg: DictConfig) -> float:
     out = Path(HydraConfig.get().runtime.output_dir)
     where = {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
              "started_at": started_at}
-    (out / "result.json").write_text(json.dumps({"loss": loss, "cfg": OmegaConf.to_container(cfg), **where}))
     log.info("model=%s learning_rate=%s optimizer=%s loss=%.6f", cfg.model.name, cfg.learning_rate, cfg.optimizer, loss)
-    return loss
+    (out / "result.json").write_text(json.dumps({"loss": loss, "cfg": OmegaConf.to_container(cfg), **where}))
+    return loss  # the result is written last: a run with result.json has finished
 
 
 if __name__ == "__main__":

@@ -6,7 +6,12 @@ rarely in config-group choices. So a run's config is built from a *template*
 -- the config composed by Hydra for the run's config-group (and hydra.*)
 overrides, cached per distinct set of them -- copied, with the run's value
 overrides applied exactly as Hydra applies them after composition.
-``tests/test_plugin_compose.py`` checks the result equals Hydra's own.
+``tests/plugin/test_compose.py`` checks the result equals Hydra's own.
+
+The shortcut uses two private names of hydra-core 1.3 (how overrides are
+applied, and ``override_dirname``). When they are gone (Hydra's main branch
+removed ``get_overrides_dirname``), every run is composed by Hydra's public
+``config_loader.load_sweep_config``: slower, same config.
 """
 
 from __future__ import annotations
@@ -15,13 +20,25 @@ import copy
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Tuple
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.types import HydraContext
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 _TEMPLATES_KEPT = 32
+
+
+def _private_api():
+    """``(apply_overrides, overrides_dirname)`` from hydra-core's internals, or None when they moved."""
+    try:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+
+        return ConfigLoaderImpl._apply_overrides_to_config, get_overrides_dirname
+    except (ImportError, AttributeError):
+        return None
+
+
+PRIVATE = _private_api()
 
 
 class RunComposer:
@@ -47,17 +64,20 @@ class RunComposer:
         return tuple(o for o in overrides if self.is_group_key(o.split("=", 1)[0].strip()))
 
     def compose(self, overrides: Sequence[str]) -> DictConfig:
+        if PRIVATE is None:
+            return self.compose_fully(overrides)
+        apply_overrides, overrides_dirname = PRIVATE
         parsed: List[Override] = self.parser.parse_overrides(list(overrides))
         structural = [o for o in parsed if self._structural(o)]
         values = [o for o in parsed if not self._structural(o)]
         template = self._template(tuple(o.input_line for o in structural))
         cfg = copy.deepcopy(template)
-        ConfigLoaderImpl._apply_overrides_to_config(values, cfg)
+        apply_overrides(values, cfg)
         task = [o for o in parsed if not o.is_hydra_override()]
         with open_dict(cfg.hydra):
             cfg.hydra.overrides.task = [o.input_line for o in task]
             naming = cfg.hydra.job.config.override_dirname
-            cfg.hydra.job.override_dirname = get_overrides_dirname(
+            cfg.hydra.job.override_dirname = overrides_dirname(
                 overrides=task, kv_sep=naming.kv_sep, item_sep=naming.item_sep,
                 exclude_keys=naming.exclude_keys,
             )

@@ -14,6 +14,8 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
+import time
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -24,6 +26,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ._compose import RunComposer
+from ._interrupt import INTERRUPTS
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,13 @@ def execute(ctx: Context, number: int, overrides: Sequence[str]) -> JobReturn:
         sweep_config.hydra.job.id = number
         sweep_config.hydra.job.num = number
     result = run_job(
-        hydra_context=ctx.hydra_context, task_function=ctx.task_function, config=sweep_config,
+        hydra_context=ctx.hydra_context, task_function=INTERRUPTS.guard(ctx.task_function), config=sweep_config,
         job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
     )
     configure_log(ctx.config.hydra.hydra_logging, ctx.config.hydra.verbose)
     result.log_path = _log_path(result)  # kept when the configs are dropped
-    if result.status == JobStatus.FAILED and result.log_path:
-        _append_traceback(result.log_path, result._return_value)
+    result.traceback_in_log = (result.status == JobStatus.FAILED and bool(result.log_path)
+                               and _append_traceback(result.log_path, result._return_value))
     if not ctx.keep_configs:
         result.cfg = result.hydra_cfg = None
     return result
@@ -75,11 +78,16 @@ def _log_file(hydra: DictConfig) -> str:
     return str(path) if path else str(hydra.runtime.output_dir)
 
 
-def _append_traceback(path: str, error: Any) -> None:
+def _append_traceback(path: str, error: Any) -> bool:
     """Hydra keeps a failed run's exception in memory only; its log gets the traceback."""
-    if isinstance(error, BaseException):
-        with contextlib.suppress(OSError), open(path, "a") as log_file:
+    if not isinstance(error, BaseException):
+        return False
+    try:
+        with open(path, "a") as log_file:
             traceback.print_exception(type(error), error, error.__traceback__, file=log_file)
+    except OSError:
+        return False
+    return True
 
 
 def _pickled(number: int, result: JobReturn) -> bytes:
@@ -96,6 +104,7 @@ def _pickled(number: int, result: JobReturn) -> bytes:
                          working_dir=result.working_dir, task_name=result.task_name,
                          status=result.status, _return_value=value)
         slim.log_path = getattr(result, "log_path", None)
+        slim.traceback_in_log = getattr(result, "traceback_in_log", False)
         return pickle.dumps((number, slim))
 
 
@@ -117,15 +126,22 @@ def _worker(conn: Connection, inherited: List[Connection], ctx: Context, gpu: Op
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     try:
-        while True:
-            batch = conn.recv()
+        while not INTERRUPTS.requested:
+            batch = conn.recv()  # Ctrl-C here only sets the flag: the parent then sends None
             if batch is None:
                 return
             for number, overrides in batch:
+                if INTERRUPTS.requested:
+                    break
+                # A task that returned is sent even after Ctrl-C: the handler raises only inside tasks.
                 conn.send_bytes(_pickled(number, execute(ctx, number, overrides)))
-            conn.send_bytes(b"")  # the batch is done
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
-        return  # the parent is gone or stopping: leave quietly
+            else:
+                conn.send_bytes(b"")  # the batch is done
+    except (EOFError, BrokenPipeError):
+        return  # the parent is gone: leave quietly
+    except KeyboardInterrupt:
+        pass  # the task was interrupted
+    raise SystemExit(INTERRUPTED)  # tells the parent: stopped by Ctrl-C, not crashed
 
 
 def expected_log_path(ctx: Context, number: int, overrides: Sequence[str]) -> Optional[str]:
@@ -140,8 +156,20 @@ def expected_log_path(ctx: Context, number: int, overrides: Sequence[str]) -> Op
         return None
 
 
+#: A worker's exit code when Ctrl-C stopped it.
+INTERRUPTED = 130
+#: Seconds the workers get after Ctrl-C to send what they finished and stop.
+STOP_GRACE = 5.0
+#: How often the dispatch loop looks at the Ctrl-C flag while waiting.
+POLL = 0.1
+
+
 class WorkerPool:
-    """``size`` forked workers, each running one batch (a list of runs) at a time."""
+    """Up to ``size`` forked workers, each running one batch (a list of runs) at a time.
+
+    A worker is started only when a batch is there for it: a sweep of 2
+    batches with ``max_parallel=16`` forks 2 workers.
+    """
 
     def __init__(self, ctx: Context, size: int, gpus: Sequence[str]) -> None:
         self.ctx = ctx
@@ -164,31 +192,63 @@ class WorkerPool:
         """Run every batch (pulled lazily); yield ``(run number, result)`` as runs finish.
 
         A worker that dies fails the run it was running; the rest of its batch
-        goes back to the queue, and a new worker takes its place.
+        goes back to the queue, and a new worker takes its place. After Ctrl-C
+        the results the workers still send are yielded, then KeyboardInterrupt
+        is raised.
         """
         source = iter(batches)
         requeued: List[List[Run]] = []
         busy: Dict[int, List[Run]] = {}  # slot -> runs of its batch not finished yet
-        for slot in range(len(self.workers)):
-            if self.workers[slot] is None or not self.workers[slot][0].is_alive():
-                self._start(slot)
         try:
-            while True:
-                for slot, worker in enumerate(self.workers):
-                    if slot not in busy:
-                        batch = requeued.pop() if requeued else next(source, None)
-                        if batch is None:
-                            break
-                        worker[1].send(batch)
-                        busy[slot] = list(batch)
+            while not INTERRUPTS.requested:
+                for slot in range(len(self.workers)):
+                    if slot in busy:
+                        continue
+                    batch = requeued.pop() if requeued else next(source, None)
+                    if batch is None:
+                        break
+                    worker = self.workers[slot]
+                    if worker is None or not worker[0].is_alive():
+                        worker = self._start(slot)
+                    worker[1].send(batch)
+                    busy[slot] = list(batch)
                 if not busy:
                     return
-                ready = wait([self.workers[s][1] for s in busy] + [self.workers[s][0].sentinel for s in busy])
+                ready = wait([self.workers[s][1] for s in busy] + [self.workers[s][0].sentinel for s in busy],
+                             timeout=POLL)
                 for slot in list(busy):
                     yield from self._collect(slot, ready, busy, requeued)
+            yield from self._drain(busy)
+            raise KeyboardInterrupt
         except BaseException:
             self.terminate()  # Ctrl-C or a crash in the parent: stop every worker now
             raise
+
+    def _drain(self, busy: Dict[int, List[Run]]) -> Iterator[Tuple[int, JobReturn]]:
+        """After Ctrl-C: every result the workers still send, until they have all stopped."""
+        live = {}
+        for slot, worker in enumerate(self.workers):
+            if worker is None:
+                continue
+            live[slot] = worker
+            with contextlib.suppress(OSError):
+                if slot in busy:
+                    os.kill(worker[0].pid, signal.SIGINT)  # stops its task (a Ctrl-C reached it already)
+                else:
+                    worker[1].send(None)
+        deadline = time.monotonic() + STOP_GRACE
+        while live and time.monotonic() < deadline:
+            wait([w[1] for w in live.values()], timeout=max(0.0, deadline - time.monotonic()))
+            for slot, (process, conn) in list(live.items()):
+                try:
+                    while conn.poll():
+                        message = conn.recv_bytes()
+                        if message:
+                            yield pickle.loads(message)
+                        else:
+                            conn.send(None)  # its batch is done: stop it
+                except (EOFError, OSError):
+                    del live[slot]  # it has stopped and everything it sent was read
 
     def _collect(self, slot, ready, busy, requeued) -> Iterator[Tuple[int, JobReturn]]:
         process, conn = self.workers[slot]
@@ -205,6 +265,10 @@ class WorkerPool:
             pass
         if slot in busy and not process.is_alive():
             process.join()
+            if process.exitcode == INTERRUPTED:  # Ctrl-C reached it (the parent's flag may come a moment later)
+                INTERRUPTS.requested = True
+                busy.pop(slot)
+                return
             (number, overrides), *rest = busy.pop(slot)
             error = RuntimeError(f"the worker running #{number} died (exit code {process.exitcode})")
             log.error(str(error))

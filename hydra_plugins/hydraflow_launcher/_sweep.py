@@ -24,6 +24,8 @@ from hydraflow_core.syntax import parse_sweep
 from hydraflow_core.syntax.parser import unquote_groups
 
 from ._compose import RunComposer
+from ._overrides import prepare
+from ._reasons import base60_source, composition_reason
 
 log = logging.getLogger(__name__)
 
@@ -35,18 +37,18 @@ CHUNK = 1000
 
 
 class SweepError(CompactHydraException):
-    """Bad sweep input or failed runs: Hydra prints the message alone, exits 1."""
+    """Bad sweep input or settings: Hydra prints the message alone, exits 1."""
 
 
 def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     config = sweeper.config
     launcher = sweeper.launcher
+    composer = getattr(launcher, "composer", None) or RunComposer(sweeper.hydra_context, config)
     try:
-        groups = _batch_groups(sweeper, arguments)
+        groups = _batch_groups(sweeper, arguments, composer)
     except HydraflowError as error:
         raise SweepError(f"hydraflow: {error}") from None
     total = sum(group.count() for group in groups)
-    composer = getattr(launcher, "composer", None) or RunComposer(sweeper.hydra_context, config)
 
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -64,19 +66,25 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     done = 0
     try:
         for number, result in _launch(launcher, groups, size, chunk_sizes):
-            done += 1
+            done += 1  # every result counts, also those drained after Ctrl-C
             if result.status != JobStatus.COMPLETED:
                 failures.append((number, _slim(result)))
             if keep:
                 results[number] = result
     except KeyboardInterrupt:
+        _ignore_further_interrupts()
         getattr(launcher, "terminate", getattr(launcher, "close", lambda: None))()
         sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n")
         raise SystemExit(130) from None
     finally:
         getattr(launcher, "close", lambda: None)()
     if failures:
-        raise SweepError(_failure_summary(total, sorted(failures, key=lambda f: f[0])))
+        # Printed here and ended with SystemExit, which Hydra's run_and_report does not
+        # decorate: its HYDRA_FULL_ERROR advice would show only hydraflow's own stack.
+        summary = _failure_summary(total, sorted(failures, key=lambda f: f[0]))
+        sys.stderr.write(summary + "\n")
+        sys.stderr.flush()
+        raise SystemExit(1)
     log.info(f"hydraflow: {total} runs completed")
     returns: List[Sequence[JobReturn]] = []
     number = 0
@@ -84,6 +92,15 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         returns.append([results[n] for n in range(number, number + chunk_size)])
         number += chunk_size
     return returns
+
+
+def _ignore_further_interrupts() -> None:
+    """The sweep is ending with 130: another Ctrl-C now (even while Python shuts down) changes nothing."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _launch(launcher: Any, groups: list, size: int, chunk_sizes: List[int]) -> Iterator[Tuple[int, JobReturn]]:
@@ -103,31 +120,55 @@ def _launch(launcher: Any, groups: list, size: int, chunk_sizes: List[int]) -> I
         number += len(chunk)
 
 
-def _batch_groups(sweeper: Any, arguments: List[str]) -> list:
+def _batch_groups(sweeper: Any, arguments: List[str], composer: RunComposer) -> list:
     """Each sub-sweep (a '|' section) is a batch group; with `job`, each batch of the job too."""
-    params = [f"{key}={_param_text(key, value)}" for key, value in sweeper.params.items()]
-    overrides = params + [unquote_groups(a) for a in arguments]
+    params = [f"{key}={_param_text(sweeper, key, value)}" for key, value in sweeper.params.items()]
+
+    def ready(overrides: List[str]) -> List[str]:
+        return [unquote_groups(o) for o in prepare(overrides, composer.parser, composer.loader)]
+
+    overrides = ready(params + list(arguments))
     if not sweeper.job:
         return parse_sweep(overrides).groups()
     from hydraflow_core import jobfile
     from hydraflow_core.plan import plan_job
 
-    cwd = Path(str(sweeper.config.hydra.runtime.cwd))
-    path = jobfile.find(sweeper.file, cwd)
-    job = jobfile.get_job(jobfile.load(path, sweeper.file or jobfile.FILE_NAME), sweeper.job, str(path))
+    path, shown_as = _job_file(sweeper)
+    job = jobfile.get_job(jobfile.load(path, shown_as), sweeper.job, str(path))
     groups = []
     for batch in plan_job(job, generated=False).batches:
-        groups.extend(parse_sweep([*batch.arguments, *overrides]).groups())
+        groups.extend(parse_sweep([*ready(list(batch.arguments)), *overrides]).groups())
     return groups
 
 
-def _param_text(key: str, value: Any) -> str:
+def _job_file(sweeper: Any) -> Tuple[Path, str]:
+    """The job file of `hydra.sweeper.job`: `hydra.sweeper.file`, else hydraflow.yaml where Hydra started."""
+    from hydraflow_core.jobfile import FILE_NAME
+    from hydraflow_core.errors import UsageError
+
+    cwd = Path(str(sweeper.config.hydra.runtime.cwd))
+    if sweeper.file:
+        path = cwd / str(sweeper.file)
+        if not path.is_file():
+            problem = "a directory, not a file" if path.is_dir() else "no such file"
+            raise UsageError(f"hydra.sweeper.file={sweeper.file}: {problem} (in {cwd})")
+        return path, str(sweeper.file)
+    path = cwd / FILE_NAME
+    if not path.is_file():
+        raise UsageError(f"no {FILE_NAME} in {cwd} for hydra.sweeper.job={sweeper.job} "
+                         f"(write one, or give its path with hydra.sweeper.file=PATH)")
+    return path, FILE_NAME
+
+
+def _param_text(sweeper: Any, key: str, value: Any) -> str:
     """A `hydra.sweeper.params` value as text; YAML 1.1 turns an unquoted 1:30 into 90."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 60:
-        log.warning(
-            f"hydraflow: hydra.sweeper.params.{key} is the number {value}; if you wrote a range "
-            f"such as 1:30, quote it ('1:30'): YAML reads unquoted a:b as a base-60 number"
-        )
+        written = base60_source(sweeper.config, key, value)
+        if written is not None:
+            log.warning(
+                f"hydraflow: hydra.sweeper.params.{key} is the number {value}: YAML 1.1 reads the unquoted "
+                f"{written[1]} in {written[0]} as a base-60 number; for a range quote it ('{written[1]}')"
+            )
     if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
         return ",".join(str(v) for v in value)
     return str(value)
@@ -146,7 +187,7 @@ def _validate(composer: RunComposer, groups: list) -> None:
                 composer.compose(run)  # builds the template the launcher then reuses
             except Exception as error:
                 raise SweepError(
-                    f"hydraflow: the run {' '.join(run)} cannot be composed:\n{error}"
+                    f"hydraflow: the run {' '.join(run)} cannot be composed:\n{composition_reason(error)}"
                 ) from None
 
 
@@ -163,13 +204,16 @@ def _slim(result: JobReturn) -> JobReturn:
                      task_name=result.task_name, status=result.status,
                      _return_value=result._return_value)
     slim.log_path = getattr(result, "log_path", None)
+    slim.traceback_in_log = getattr(result, "traceback_in_log", False)
+    slim.output_dir = None
     if slim.log_path is None and result.hydra_cfg is not None:  # another launcher's result
-        slim.log_path = str(result.hydra_cfg.hydra.runtime.output_dir)
+        slim.output_dir = str(result.hydra_cfg.hydra.runtime.output_dir)
     return slim
 
 
 def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]]) -> str:
     lines = [f"hydraflow: {len(failures)} of {total} runs failed ({total - len(failures)} completed):"]
+    tracebacks_in_logs = False
     for number, result in failures:
         error = result._return_value
         reason = f"{type(error).__name__}: {error}".splitlines()[0] if error is not None else "failed"
@@ -177,4 +221,9 @@ def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]]) -> str:
         lines.append(f"      {reason}")
         if result.log_path:
             lines.append(f"      log: {result.log_path}")
+        elif result.output_dir:
+            lines.append(f"      output: {result.output_dir}")
+        tracebacks_in_logs = tracebacks_in_logs or result.traceback_in_log
+    if tracebacks_in_logs:
+        lines.append("The traceback of a failed run is at the end of its log.")
     return "\n".join(lines)

@@ -1,6 +1,8 @@
 """The callback `hydra/launcher=hydraflow` registers: it swaps Hydra's basic sweeper
 for the hydraflow sweeper, so that selecting the launcher alone gives the
-extended syntax. An explicitly chosen other sweeper (optuna, ...) is kept."""
+extended syntax. An explicitly chosen other sweeper (optuna, ...) is kept.
+In a single run (no -m) it warns about values written in the extended syntax,
+which Hydra then takes as plain text."""
 
 import logging
 from typing import Any
@@ -17,7 +19,7 @@ HYDRAFLOW_SWEEPER = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
 class UseHydraflowSweeper(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweeper = config.hydra.sweeper
-        if sweeper.get("_target_") != BASIC_SWEEPER:
+        if not _is_basic_sweeper(str(sweeper.get("_target_"))):
             return
         if config.hydra.runtime.choices.get("hydra/sweeper") not in (None, "basic"):
             return  # pragma: no cover - another sweeper built on BasicSweeper
@@ -27,6 +29,43 @@ class UseHydraflowSweeper(Callback):
         with open_dict(sweeper):
             sweeper._target_ = HYDRAFLOW_SWEEPER
         log.info("hydraflow: using the hydraflow sweeper (extended sweep syntax)")
+
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        for override in config.hydra.overrides.task:
+            meant = _extended_meaning(str(override))
+            if meant:
+                log.warning(f"hydraflow: {override} means {meant} in hydraflow's sweep syntax, but without -m "
+                            f"Hydra runs once with the text as written: add -m (--multirun) to sweep")
+
+
+def _is_basic_sweeper(target: str) -> bool:
+    """Hydra's basic sweeper, by its 1.3 path or (should Hydra move it) by its class name in hydra.*."""
+    return target == BASIC_SWEEPER or (target.startswith("hydra.") and target.endswith(".BasicSweeper"))
+
+
+def _extended_meaning(override: str) -> str:
+    """What the extended syntax makes of ``override`` ('3 values', 'a pipe', 'the value 0.005'),
+    or '' when it means what Hydra reads (one value, as written)."""
+    key, equals, value = override.partition("=")
+    if not equals:
+        return ""
+    try:
+        from hydraflow_core.syntax import parse_sweep
+
+        space = parse_sweep([override])
+    except Exception:  # not hydraflow syntax either: Hydra's reading is all there is
+        return ""
+    (parsed,) = space.overrides
+    if parsed.piped:
+        return f"a pipe of {len(parsed.sections)} sub-sweeps"
+    if parsed.count() != 1:
+        return f"{parsed.count()} values"
+    (axis,) = parsed.sections
+    written = axis[0].partition("=")[2]
+    if written.strip() != value.strip():
+        return f"the value {written}"
+    return ""
 
 
 def _basic_chosen_explicitly(config: DictConfig) -> bool:

@@ -5,6 +5,7 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 
 import atexit
 import logging
+import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Sequence, Tuple
 
@@ -24,6 +25,23 @@ class LauncherSettingsError(CompactHydraException):
     """Bad hydra.launcher.* values: Hydra prints the message alone."""
 
 
+# A GPU id as CUDA_VISIBLE_DEVICES takes it: an index, or a GPU / MIG UUID.
+_GPU_ID = re.compile(r"[0-9]+|(GPU|MIG)-[0-9A-Za-z/-]+")
+
+
+def _gpu_problems(gpus: Any) -> List[str]:
+    valid = "gpus must hold GPU ids: whole numbers (0, 1, ...) or GPU UUIDs (GPU-..., MIG-...)"
+    if gpus is None:
+        return []
+    if not isinstance(gpus, (list, tuple)):
+        return [f"gpus must be a list of GPU ids, e.g. [0,1], not {gpus!r}"]
+    bad = [g for g in gpus if isinstance(g, bool) or not isinstance(g, (int, str))
+           or (isinstance(g, int) and g < 0) or (isinstance(g, str) and not _GPU_ID.fullmatch(g.strip()))]
+    if bad:
+        return [f"{valid}, not {', '.join(repr(g) for g in bad)}"]
+    return []
+
+
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: int = 1, gpus: Any = (),
                  runs_per_task: int = 1, **unknown: Any) -> None:
@@ -31,9 +49,12 @@ class HydraflowLauncher(Launcher):
         self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
-        if isinstance(gpus, (int, str)):
-            gpus = [g for g in str(gpus).split(",") if g.strip()]
-        self.gpus = [str(g).strip() for g in (gpus or [])]
+        if isinstance(gpus, str):
+            gpus = [g.strip() for g in gpus.split(",") if g.strip()]
+        elif isinstance(gpus, int) and not isinstance(gpus, bool):
+            gpus = [gpus]
+        self.raw_gpus = gpus
+        self.gpus = [str(g).strip() for g in gpus] if isinstance(gpus, (list, tuple)) else []
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
         self.pool = None
@@ -48,8 +69,13 @@ class HydraflowLauncher(Launcher):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
+        problems.extend(_gpu_problems(self.raw_gpus))
         if problems:
             raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
+        repeated = sorted({g for g in self.gpus if self.gpus.count(g) > 1})
+        if repeated:
+            log.warning(f"hydraflow: hydra.launcher.gpus names {', '.join(repeated)} more than once: "
+                        f"workers given the same id share that GPU")
         if self.gpus and self.max_parallel > len(self.gpus):
             log.warning(f"hydraflow: {self.max_parallel} workers share {len(self.gpus)} GPUs "
                         f"({', '.join(self.gpus)}), handed out in turn")
@@ -79,6 +105,7 @@ class HydraflowLauncher(Launcher):
         """
         from hydra.core.utils import configure_log, setup_globals
 
+        from ._interrupt import INTERRUPTS
         from ._local import WorkerPool, execute
 
         assert self.ctx is not None, "setup() was not called"
@@ -87,27 +114,39 @@ class HydraflowLauncher(Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self.ctx.keep_configs = self.keep_configs
         numbered = self._numbered(chunks, first)
-        if self.max_parallel == 1:
-            if self.gpus:
-                import os
+        INTERRUPTS.install()
+        try:
+            if self.max_parallel == 1:
+                if self.gpus:
+                    import os
 
-                os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[0]
-            for chunk in numbered:
-                for number, overrides in chunk:
-                    yield number, execute(self.ctx, number, overrides)
-            return
-        if self.pool is None:
-            self.pool = WorkerPool(self.ctx, self.max_parallel, self.gpus)
-            atexit.register(self.close)
-        yield from self.pool.run(self._packed(numbered))
+                    os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[0]
+                for chunk in numbered:
+                    for number, overrides in chunk:
+                        if INTERRUPTS.requested:  # Ctrl-C came between runs
+                            raise KeyboardInterrupt
+                        yield number, execute(self.ctx, number, overrides)
+            else:
+                if self.pool is None:
+                    self.pool = WorkerPool(self.ctx, self.max_parallel, self.gpus)
+                    atexit.register(self.close)
+                yield from self.pool.run(self._packed(numbered))
+        except KeyboardInterrupt:
+            raise  # the handler stays: a second Ctrl-C while the sweep ends only sets the flag
+        except BaseException:
+            INTERRUPTS.restore()
+            raise
+        INTERRUPTS.restore()
 
     def _numbered(self, chunks: Iterable[List[List[str]]], first: int) -> Iterator[List[Tuple[int, List[str]]]]:
         """Each chunk with its runs numbered, logged as Hydra's basic launcher logs them."""
         from hydra.core.utils import filter_overrides
 
         number = first
-        where = "in this process" if self.max_parallel == 1 else f"on {self.max_parallel} workers"
         for chunk in chunks:
+            # Workers start only for batches there are: never more than the chunk's batches.
+            workers = min(self.max_parallel, -(-len(chunk) // self.runs_per_task))
+            where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"
             log.info(f"Launching {len(chunk)} jobs locally {where}")
             numbered = [(number + offset, list(overrides)) for offset, overrides in enumerate(chunk)]
             for run_number, overrides in numbered:

@@ -5,24 +5,54 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 
 from typing import Any, Dict, List, Optional
 
+from hydra.errors import CompactHydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+FIELDS = ("params", "job", "file", "max_batch_size")
+
+
+class SweeperSettingsError(CompactHydraException):
+    """Bad hydra.sweeper.* values: Hydra prints the message alone."""
 
 
 class HydraflowSweeper(Sweeper):
     def __init__(self, params: Optional[Dict[str, Any]] = None, job: Optional[str] = None,
-                 file: Optional[str] = None, max_batch_size: Optional[int] = None) -> None:
+                 file: Optional[str] = None, max_batch_size: Optional[int] = None, **unknown: Any) -> None:
         # Also built from BasicSweeper's fields (params, max_batch_size) when the
-        # launcher's callback swaps sweepers: every field has a default.
-        self.params = dict(params or {})
+        # launcher's callback swaps sweepers: every field has a default. Checked in
+        # setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
+        self.raw_params = params
+        self.params = dict(params) if OmegaConf.is_dict(params) or isinstance(params, dict) else {}
         self.job = job
         self.file = file
         self.max_batch_size = max_batch_size
+        self.unknown = unknown
+
+    def check_settings(self) -> None:
+        """Every bad hydra.sweeper.* value in one message (what is valid included)."""
+        problems = []
+        if self.unknown:
+            problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
+        if self.raw_params is not None and not (OmegaConf.is_dict(self.raw_params) or isinstance(self.raw_params, dict)):
+            problems.append(f"params must be a mapping of key: sweep, not {self.raw_params!r}")
+        for name in ("job", "file"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                problems.append(f"{name} must be a name (text) or null, not {value!r}")
+        size = self.max_batch_size
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            # Hydra's BasicSweeper has no meaning for -1 or 0 either (it asserts max_batch_size > 0).
+            problems.append(f"max_batch_size must be a whole number of at least 1, or null (the default: each "
+                            f"batch group streamed 1000 runs at a time), not {size!r}")
+        if problems:
+            raise SweeperSettingsError("\n".join(f"hydra.sweeper: {p}" for p in problems))
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        self.check_settings()
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(

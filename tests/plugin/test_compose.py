@@ -28,7 +28,7 @@ def hydra_parts():
         Singleton.set_state(saved)
 
 
-@pytest.mark.parametrize(
+CASES = pytest.mark.parametrize(
     "overrides",
     [
         pytest.param([], id="nothing"),
@@ -42,6 +42,9 @@ def hydra_parts():
         pytest.param(["+model@extra_model=large"], id="group-with-package"),
     ],
 )
+
+
+@CASES
 def test_template_composition_equals_hydras(hydra_parts, overrides):
     loader, master = hydra_parts
     composer = RunComposer(HydraContext(config_loader=loader, callbacks=None), master)
@@ -67,3 +70,75 @@ def test_templates_are_kept_per_set_of_group_choices(hydra_parts):
     assert sorted(composer.templates) == [("model=large",), ("model=small",)]
     assert composer.group_overrides(["model=large", "seed=1", "hydra.job.chdir=true"]) == (
         "model=large", "hydra.job.chdir=true")
+
+
+HIDE_PRIVATE = """
+import sys, types
+import hydra._internal.config_loader_impl as real
+
+
+class WithoutPrivateNames(types.ModuleType):
+    # hydra-core's module as on Hydra's main branch: get_overrides_dirname is gone
+    def __getattr__(self, name):
+        if name == "get_overrides_dirname":
+            raise AttributeError(name)
+        return getattr(real, name)
+
+
+sys.modules[real.__name__] = WithoutPrivateNames(real.__name__)
+"""
+
+
+@pytest.fixture
+def without_private_hydra(monkeypatch):
+    import sys
+
+    from hydra_plugins.hydraflow_launcher import _compose
+
+    real = sys.modules["hydra._internal.config_loader_impl"]
+    scope = {}
+    exec(HIDE_PRIVATE, scope)  # replaces the module in sys.modules
+    hidden = sys.modules[real.__name__]
+    monkeypatch.setitem(sys.modules, real.__name__, hidden)
+    assert _compose._private_api() is None
+    monkeypatch.setitem(sys.modules, real.__name__, real)
+    monkeypatch.setattr(_compose, "PRIVATE", None)
+
+
+@CASES
+def test_without_private_names_runs_are_composed_by_hydras_public_path(hydra_parts, without_private_hydra, overrides):
+    loader, master = hydra_parts
+    composer = RunComposer(HydraContext(config_loader=loader, callbacks=None), master)
+    fast = composer.compose(overrides)
+    full = loader.load_sweep_config(master, overrides)
+    assert OmegaConf.to_container(fast, resolve=False) == OmegaConf.to_container(full, resolve=False)
+    assert composer.templates == {}  # no shortcut taken
+
+
+WITHOUT_PRIVATE = HIDE_PRIVATE + """
+import runpy
+from hydra_plugins.hydraflow_launcher import _compose
+assert _compose.PRIVATE is None
+sys.argv = ["train.py"] + sys.argv[1:]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
+def test_without_private_names_a_sweep_gives_the_same_results(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import copy_example_app
+
+    results = []
+    for name, command in (("normal", ["train.py"]), ("public-only", ["-c", WITHOUT_PRIVATE])):
+        app = copy_example_app(tmp_path / name)
+        done = subprocess.run([sys.executable, *command, "-m", "hydra.sweep.dir=sweep", "hydra.launcher.max_parallel=2",
+                               "model=small,large", "learning_rate=1:2", "hydra.job.chdir=false"],
+                              cwd=app, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs = sorted((app / "sweep").glob("*/result.json"), key=lambda p: int(p.parent.name))
+        results.append([(json.loads(p.read_text())["cfg"], (p.parent / ".hydra" / "hydra.yaml").read_text()
+                         .replace(str(app), "APP")) for p in runs])
+    assert len(results[0]) == 4 and results[0] == results[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -86,7 +87,12 @@ def test_a_failing_run_does_not_stop_the_others(app):
     assert "hydraflow: 2 of 6 runs failed (4 completed):" in result.stderr
     assert "  #2 fail=true seed=0\n      RuntimeError: failing on purpose (fail=True)\n" in result.stderr
     assert f"log: {app / 'sweep' / '3' / 'train.log'}" in result.stderr
+    assert result.stderr.endswith(
+        f"      log: {app / 'sweep' / '3' / 'train.log'}\n"
+        "The traceback of a failed run is at the end of its log.\n")
+    assert "HYDRA_FULL_ERROR" not in result.stderr
     assert "Traceback" not in result.stderr.split("hydraflow: 2 of 6")[1]
+    assert "RuntimeError: failing on purpose" in (app / "sweep" / "3" / "train.log").read_text()
 
 
 def test_the_apps_own_launcher_option_extends_hydraflow(app):
@@ -130,23 +136,70 @@ def test_bad_syntax_is_one_message(app):
     assert "Traceback" not in result.stderr
 
 
-def test_bad_launcher_field_is_one_message(app):
-    result = multirun(app, "hydra.launcher.max_parallel=0", "seed=0,1")
+GPU_IDS = "gpus must hold GPU ids: whole numbers (0, 1, ...) or GPU UUIDs (GPU-..., MIG-...)"
+BATCH_SIZE = ("max_batch_size must be a whole number of at least 1, or null (the default: each batch group "
+              "streamed 1000 runs at a time)")
+
+
+@pytest.mark.parametrize("setting, message", [
+    pytest.param("hydra.launcher.max_parallel=0",
+                 "hydra.launcher: max_parallel must be a whole number of at least 1, not 0", id="max_parallel=0"),
+    pytest.param("hydra.launcher.gpus=[a,b]", f"hydra.launcher: {GPU_IDS}, not 'a', 'b'", id="gpus-names"),
+    pytest.param("hydra.launcher.gpus=[[0]]", f"hydra.launcher: {GPU_IDS}, not [0]", id="gpus-nested"),
+    pytest.param("hydra.launcher.gpus=[-1]", f"hydra.launcher: {GPU_IDS}, not -1", id="gpus-negative"),
+    pytest.param("hydra.sweeper.max_batch_size=-1", f"hydra.sweeper: {BATCH_SIZE}, not -1", id="max_batch_size=-1"),
+    pytest.param("hydra.sweeper.max_batch_size=0", f"hydra.sweeper: {BATCH_SIZE}, not 0", id="max_batch_size=0"),
+    pytest.param("hydra.sweeper.job=''", "hydra.sweeper: job must be a name (text) or null, not ''",
+                 id="job-empty"),
+])
+def test_bad_plugin_setting_is_one_message(app, setting, message):
+    result = multirun(app, "hydra/sweeper=hydraflow", setting, "seed=0,1")
     assert result.returncode == 1
-    assert "hydra.launcher: max_parallel must be a whole number of at least 1, not 0" in result.stderr
+    assert result.stderr.startswith(message + "\n")
+    assert "Traceback" not in result.stderr and not (app / "sweep").exists()
 
 
-def test_params_in_a_config_file_and_the_yaml_base_60_warning(app):
+@pytest.mark.parametrize("gpus, devices, warning", [
+    pytest.param("[3,5]", ["3", "5"], None, id="indices"),
+    pytest.param("[GPU-8f3a,MIG-1c2d]", ["GPU-8f3a", "MIG-1c2d"], None, id="uuids"),
+    pytest.param("[0,0]", ["0", "0"], "hydra.launcher.gpus names 0 more than once", id="repeated"),
+])
+def test_gpu_ids(app, gpus, devices, warning):
+    result = multirun(app, "hydra.launcher.max_parallel=2", f"hydra.launcher.gpus={gpus}", "seed=0,1", "sleep=0.3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(r["cuda_visible_devices"] for _, _, r in runs(app)) == devices
+    assert (warning in result.output) if warning else ("more than once" not in result.output)
+
+
+def test_missing_job_file_names_the_sweeper_setting(app):
+    (app / "hydraflow.yaml").unlink()
+    result = multirun(app, "hydra/sweeper=hydraflow", "hydra.sweeper.job=train")
+    assert result.returncode == 1
+    assert (f"hydraflow: no hydraflow.yaml in {app} for hydra.sweeper.job=train "
+            "(write one, or give its path with hydra.sweeper.file=PATH)\n") in result.stderr
+    result = multirun(app, "hydra/sweeper=hydraflow", "hydra.sweeper.job=train", "hydra.sweeper.file=jobs.yaml")
+    assert f"hydraflow: hydra.sweeper.file=jobs.yaml: no such file (in {app})\n" in result.stderr
+
+
+@pytest.mark.parametrize("seed, value, warning", [
+    pytest.param("1:30", 90, "hydra.sweeper.params.seed is the number 90: YAML 1.1 reads the unquoted 1:30 in "
+                 "{file} as a base-60 number; for a range quote it ('1:30')", id="unquoted-range"),
+    pytest.param("100", 100, None, id="ordinary-count"),
+    pytest.param("90", 90, None, id="count-that-is-also-1:30"),
+])
+def test_params_in_a_config_file_and_the_yaml_base_60_warning(app, seed, value, warning):
     (app / "conf" / "sweep.yaml").write_text(
         "defaults:\n  - config\n  - override hydra/sweeper: hydraflow\n  - _self_\n"
-        "hydra:\n  sweeper:\n    params:\n      learning_rate: '0:1:#3'\n      seed: 1:30\n")
+        f"hydra:\n  sweeper:\n    params:\n      learning_rate: '0:1:#3'\n      seed: {seed}\n")
     result = subprocess.run([sys.executable, "train.py", "--config-name", "sweep", "-m", "hydra.sweep.dir=sweep"],
                             cwd=app, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
     assert result.returncode == 0, result.stderr
-    assert ("hydra.sweeper.params.seed is the number 90; if you wrote a range such as 1:30, quote it ('1:30')"
-            in result.stdout + result.stderr)
-    assert overrides(app) == [["learning_rate=0.0", "seed=90"], ["learning_rate=0.5", "seed=90"],
-                              ["learning_rate=1.0", "seed=90"]]
+    if warning:
+        assert warning.format(file=app / "conf" / "sweep.yaml") in output
+    else:
+        assert "base-60" not in output
+    assert overrides(app) == [[f"learning_rate={lr}", f"seed={value}"] for lr in ("0.0", "0.5", "1.0")]
 
 
 def _most_at_once(app: Path, seconds: float) -> int:
@@ -199,3 +252,202 @@ def test_stopping_the_parent_stops_its_workers(app, sig):
 
 def _pids(marker: str) -> list:
     return pids_running(marker)
+
+
+@pytest.mark.parametrize("override, expected", [
+    pytest.param("model=glob(*)", [["model=large"], ["model=small"]], id="glob-all"),
+    pytest.param("model=glob(include=[s*,l*],exclude=large)", [["model=small"]], id="glob-include-exclude"),
+    pytest.param("+model@extra=glob(s*)", [["+model@extra=small"]], id="glob-with-package"),
+])
+def test_glob_picks_the_options_of_a_config_group(app, override, expected):
+    result = multirun(app, override)
+    assert result.returncode == 0, result.stderr
+    assert overrides(app) == expected
+    for _, run_overrides, result_json in runs(app):
+        node = "extra" if "@extra" in run_overrides[0] else "model"
+        assert result_json["cfg"][node]["name"] == run_overrides[0].rsplit("=", 1)[1]
+
+
+@pytest.mark.parametrize("override, message", [
+    pytest.param("model=glob(x*)",
+                 "hydraflow: glob() matches no option of config group 'model' in override\n"
+                 "    model=glob(x*)\n          ^\nhint: the options are: large, small\n", id="glob-no-match"),
+    pytest.param("seed=glob(*)",
+                 "hydraflow: glob() needs a config group, and 'seed' is not one in override\n"
+                 "    seed=glob(*)\n         ^\nhint: glob() picks options of a config group by name, "
+                 "e.g. model=glob(*)\n", id="glob-not-a-group"),
+    pytest.param("learning_rate=interval(0,1)",
+                 "hydraflow: interval() is sampled by an optimizing sweeper, not run as a list of values in "
+                 "override\n    learning_rate=interval(0,1)\n                  ^\nhint: use an optimizing sweeper "
+                 "(hydra/sweeper=optuna, nevergrad or ax) for it, or list values for hydraflow, e.g. "
+                 "learning_rate=0:1:0.25\n", id="interval"),
+])
+def test_hydra_functions_the_sweeper_cannot_run(app, override, message):
+    result = multirun(app, override)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("override, expected", [
+    pytest.param("learning_rate='0.1,0.2|seed=3'", [["learning_rate=0.1"], ["learning_rate=0.2"], ["seed=3"]],
+                 id="whole-value-quoted"),
+    pytest.param('learning_rate="0.1|seed=3,4"', [["learning_rate=0.1"], ["seed=3"], ["seed=4"]],
+                 id="double-quotes"),
+    pytest.param("learning_rate=0.1,'0.2|seed=3'", [["learning_rate=0.1"], ["learning_rate=0.2"], ["seed=3"]],
+                 id="last-item-quoted"),
+])
+def test_a_keyed_pipe_quoted_for_hydra(app, override, expected):
+    result = multirun(app, override)
+    assert result.returncode == 0, result.stderr
+    assert "runs in 2 batch group(s)" in result.output
+    assert overrides(app) == expected
+    assert [r["cfg"]["seed"] for _, _, r in runs(app)][-1] == int(expected[-1][0].split("=")[1])
+
+
+def test_a_keyed_pipe_unquoted_is_rejected_by_hydra(app):
+    result = multirun(app, "learning_rate=0.1,0.2|seed=3")
+    assert result.returncode == 1
+    assert result.stderr.startswith("mismatched input '=' expecting <EOF>")
+    assert not (app / "sweep").exists()
+
+
+def test_a_quoted_unkeyed_pipe_is_one_string_with_a_warning(app):
+    result = multirun(app, "optimizer='adam|sgd'")
+    assert result.returncode == 0, result.stderr
+    assert ("hydraflow: optimizer='adam|sgd' sets one string with '|' in it (it is quoted); "
+            "for a pipe write it unquoted for Hydra: optimizer=adam|sgd") in result.output
+    assert [r["cfg"]["optimizer"] for _, _, r in runs(app)] == ["adam|sgd"]
+
+
+@pytest.mark.parametrize("override, warning", [
+    pytest.param("learning_rate=1:3", "learning_rate=1:3 means 3 values", id="range"),
+    pytest.param("optimizer=adam|sgd", "optimizer=adam|sgd means a pipe of 2 sub-sweeps", id="pipe"),
+    pytest.param("learning_rate=0.5", None, id="plain-value"),
+    pytest.param("optimizer='1:3'", None, id="quoted-text"),
+])
+def test_a_single_run_warns_about_extended_values(app, override, warning):
+    result = subprocess.run([sys.executable, "train.py", "hydra.run.dir=single", override],
+                            cwd=app, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    if warning:
+        assert (f"hydraflow: {warning} in hydraflow's sweep syntax, but without -m Hydra runs once with the "
+                "text as written: add -m (--multirun) to sweep") in output
+    else:
+        assert "hydraflow:" not in output
+    assert (app / "single").is_dir()
+
+
+def test_no_more_workers_than_batches(app):
+    marker = uuid.uuid4().hex
+    process = subprocess.Popen([sys.executable, "train.py", "-m", "hydra.sweep.dir=sweep",
+                                "hydra.launcher.max_parallel=16", "seed=0,1", "sleep=1.5", f"+marker={marker}"],
+                               cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    most = 0
+    while process.poll() is None:
+        most = max(most, len(_pids(marker)))
+        time.sleep(0.05)
+    out, err = process.communicate()
+    assert process.returncode == 0, err
+    assert most == 3  # the parent and one worker per run
+    assert "Launching 2 jobs locally on 2 workers" in out + err
+    assert len({r["pid"] for _, _, r in runs(app)}) == 2
+
+
+@pytest.mark.parametrize("parallel", [pytest.param(1, id="in-process"), pytest.param(2, id="two-workers")])
+def test_ctrl_c_at_random_moments_counts_every_finished_run(app, parallel):
+    import os
+    import random
+    import re
+    import shutil
+
+    for attempt in range(8):
+        shutil.rmtree(app / "sweep", ignore_errors=True)
+        process = subprocess.Popen(
+            [sys.executable, "train.py", "-m", "hydra.sweep.dir=sweep", f"hydra.launcher.max_parallel={parallel}",
+             "seed=0:9", "sleep=0.1"],
+            cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        while not (app / "sweep" / "0").exists() and process.poll() is None:
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.5))
+        for _ in range(random.randint(1, 3)):  # Ctrl-C reaches the whole process group, maybe more than once
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            time.sleep(random.uniform(0, 0.05))
+        out, err = process.communicate(timeout=60)
+        finished = len(list((app / "sweep").glob("*/result.json")))
+        assert "Traceback" not in out + err and "Exception ignored" not in out + err, (attempt, err)
+        if process.returncode == 0:  # the sweep ended before the signal
+            assert finished == 10
+            continue
+        assert process.returncode == 130, (attempt, err)
+        said = re.search(r"hydraflow: interrupted after (\d+) of 10 runs \(0 failed\)\n", err)
+        assert said and int(said.group(1)) == finished, (attempt, finished, err)
+
+
+TYPED_APP = '''
+from dataclasses import dataclass, field
+from typing import Any, List
+
+import hydra
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class Config:
+    defaults: List[Any] = field(default_factory=lambda: [{"model": "small"}, "_self_"])
+    batch_size: int = 8
+    lr: float = 0.1
+    model: Any = None
+
+
+ConfigStore.instance().store(name="config", node=Config)
+ConfigStore.instance().store(group="model", name="small", node={"name": "small"})
+ConfigStore.instance().store(group="model", name="large", node={"name": "large"})
+
+
+@hydra.main(version_base="1.3", config_name="config")
+def main(cfg):
+    pass
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("override, message", [
+    pytest.param("batch_size=1.0,7",
+                 "hydraflow: the run batch_size=1.0 cannot be composed:\n"
+                 "Error merging override batch_size=1.0\n"
+                 "Value '1.0' of type 'float' could not be converted to Integer\n"
+                 "    full_key: batch_size\n    object_type=Config\n"
+                 "hint: 'batch_size' is an int: write whole numbers without a point (1, not 1.0)\n",
+                 id="float-on-int"),
+    pytest.param("lr=x,1",
+                 "hydraflow: the run lr=x cannot be composed:\n"
+                 "Error merging override lr=x\n"
+                 "Value 'x' of type 'str' could not be converted to Float\n"
+                 "    full_key: lr\n    object_type=Config\n\n",
+                 id="text-on-float"),
+    pytest.param("lr=choice(1:5)",
+                 "hydraflow: the run lr=1\\:5 cannot be composed:\n"
+                 "Error merging override lr=1\\:5\n"
+                 "Value '1:5' of type 'str' could not be converted to Float\n"
+                 "    full_key: lr\n    object_type=Config\n"
+                 "hint: 'lr' is typed and '1:5' reached it as text (inside a Hydra function, quoted or escaped); "
+                 "to sweep 1:5, write it bare where Hydra sees a sweep (lr=1:5,...), or put it in "
+                 "hydra.sweeper.params or a job definition (README: The typed-config limit)\n",
+                 id="extended-value-as-text"),
+    pytest.param("model=small,'a|b'",
+                 "hint: 'model' is a config group: a value Hydra reads as one text is not a sweep of its options; "
+                 "write model=a,b or use a job definition (README: The typed-config limit)\n",
+                 id="extended-value-on-a-group"),
+])
+def test_composition_errors_keep_hydras_reason(tmp_path, override, message):
+    (tmp_path / "app.py").write_text(TYPED_APP)
+    result = subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow", "hydra.sweep.dir=sweep",
+                             override], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
