@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,8 @@ from . import manifest as manifests
 from .errors import UsageError
 from .executor import COMPLETED, FAILED, INTERRUPTED, CommandRunner, LocalExecutor, RunResult, stop_signals
 from .executor.local import os_error_text
-from .executor.stop import Stopped
+from .executor import stop as stops
+from .executor.stop import Stopped, in_task
 from .plan import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
 from .runplan import Run, Task
 
@@ -113,14 +115,11 @@ def execute_batches(executor: LocalExecutor, tasks: Sequence[Task], batches: Dic
         try:
             for result in executor.stream(tasks):
                 finished(result)
-        except Stopped as stop:
-            for result in executor.stop(stop.signum):
+        except KeyboardInterrupt:  # a stop signal (Stopped), or a Ctrl-C inside a call's function
+            signum = stops.stopping() or signal.SIGINT
+            for result in executor.stop(signum):
                 finished(result)
-            raise Interrupted(ordered(), stop.exit_code) from None
-        except KeyboardInterrupt:  # pragma: no cover - outside stop_signals (another thread)
-            for result in executor.stop():
-                finished(result)
-            raise Interrupted(ordered()) from None
+            raise Interrupted(ordered(), 128 + signum) from None
         finally:
             executor.close()
     return ordered()
@@ -223,7 +222,7 @@ class _CallFunction:
         state, error = COMPLETED, None
         with _output_to(Path(prepared["log"])):
             try:
-                self.function(list(self.batches[run.number].arguments))
+                in_task(self.function)(list(self.batches[run.number].arguments))
             except SystemExit as exit_:  # a Hydra app's main() exits
                 if exit_.code not in (None, 0):
                     state, error = FAILED, f"SystemExit: {exit_.code}"
@@ -262,7 +261,7 @@ def submit(plan: Plan, directory: Path) -> int:
                          f"{os_error_text(error)}") from None
     with stop_signals():
         try:
-            return process.wait()
+            return stops.wait_process(process)
         except Stopped as stop:
             _stop_process(process)
             raise Interrupted([], stop.exit_code) from None
@@ -270,8 +269,6 @@ def submit(plan: Plan, directory: Path) -> int:
 
 def _stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
     """Interrupt a command's whole process group; kill it if it has not ended after ``grace`` seconds."""
-    import signal
-
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGINT)
     try:

@@ -60,13 +60,19 @@ def manifest_dir(sweep_dir: os.PathLike) -> Path:
 
 
 def process_start(pid: int) -> Optional[int]:
-    """The start time of process ``pid`` in clock ticks (Linux), to tell a reused pid apart."""
+    """The start time of live process ``pid`` in clock ticks (Linux), to tell a reused pid apart.
+
+    None when there is no such process, or only its zombie (it has ended).
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     try:
-        return int(stat.rsplit(")", 1)[1].split()[19])
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):  # ended, not yet reaped
+            return None
+        return int(fields[19])
     except (IndexError, ValueError):  # pragma: no cover - an unknown /proc format
         return None
 

@@ -21,6 +21,7 @@ from typing import Dict, List, Sequence, Tuple
 from . import manifest, replay
 from .errors import UsageError
 from .executor import CommandRunner, LocalExecutor, stop_signals
+from .executor import stop as stops
 from .executor.stop import Stopped
 from .runplan import Run, Task
 from .status import counts_line, unfinished
@@ -56,7 +57,7 @@ def _run_child(argv: List[str], cwd: str, env: Dict[str, str]) -> int:
     process = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True)
     with stop_signals():
         try:
-            return process.wait()
+            return stops.wait_process(process)
         except Stopped as stop:
             import signal
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hydraflow_core.executor import COMPLETED, FAILED, INTERRUPTED, CommandRunner, LocalExecutor, RunResult
+from hydraflow_core.executor.stop import in_task
 from hydraflow_core.manifest import EventLog, Manifest, read
 from hydraflow_core.runplan import Task, plan
 
@@ -33,6 +34,9 @@ class Function:
         return {"output_dir": str(self.marks / str(run.number))}
 
     def execute(self, run, prepared):
+        return in_task(self._execute)(run, prepared)
+
+    def _execute(self, run, prepared):
         args = dict(o.split("=", 1) for o in run.overrides)
         (self.marks / f"started-{run.number}").touch()
         do = args.get("do", "")
@@ -48,6 +52,8 @@ class Function:
             raise OSError(errno.ENOSPC, "No space left on device")
         if do == "raise":
             raise ValueError("not the task's fault")
+        if do == "slow":
+            time.sleep(0.02)
         time.sleep(float(args.get("s", "0")))
         with open(self.marks / f"done-{run.number}", "a") as f:
             f.write("x")
@@ -125,7 +131,7 @@ def test_never_more_workers_than_tasks(tmp_path):
 
 @pytest.mark.parametrize("max_parallel", [pytest.param(1, id="in-process"), pytest.param(2, id="workers")])
 def test_a_full_disk_stops_dispatch_and_is_named(tmp_path, max_parallel):
-    results, executor = _run(tmp_path, ["", "disk"] + [""] * 20, max_parallel)
+    results, executor = _run(tmp_path, ["", "disk"] + ["slow"] * 20, max_parallel)
     assert executor.machine_error == "OSError: [Errno 28] No space left on device"
     assert results[1].state == FAILED and "No space left on device" in results[1].error
     assert len(results) < 22, "dispatch did not stop"

@@ -9,17 +9,25 @@ every failure and the multirun exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import sys
-from itertools import islice
+import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
+from hydraflow_core import manifest, replay
 from hydraflow_core.errors import HydraflowError
+from hydraflow_core.executor import stop as stops
+from hydraflow_core.executor.stop import stop_signals
+from hydraflow_core.manifest import EventLog
+from hydraflow_core.runplan import Run, Task, chunks, group_chunks, number_runs, pack
 from hydraflow_core.syntax import parse_sweep
 from hydraflow_core.syntax.parser import unquote_groups
 
@@ -44,80 +52,212 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     config = sweeper.config
     launcher = sweeper.launcher
     composer = getattr(launcher, "composer", None) or RunComposer(sweeper.hydra_context, config)
+    sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
     try:
-        groups = _batch_groups(sweeper, arguments, composer)
+        spec = replay.current_spec()
+        if spec is not None:
+            groups, subdirs = _replay_groups(spec, sweep_dir)
+            if hasattr(launcher, "ctx"):
+                launcher.ctx.subdirs.update(subdirs)
+        else:
+            groups = _batch_groups(sweeper, arguments, composer)
     except HydraflowError as error:
         raise SweepError(f"hydraflow: {error}") from None
-    total = sum(group.count() for group in groups)
+    total = sum(_size(group) for group in groups)
 
-    sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(config, sweep_dir / "multirun.yaml")
+    if spec is None:
+        OmegaConf.save(config, sweep_dir / "multirun.yaml")
     _validate(composer, groups)
+    record, attempt = _open_manifest(sweeper, sweep_dir, total, spec)
+    events = EventLog(sweep_dir, attempt)
 
     keep = total <= KEEP_CONFIGS_UP_TO
     if hasattr(launcher, "keep_configs"):
         launcher.keep_configs = keep
-    size = sweeper.max_batch_size or CHUNK
-    log.info(f"hydraflow: {total} runs in {len(groups)} batch group(s)")
-    chunk_sizes: List[int] = []
+    log.info(f"hydraflow: {total} runs in {len(groups)} batch group(s)" +
+             (f" (a replay of {total} recorded runs)" if spec else ""))
+    runs = spec_runs(groups, spec)
     results: Dict[int, JobReturn] = {}
     failures: List[Tuple[int, JobReturn]] = []
     done = 0
-    try:
-        for number, result in _launch(launcher, groups, size, chunk_sizes):
-            done += 1  # every result counts, also those drained after Ctrl-C
-            if result.status != JobStatus.COMPLETED:
-                failures.append((number, _slim(result)))
-            if keep:
-                results[number] = result
-    except KeyboardInterrupt:
-        _ignore_further_interrupts()
-        getattr(launcher, "terminate", getattr(launcher, "close", lambda: None))()
-        sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n")
-        raise SystemExit(130) from None
-    finally:
-        getattr(launcher, "close", lambda: None)()
-    if failures:
+
+    def take(number: int, result: JobReturn) -> None:
+        nonlocal done
+        if getattr(result, "interrupted", False):
+            return  # stopped half way: not finished, and retry runs it again
+        done += 1  # every result counts, also those that come in while stopping
+        if result.status != JobStatus.COMPLETED:
+            failures.append((number, _slim(result)))
+        if keep:
+            results[number] = result
+
+    ours = hasattr(launcher, "run_tasks")
+    with stop_signals() if ours else contextlib.nullcontext():
+        try:
+            if ours:
+                tasks = pack(runs, getattr(launcher, "runs_per_task", 1))
+                for number, result in launcher.run_tasks(_recorded(tasks, record, spec), total, events):
+                    take(number, result)
+            else:
+                for number, result in _launch_elsewhere(launcher, runs, sweeper.max_batch_size or CHUNK,
+                                                        record, spec, events):
+                    take(number, result)
+        except KeyboardInterrupt:
+            signum = stops.stopping() or signal.SIGINT
+            if ours:
+                for number, result in launcher.stop(signum):
+                    take(number, result)
+            stops.ignore_from_now_on()
+            sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
+                             + _next_steps(sweep_dir))
+            raise SystemExit(128 + signum) from None
+        finally:
+            getattr(launcher, "close", lambda: None)()
+    machine = getattr(getattr(launcher, "executor", None), "machine_error", None) or \
+        getattr(launcher, "machine_error", None)
+    if failures or done < total:
         # Printed here and ended with SystemExit, which Hydra's run_and_report does not
         # decorate: its HYDRA_FULL_ERROR advice would show only hydraflow's own stack.
-        summary = _failure_summary(total, sorted(failures, key=lambda f: f[0]))
-        sys.stderr.write(summary + "\n")
+        summary = _failure_summary(total, sorted(failures, key=lambda f: f[0]), done, machine)
+        sys.stderr.write(summary + "\n" + _next_steps(sweep_dir))
         sys.stderr.flush()
         raise SystemExit(1)
     log.info(f"hydraflow: {total} runs completed")
-    returns: List[Sequence[JobReturn]] = []
-    number = 0
-    for chunk_size in chunk_sizes if keep else []:  # results grouped as the launcher got them
-        returns.append([results[n] for n in range(number, number + chunk_size)])
-        number += chunk_size
-    return returns
+    if not keep:
+        return []
+    ordered = [Run(n, tuple(results[n].overrides or ()), 0) for n in sorted(results)]
+    size = sweeper.max_batch_size or CHUNK
+    return [[results[r.number] for r in chunk] for chunk in chunks(ordered, size)]
 
 
-def _ignore_further_interrupts() -> None:
-    """The sweep is ending with 130: another Ctrl-C now (even while Python shuts down) changes nothing."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _size(group: Any) -> int:
+    return len(group) if isinstance(group, list) else group.count()
 
 
-def _launch(launcher: Any, groups: list, size: int, chunk_sizes: List[int]) -> Iterator[Tuple[int, JobReturn]]:
-    """Every run through the launcher: streamed (no wait between chunks) when it can, else chunk by chunk."""
-    def chunks() -> Iterator[List[List[str]]]:
-        for group in groups:
-            for chunk in _chunks(group.runs(), size):
-                chunk_sizes.append(len(chunk))
-                yield chunk
+def _overrides_of(group: Any) -> Iterator[Sequence[str]]:
+    """The overrides of each run of a group: a sweep's group, or a replay's recorded runs."""
+    if isinstance(group, list):
+        return (run.overrides for run in group)
+    return group.runs()
 
-    if hasattr(launcher, "launch_stream"):
-        yield from launcher.launch_stream(chunks())
+
+def spec_runs(groups: List[Any], spec: Optional[replay.ReplaySpec]) -> Iterator[Run]:
+    """The runs to run: every run of the groups numbered 0..N-1, or a replay's recorded ones."""
+    if spec is None:
+        return number_runs(group.runs() for group in groups)
+    return (run for group in groups for run in group)
+
+
+def _replay_groups(spec: replay.ReplaySpec, sweep_dir: Path) -> Tuple[List[List[Run]], Dict[int, str]]:
+    """The recorded runs a replay names, by group, and their recorded output subdirectories."""
+    if Path(spec.sweep_dir).absolute() != sweep_dir:
+        raise HydraflowError(f"{replay.ENV} names a replay of {spec.sweep_dir}, but this sweep's directory is "
+                             f"{sweep_dir}; unset {replay.ENV} to run a new sweep")
+    state = manifest.read(sweep_dir)
+    wanted = set(spec.runs)
+    by_group: Dict[int, List[Run]] = {}
+    subdirs: Dict[int, str] = {}
+    for record in state.runs:
+        if record.number not in wanted:
+            continue
+        by_group.setdefault(record.group, []).append(Run(record.number, tuple(record.overrides), record.group))
+        if record.output_dir:
+            with contextlib.suppress(ValueError):
+                subdirs[record.number] = str(Path(record.output_dir).relative_to(sweep_dir))
+    missing = wanted - {r.number for runs in by_group.values() for r in runs}
+    if missing:
+        raise HydraflowError(f"{sweep_dir}: the manifest has no run {', '.join(f'#{n}' for n in sorted(missing)[:5])}")
+    return [by_group[g] for g in sorted(by_group)], subdirs
+
+
+def _open_manifest(sweeper: Any, sweep_dir: Path, total: int,
+                   spec: Optional[replay.ReplaySpec]) -> Tuple[manifest.Manifest, int]:
+    """A new sweep's manifest (an older one in the same directory is kept aside), or the replayed one."""
+    record = manifest.Manifest(sweep_dir)
+    launcher = sweeper.launcher
+    settings = launcher.settings() if hasattr(launcher, "settings") else {"_target_": type(launcher).__name__}
+    if spec is None:
+        if record.exists:  # the same sweep dir again: the earlier record stays, under another name
+            record.dir.rename(record.dir.with_name(f"{manifest.DIR_NAME}.{int(time.time())}-{os.getpid()}"))
+        config = sweeper.config
+        overrides = {"task": list(config.hydra.overrides.task), "hydra": list(config.hydra.overrides.hydra)}
+        record.create({
+            "kind": "sweep", "runs": total, "job_name": str(config.hydra.job.name),
+            "launch": replay.launch_record(settings, overrides, str(config.hydra.runtime.cwd)),
+            "sweeper": {"params": {k: str(v) for k, v in sweeper.params.items()}, "job": sweeper.job},
+            "launcher": settings,
+        })
+    attempt = record.begin_attempt({"kind": spec.reason if spec else "launch", "runs": total,
+                                    "launcher": settings, "argv": sys.argv})
+    return record, attempt
+
+
+#: Plan records are written this many runs ahead of dispatch, in one append each.
+PLAN_BLOCK = 1000
+
+
+def _recorded(tasks: Iterable[Task], record: manifest.Manifest, spec: Optional[replay.ReplaySpec]) -> Iterator[Task]:
+    """Tasks, each one's runs in the manifest's plan before it is dispatched (a replay's are there)."""
+    if spec is not None:
+        yield from tasks
         return
-    number = 0
-    for chunk in chunks():
-        yield from zip(range(number, number + len(chunk)), launcher.launch(chunk, initial_job_idx=number))
-        number += len(chunk)
+    block: List[Task] = []
+    count = 0
+    for task in tasks:
+        block.append(task)
+        count += len(task.runs)
+        if count >= PLAN_BLOCK:
+            record.add_plan(_plan_records(block))
+            yield from block
+            block, count = [], 0
+    record.add_plan(_plan_records(block))
+    yield from block
+
+
+def _plan_records(tasks: List[Task]) -> Iterator[Dict[str, Any]]:
+    for task in tasks:
+        for run in task.runs:
+            yield {"run": run.number, "overrides": list(run.overrides), "group": run.group, "task": task.index}
+
+
+def _launch_elsewhere(launcher: Any, runs: Iterator[Run], size: int, record: manifest.Manifest,
+                      spec: Optional[replay.ReplaySpec], events: EventLog) -> Iterator[Tuple[int, JobReturn]]:
+    """Another launcher (joblib, submitit ...): chunks through Hydra's launch(); this process records them."""
+    for index, chunk in enumerate(group_chunks(runs, size)):
+        if spec is None:
+            record.add_plan({"run": r.number, "overrides": list(r.overrides), "group": r.group, "task": index}
+                            for r in chunk)
+        contiguous = all(b.number == a.number + 1 for a, b in zip(chunk, chunk[1:]))
+        calls = [chunk] if contiguous else [[r] for r in chunk]
+        for call in calls:
+            for run in call:
+                events.started(run.number, job_id=type(launcher).__name__)
+            returns = launcher.launch([list(r.overrides) for r in call], initial_job_idx=call[0].number)
+            for run, result in zip(call, returns):
+                state = manifest.COMPLETED if result.status == JobStatus.COMPLETED else manifest.FAILED
+                error = None
+                if state != manifest.COMPLETED:
+                    value = result._return_value
+                    error = f"{type(value).__name__}: {value}".splitlines()[0] if value is not None else "failed"
+                output = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
+                events.ended(run.number, state, error, **({"output_dir": output} if output else {}))
+                yield run.number, result
+
+
+def _next_steps(sweep_dir: Path) -> str:
+    shown = _shown(sweep_dir)
+    return (f"every run's state: hydraflow status {shown}\n"
+            f"run again what did not complete: hydraflow retry {shown}\n")
+
+
+def _shown(path: Path) -> str:
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - another drive
+        return str(path)
+    text = relative if not relative.startswith("..") else str(path)
+    return text if " " not in text else f"'{text}'"
 
 
 def _batch_groups(sweeper: Any, arguments: List[str], composer: RunComposer) -> list:
@@ -178,7 +318,7 @@ def _validate(composer: RunComposer, groups: list) -> None:
     """Compose one run per distinct set of config-group choices, before any run starts."""
     seen = set()
     for group in groups:
-        for run in group.runs():
+        for run in _overrides_of(group):
             key = composer.group_overrides(run)
             if key in seen:
                 continue
@@ -189,14 +329,6 @@ def _validate(composer: RunComposer, groups: list) -> None:
                 raise SweepError(
                     f"hydraflow: the run {' '.join(run)} cannot be composed:\n{composition_reason(error)}"
                 ) from None
-
-
-def _chunks(runs: Iterator[List[str]], size: int) -> Iterator[List[List[str]]]:
-    while True:
-        chunk = list(islice(runs, size))
-        if not chunk:
-            return
-        yield chunk
 
 
 def _slim(result: JobReturn) -> JobReturn:
@@ -211,8 +343,15 @@ def _slim(result: JobReturn) -> JobReturn:
     return slim
 
 
-def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]]) -> str:
-    lines = [f"hydraflow: {len(failures)} of {total} runs failed ({total - len(failures)} completed):"]
+def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]], done: Optional[int] = None,
+                     machine: Optional[str] = None) -> str:
+    done = total if done is None else done
+    lines = []
+    if machine:
+        lines.append(f"hydraflow: stopped starting runs: {machine}")
+    not_run = f", {total - done} not run" if done < total else ""
+    lines.append(f"hydraflow: {len(failures)} of {total} runs failed ({done - len(failures)} completed{not_run})"
+                 + (":" if failures else ""))
     tracebacks_in_logs = False
     for number, result in failures:
         error = result._return_value

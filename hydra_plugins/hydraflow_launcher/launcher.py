@@ -3,7 +3,6 @@
 Hydra imports this module at start-up: the heavy parts are imported lazily.
 """
 
-import atexit
 import logging
 import re
 from pathlib import Path
@@ -57,7 +56,7 @@ class HydraflowLauncher(Launcher):
         self.gpus = [str(g).strip() for g in gpus] if isinstance(gpus, (list, tuple)) else []
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
-        self.pool = None
+        self.executor = None
 
     def _check_settings(self) -> None:
         problems = []
@@ -92,83 +91,78 @@ class HydraflowLauncher(Launcher):
     def composer(self):
         return self.ctx.composer
 
+    def settings(self) -> dict:
+        """The launcher settings, as recorded in a sweep's manifest."""
+        return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
+                "runs_per_task": self.runs_per_task}
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Hydra's launcher API: one call, one list of results in run order."""
-        results = dict(self.launch_stream([[list(o) for o in job_overrides]], initial_job_idx))
+        """Hydra's launcher API (another sweeper calls it): one call, results in run order."""
+        from hydraflow_core.runplan import number_runs, pack
+
+        runs = number_runs([[list(o) for o in job_overrides]], initial_job_idx)
+        results = {}
+        try:
+            for number, result in self.run_tasks(pack(runs, self.runs_per_task), len(job_overrides)):
+                results[number] = result
+        except KeyboardInterrupt:
+            import signal
+
+            results.update(self.stop(signal.SIGINT))
+            raise
+        finally:
+            self.close()
         return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
-    def launch_stream(self, chunks: Iterable[List[List[str]]], first: int = 0) -> Iterator[Tuple[int, JobReturn]]:
-        """Run chunks of runs numbered from ``first``, without waiting between chunks.
+    def run_tasks(self, tasks: Iterable[Any], total: int, events: Any = None) -> Iterator[Tuple[int, JobReturn]]:
+        """Run the tasks of a run plan (pulled lazily); yield ``(run number, JobReturn)`` as runs end.
 
-        Yields ``(run number, result)`` as runs finish (in order when in-process).
-        The hydraflow sweeper streams a whole sweep through this.
+        The hydraflow sweeper streams a whole sweep through this; ``events``
+        (the manifest's event log) gets every run's start and end, written by
+        the process that runs it.
         """
         from hydra.core.utils import configure_log, setup_globals
 
-        from ._interrupt import INTERRUPTS
-        from ._local import WorkerPool, execute
+        from hydraflow_core.executor import LocalExecutor
+
+        from ._local import HydraRuns, as_job_return
 
         assert self.ctx is not None, "setup() was not called"
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self.ctx.keep_configs = self.keep_configs
-        numbered = self._numbered(chunks, first)
-        INTERRUPTS.install()
-        try:
-            if self.max_parallel == 1:
-                if self.gpus:
-                    import os
+        workers = min(self.max_parallel, -(-total // self.runs_per_task)) if total else 1
+        where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"
+        log.info(f"Launching {total} jobs locally {where}")
+        self.executor = LocalExecutor(function=HydraRuns(self.ctx), max_parallel=self.max_parallel,
+                                      gpus=self.gpus, events=events)
+        for result in self.executor.stream(self._logged(tasks)):
+            yield result.run.number, as_job_return(result)
 
-                    os.environ["CUDA_VISIBLE_DEVICES"] = self.gpus[0]
-                for chunk in numbered:
-                    for number, overrides in chunk:
-                        if INTERRUPTS.requested:  # Ctrl-C came between runs
-                            raise KeyboardInterrupt
-                        yield number, execute(self.ctx, number, overrides)
-            else:
-                if self.pool is None:
-                    self.pool = WorkerPool(self.ctx, self.max_parallel, self.gpus)
-                    atexit.register(self.close)
-                yield from self.pool.run(self._packed(numbered))
-        except KeyboardInterrupt:
-            raise  # the handler stays: a second Ctrl-C while the sweep ends only sets the flag
-        except BaseException:
-            INTERRUPTS.restore()
-            raise
-        INTERRUPTS.restore()
-
-    def _numbered(self, chunks: Iterable[List[List[str]]], first: int) -> Iterator[List[Tuple[int, List[str]]]]:
-        """Each chunk with its runs numbered, logged as Hydra's basic launcher logs them."""
+    def _logged(self, tasks: Iterable[Any], block: int = 1000) -> Iterator[Any]:
+        """Runs logged as Hydra's basic launcher logs them: up to ``block`` runs at once, before they run."""
         from hydra.core.utils import filter_overrides
 
-        number = first
-        for chunk in chunks:
-            # Workers start only for batches there are: never more than the chunk's batches.
-            workers = min(self.max_parallel, -(-len(chunk) // self.runs_per_task))
-            where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"
-            log.info(f"Launching {len(chunk)} jobs locally {where}")
-            numbered = [(number + offset, list(overrides)) for offset, overrides in enumerate(chunk)]
-            for run_number, overrides in numbered:
-                log.info(f"\t#{run_number} : {' '.join(filter_overrides(overrides))}")
-            yield numbered
-            number += len(chunk)
+        from hydraflow_core.runplan import chunks
 
-    def _packed(self, chunks: Iterator[List[Tuple[int, List[str]]]]) -> Iterator[List[Tuple[int, List[str]]]]:
-        """Consecutive runs of a chunk packed ``runs_per_task`` at a time (one worker task each)."""
-        size = self.runs_per_task
-        for chunk in chunks:
-            for start in range(0, len(chunk), size):
-                yield chunk[start:start + size]
+        for tasks_block in chunks(tasks, max(1, block // self.runs_per_task)):
+            for task in tasks_block:
+                for run in task.runs:
+                    log.info(f"\t#{run.number} : {' '.join(filter_overrides(run.overrides))}")
+            yield from tasks_block
+
+    def stop(self, signum: int) -> Iterator[Tuple[int, JobReturn]]:
+        """After a stop signal: the results that still come in, then every worker stopped."""
+        from ._local import as_job_return
+
+        executor, self.executor = getattr(self, "executor", None), None
+        if executor is not None:
+            for result in executor.stop(signum):
+                yield result.run.number, as_job_return(result)
 
     def close(self) -> None:
-        """Stop the workers (the hydraflow sweeper calls this when the sweep ends)."""
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
-
-    def terminate(self) -> None:
-        """Stop the workers at once (Ctrl-C)."""
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool = None
+        """Let the workers go (the hydraflow sweeper calls this when the sweep ends)."""
+        executor, self.executor = getattr(self, "executor", None), None
+        if executor is not None:
+            executor.close()

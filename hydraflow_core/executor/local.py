@@ -43,7 +43,8 @@ from .base import COMPLETED, FAILED, INTERRUPTED, LOST, RUNNING, Handle, Machine
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 5.0
-_POLL_SECONDS = 0.05
+_POLL_SECONDS = 0.05  # commands: how often their exit is checked
+_WAIT_SECONDS = 0.1  # workers: the longest wait before a stop signal is looked at
 #: errno values that mean the machine, not the run, is at fault.
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE}
 
@@ -185,10 +186,6 @@ def _die_with_parent() -> None:
         pass
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def _worker(conn: Connection, inherited: List[Connection], function: RunFunction,
             events: Optional[EventLog], env: Dict[str, str]) -> None:
     _die_with_parent()
@@ -197,16 +194,15 @@ def _worker(conn: Connection, inherited: List[Connection], function: RunFunction
     for other in inherited:  # the parent's pipe ends: keep none, so a dead parent means EOF here
         other.close()
     os.environ.update(env)
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent decides; it forwards a stop
+    stops.install()  # a stop raises inside a task only; between runs the loop below sees it
     try:
-        while True:
+        while stops.stopping() is None:
             task = conn.recv()
             if task is None:
-                return
+                break
             for run in task.runs:
+                if stops.stopping() is not None:
+                    break
                 result = run_one(function, run, events, lambda r: conn.send_bytes(b"S%d" % r.number))
                 conn.send_bytes(b"R" + _encode(result))
             conn.send_bytes(b"D")
@@ -217,7 +213,7 @@ def _worker(conn: Connection, inherited: List[Connection], function: RunFunction
     except RunInterrupted as stop:
         with contextlib.suppress(OSError):
             conn.send_bytes(b"R" + _encode(stop.result))
-    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+    except (EOFError, BrokenPipeError, OSError, KeyboardInterrupt):
         pass  # the parent is gone or stopping: leave quietly
     except BaseException:  # pragma: no cover - a bug of ours: say it, in the worker's stderr
         traceback.print_exc()
@@ -281,6 +277,7 @@ class LocalExecutor:
         """Run ``tasks`` (pulled lazily) and every submitted task; yield each run's result as it ends."""
         self.source = iter(tasks)
         while True:
+            stops.check()  # a stop signal that came outside a task is raised here
             started = self._fill()
             while self._ready:
                 yield self._ready.pop(0)
@@ -485,7 +482,7 @@ class LocalExecutor:
         for slot in busy:
             waitables[slot.conn] = slot
             waitables[slot.process.sentinel] = slot
-        ready = wait(list(waitables), timeout)
+        ready = wait(list(waitables), _WAIT_SECONDS if timeout is None else min(timeout, _WAIT_SECONDS))
         for slot in {waitables[r] for r in ready}:
             self._read(slot)
 

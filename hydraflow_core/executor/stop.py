@@ -1,18 +1,27 @@
 """Stopping on SIGINT, SIGTERM and SIGHUP, the same way in the CLI and the plugin.
 
-The first signal raises :class:`Stopped` in the main thread: the executor
-then stops what runs (a grace period, then SIGKILL), records it, and the front
-end prints its summary and exits 128 + the signal number (130, 143, 129).
-A second signal during that grace period kills everything at once; it never
-raises again (no traceback from inside the clean-up).
+A KeyboardInterrupt raised at a random point (inside a finalizer, half way
+through sending a result) prints "Exception ignored ..." tracebacks or loses a
+run that had finished. So while :func:`stop_signals` is active, a stop signal
+raises :class:`Stopped` only *inside a task* (code run under :func:`in_task`:
+the user's function stops there, as with Hydra's basic launcher); anywhere
+else it only records the signal, and the executor's loop raises
+:class:`Stopped` at its next safe point (:func:`check`, at least every 0.1 s).
+The executor then stops what runs (a grace period, then SIGKILL) and the front
+end prints its summary and exits 128 + the signal number (130, 143, 129). A
+second signal kills everything at once and never raises again.
+
+Forked workers inherit the handler, so a worker finishes sending the result of
+a run that returned before it stops.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
-from typing import Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s)
 
@@ -31,8 +40,10 @@ class Stopped(KeyboardInterrupt):
 
 class _State:
     def __init__(self) -> None:
-        self.signum: Optional[int] = None
-        self.on_force: List[Callable[[], None]] = []
+        self.signum: Optional[int] = None  # the first stop signal
+        self.raised = False  # Stopped was raised for it already
+        self.in_task = False
+        self.on_force: List[Callable[[], Any]] = []
 
 
 _state = _State()
@@ -43,8 +54,31 @@ def stopping() -> Optional[int]:
     return _state.signum
 
 
-def on_second_signal(callback: Callable[[], None]) -> Callable[[], None]:
-    """Call ``callback`` (e.g. kill every process) if a second stop signal arrives."""
+def exit_code(default: int = signal.SIGINT) -> int:
+    """128 + the stop signal received (130 when none was recorded: a plain KeyboardInterrupt)."""
+    return 128 + (_state.signum or default)
+
+
+def check() -> None:
+    """Raise :class:`Stopped` here, at a safe point, if a stop signal arrived."""
+    if _state.signum is not None and not _state.raised:
+        _state.raised = True
+        raise Stopped(_state.signum)
+
+
+def wait_process(process) -> int:
+    """``process.wait()`` that raises :class:`Stopped` (within 0.1 s) when a stop signal arrives."""
+    import subprocess
+
+    while True:
+        try:
+            return process.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            check()
+
+
+def on_second_signal(callback: Callable[[], Any]) -> Callable[[], None]:
+    """Call ``callback`` (e.g. kill every process) if another stop signal arrives."""
     _state.on_force.append(callback)
     return lambda: _state.on_force.remove(callback) if callback in _state.on_force else None
 
@@ -52,21 +86,45 @@ def on_second_signal(callback: Callable[[], None]) -> Callable[[], None]:
 def _handler(signum, frame) -> None:
     if _state.signum is None:
         _state.signum = signum
-        raise Stopped(signum)
-    for callback in list(_state.on_force):  # the second signal: no more waiting
+        if _state.in_task:  # stop the user's code where it is
+            _state.in_task = False
+            _state.raised = True
+            raise Stopped(signum)
+        return
+    for callback in list(_state.on_force):  # a second signal: no more waiting
         with contextlib.suppress(Exception):
             callback()
 
 
+def in_task(function: Callable) -> Callable:
+    """``function`` with stop signals raising inside it (and only there)."""
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        check()  # stopping already: start no new task
+        _state.in_task = True
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _state.in_task = False
+
+    return guarded
+
+
+def install() -> None:
+    """Take over the stop signals for good (a forked worker)."""
+    _state.signum, _state.raised, _state.in_task, _state.on_force = None, False, False, []
+    for s in SIGNALS:
+        signal.signal(s, _handler)
+
+
 @contextlib.contextmanager
 def stop_signals() -> Iterator[None]:
-    """While inside, stop signals raise :class:`Stopped` once; the old handlers come back after."""
+    """While inside, stop signals are handled as above; the old handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread can take signals
         return
     previous = {s: signal.getsignal(s) for s in SIGNALS}
-    _state.signum = None
-    _state.on_force = []
+    _state.signum, _state.raised, _state.in_task, _state.on_force = None, False, False, []
     for s in SIGNALS:
         if previous[s] is signal.SIG_IGN and s != signal.SIGINT:
             continue  # nohup: SIGHUP stays ignored
@@ -74,11 +132,15 @@ def stop_signals() -> Iterator[None]:
     try:
         yield
     finally:
+        stopped = _state.signum is not None
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            # After a stop the process is ending: more signals change nothing, even during shutdown.
+            signal.signal(s, signal.SIG_IGN if stopped else handler)
         _state.on_force = []
 
 
-def exit_code(error: BaseException) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    return error.exit_code if isinstance(error, Stopped) else 128 + signal.SIGINT
+def ignore_from_now_on() -> None:
+    """The process is ending after a stop: more signals change nothing (even during shutdown)."""
+    if threading.current_thread() is threading.main_thread():
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)

@@ -89,7 +89,9 @@ def test_a_failing_run_does_not_stop_the_others(app):
     assert f"log: {app / 'sweep' / '3' / 'train.log'}" in result.stderr
     assert result.stderr.endswith(
         f"      log: {app / 'sweep' / '3' / 'train.log'}\n"
-        "The traceback of a failed run is at the end of its log.\n")
+        "The traceback of a failed run is at the end of its log.\n"
+        "every run's state: hydraflow status sweep\n"
+        "run again what did not complete: hydraflow retry sweep\n")
     assert "HYDRA_FULL_ERROR" not in result.stderr
     assert "Traceback" not in result.stderr.split("hydraflow: 2 of 6")[1]
     assert "RuntimeError: failing on purpose" in (app / "sweep" / "3" / "train.log").read_text()
@@ -240,8 +242,8 @@ def test_stopping_the_parent_stops_its_workers(app, sig):
     assert len(_pids(marker)) == 3  # the parent and its two workers
     process.send_signal(sig)
     out, err = process.communicate(timeout=20)
-    assert process.returncode == {signal.SIGINT: 130, signal.SIGTERM: -15, signal.SIGKILL: -9}[sig]
-    if sig == signal.SIGINT:
+    assert process.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGKILL: -9}[sig]
+    if sig != signal.SIGKILL:
         assert "hydraflow: interrupted after 0 of 4 runs (0 failed)" in err
         assert "Traceback" not in out + err
     deadline = time.time() + 5
