@@ -19,6 +19,9 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
+# Characters that make shlex differ from str.split: quotes, escapes (comments are off in shlex.split).
+_SHELL_SPECIAL = re.compile(r"[\\'\"]")
+
 from . import yaml_nodes
 from .errors import HydraflowError, JobFileError, UsageError
 from .jobs import KINDS, Job, JobFile, Step
@@ -335,6 +338,8 @@ class _Checker:
         return node.value
 
     def words(self, node: yaml.Node, key: str, text: str) -> Optional[List[str]]:
+        if not _SHELL_SPECIAL.search(text):  # plain words: shlex would give the same, in quadratic time
+            return [w for w in re.split(r"[ \t\r\n]+", text) if w]  # shlex's whitespace, not Unicode's
         try:
             return shlex.split(text)
         except ValueError as error:

@@ -6,6 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Tests never write into the repository: no .hypothesis/ example database.
+settings.register_profile("hydraflow", database=None)
+settings.load_profile("hydraflow")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,8 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hydraflow_core import jobfile
 from hydraflow_core.errors import JobFileError, UsageError
@@ -454,3 +456,21 @@ def test_example_app_file_loads():
     loaded = jobfile.load(path)
     assert "train" in loaded.jobs
     assert {job.kind for job in loaded.jobs.values()} == {"run", "call", "submit"}
+
+
+@given(st.text(alphabet=" \t\nab=,:|()1.-_\u00a0", max_size=40))
+def test_plain_words_are_split_as_a_shell_splits_them(text):
+    """The fast path for words without quotes or escapes gives exactly what shlex gives."""
+    import shlex
+
+    checker = jobfile._Checker.__new__(jobfile._Checker)
+    assert checker.words(None, "k", text) == shlex.split(text)
+
+
+def test_a_huge_plain_value_loads_whole(tmp_path):
+    """A 2 MB batch value (shlex would take minutes on it) is read whole and planned."""
+    from hydraflow_core.plan import plan_job
+
+    value = "x" * (2 * 1024 * 1024)
+    job = load(tmp_path, f"jobs:\n  j:\n    run: echo\n    steps:\n      - batch: a={value},y\n").jobs["j"]
+    assert [b.arguments[0] for b in plan_job(job).batches] == [f"a={value}", "a=y"]

@@ -36,10 +36,11 @@ def _hint(message: str) -> Optional[str]:
     if merging and "could not be converted" in message:
         key, value = merging.group(1).lstrip("+~"), merging.group(2)
         if _EXTENDED.search(value):
-            plain = value.replace("\\", "")
-            return (f"'{key}' is typed and '{plain}' reached it as text (inside a Hydra function, quoted or "
-                    f"escaped); to sweep {plain}, write it bare where Hydra sees a sweep ({key}={plain},...), "
-                    "or put it in hydra.sweeper.params or a job definition (README: The typed-config limit)")
+            plain = value.replace("\\", "").strip("'\"")
+            return (f"'{key}' is typed and {plain} reached it as text (quoted, escaped, or inside a Hydra "
+                    f"function); to sweep {plain}, put it in hydra.sweeper.params (+hydra.sweeper.params.{key}="
+                    f"{plain} with hydra/sweeper=hydraflow) or in a job definition, or write it unquoted "
+                    f"beside another value ({key}={plain},OTHER) (README: The typed-config limit)")
         if "to Integer" in message and re.fullmatch(r"[-+]?[0-9]+\.0*", value):
             return f"'{key}' is an int: write whole numbers without a point ({value.split('.')[0]}, not {value})"
         return None

@@ -302,11 +302,14 @@ def _job_file(sweeper: Any) -> Tuple[Path, str]:
 
 def _param_text(sweeper: Any, key: str, value: Any) -> str:
     """A `hydra.sweeper.params` value as text; YAML 1.1 turns an unquoted 1:30 into 90."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 60:
-        written = base60_source(sweeper.config, key, value)
+    # An int, or its text when Hydra's basic sweeper (Dict[str, str]) read the params before the swap.
+    number = value if isinstance(value, int) and not isinstance(value, bool) else (
+        int(value) if isinstance(value, str) and value.isdigit() else None)
+    if number is not None and number >= 60:
+        written = base60_source(sweeper.config, key, number)
         if written is not None:
             log.warning(
-                f"hydraflow: hydra.sweeper.params.{key} is the number {value}: YAML 1.1 reads the unquoted "
+                f"hydraflow: hydra.sweeper.params.{key} is the number {number}: YAML 1.1 reads the unquoted "
                 f"{written[1]} in {written[0]} as a base-60 number; for a range quote it ('{written[1]}')"
             )
     if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):

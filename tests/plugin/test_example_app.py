@@ -183,15 +183,20 @@ def test_missing_job_file_names_the_sweeper_setting(app):
     assert f"hydraflow: hydra.sweeper.file=jobs.yaml: no such file (in {app})\n" in result.stderr
 
 
-@pytest.mark.parametrize("seed, value, warning", [
+@pytest.mark.parametrize("seed, value, warning, sweeper", [
     pytest.param("1:30", 90, "hydra.sweeper.params.seed is the number 90: YAML 1.1 reads the unquoted 1:30 in "
-                 "{file} as a base-60 number; for a range quote it ('1:30')", id="unquoted-range"),
-    pytest.param("100", 100, None, id="ordinary-count"),
-    pytest.param("90", 90, None, id="count-that-is-also-1:30"),
+                 "{file} as a base-60 number; for a range quote it ('1:30')", "hydraflow", id="unquoted-range"),
+    pytest.param("1:30", 90, "hydra.sweeper.params.seed is the number 90: YAML 1.1 reads the unquoted 1:30 in "
+                 "{file} as a base-60 number; for a range quote it ('1:30')", None,
+                 id="unquoted-range-through-the-launchers-swap"),
+    pytest.param("100", 100, None, "hydraflow", id="ordinary-count"),
+    pytest.param("90", 90, None, "hydraflow", id="count-that-is-also-1:30"),
+    pytest.param("100", 100, None, None, id="ordinary-count-through-the-launchers-swap"),
 ])
-def test_params_in_a_config_file_and_the_yaml_base_60_warning(app, seed, value, warning):
+def test_params_in_a_config_file_and_the_yaml_base_60_warning(app, seed, value, warning, sweeper):
+    chosen = "  - override hydra/sweeper: hydraflow\n" if sweeper else ""
     (app / "conf" / "sweep.yaml").write_text(
-        "defaults:\n  - config\n  - override hydra/sweeper: hydraflow\n  - _self_\n"
+        f"defaults:\n  - config\n{chosen}  - _self_\n"
         f"hydra:\n  sweeper:\n    params:\n      learning_rate: '0:1:#3'\n      seed: {seed}\n")
     result = subprocess.run([sys.executable, "train.py", "--config-name", "sweep", "-m", "hydra.sweep.dir=sweep"],
                             cwd=app, capture_output=True, text=True, timeout=300)
@@ -437,10 +442,15 @@ if __name__ == "__main__":
                  "Error merging override lr=1\\:5\n"
                  "Value '1:5' of type 'str' could not be converted to Float\n"
                  "    full_key: lr\n    object_type=Config\n"
-                 "hint: 'lr' is typed and '1:5' reached it as text (inside a Hydra function, quoted or escaped); "
-                 "to sweep 1:5, write it bare where Hydra sees a sweep (lr=1:5,...), or put it in "
-                 "hydra.sweeper.params or a job definition (README: The typed-config limit)\n",
+                 "hint: 'lr' is typed and 1:5 reached it as text (quoted, escaped, or inside a Hydra function); "
+                 "to sweep 1:5, put it in hydra.sweeper.params (+hydra.sweeper.params.lr=1:5 with "
+                 "hydra/sweeper=hydraflow) or in a job definition, or write it unquoted beside another value "
+                 "(lr=1:5,OTHER) (README: The typed-config limit)\n",
                  id="extended-value-as-text"),
+    pytest.param("lr='1:3',5",
+                 "hint: 'lr' is typed and 1:3 reached it as text (quoted, escaped, or inside a Hydra function); "
+                 "to sweep 1:3, put it in hydra.sweeper.params",
+                 id="quoted-extended-value-hint-unquoted"),
     pytest.param("model=small,'a|b'",
                  "hint: 'model' is a config group: a value Hydra reads as one text is not a sweep of its options; "
                  "write model=a,b or use a job definition (README: The typed-config limit)\n",
