@@ -28,6 +28,16 @@ def counts_line(state: SweepState) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in order) or "no runs"
 
 
+def _short(path: Optional[str], sweep_dir: Path) -> str:
+    """A log path relative to the sweep directory when it lies inside it (readable at a glance)."""
+    if not path:
+        return ""
+    try:
+        return str(Path(path).relative_to(sweep_dir.absolute()))
+    except ValueError:
+        return path
+
+
 def _what(run: manifest.RunRecord, kind: str) -> str:
     if kind == "job":
         return str(run.extra.get("name") or run.number)
@@ -63,15 +73,18 @@ def render(console: Console, state: SweepState, shown_dir: str) -> None:
         table.add_column(noun, overflow="fold")
         if kind == "job":
             table.add_column("runs", overflow="fold")
-        table.add_column("job id", no_wrap=True)
+        # Local process ids say little at a glance (--json has them); a scheduler's job ids do.
+        show_ids = any(r.job_id and not r.job_id.startswith("local:") for r in state.runs)
+        if show_ids:
+            table.add_column("job id", no_wrap=True)
         table.add_column("log / error", overflow="fold")
         for run in state.runs:
             style = _STYLE.get(run.state, "")
-            note = run.error if run.state != COMPLETED and run.error else (run.log or "")
+            note = run.error if run.state != COMPLETED and run.error else _short(run.log, state.sweep_dir)
             row = [str(run.number), f"[{style}]{run.state}[/]", _what(run, kind)]
             if kind == "job":
                 row.append(_inner(run, state))
-            row += [run.job_id or "", note]
+            row += ([run.job_id or ""] if show_ids else []) + [note]
             table.add_row(*row)
         console.print(table)
         return
@@ -83,7 +96,7 @@ def render(console: Console, state: SweepState, shown_dir: str) -> None:
         detail = f" — {run.error}" if run.error else ""
         console.print(f"  #{run.number} [{style}]{run.state}[/] {_what(run, kind)}{detail}", highlight=False)
         if run.log and run.state in (FAILED, LOST):
-            console.print(f"      log: {run.log}", highlight=False)
+            console.print(f"      log: {_short(run.log, state.sweep_dir)}", highlight=False)
     if len(unfinished) > LISTED:
         console.print(f"  ... and {len(unfinished) - LISTED} more (hydraflow status --json for all)",
                       highlight=False)

@@ -20,7 +20,8 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydraflow_core.executor import COMPLETED, FAILED, INTERRUPTED, RunResult
+from hydraflow_core.executor import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
+from hydraflow_core.executor.local import machine_error
 from hydraflow_core.executor.stop import in_task
 from hydraflow_core.runplan import Run
 
@@ -130,6 +131,8 @@ class HydraRuns:
         if failed:
             value = result._return_value
             error = one_line(value) if isinstance(value, BaseException) else "failed"
+            if isinstance(value, BaseException) and machine_error(value):  # a full disk fails every run after it
+                raise MachineError(machine_error(value))
         return RunResult(run, FAILED if failed else COMPLETED, error, value=result,
                          log=result.log_path or prepared.get("log"), output_dir=output_dir or prepared.get("output_dir"))
 

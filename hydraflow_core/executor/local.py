@@ -106,6 +106,10 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
     announce(run)  # from here on, a death is this run's
     try:
         result = function.execute(run, prepared)
+    except MachineError as error:  # the run function says the machine is at fault (its task's disk is full)
+        with contextlib.suppress(OSError, MachineError):  # best effort: the disk may be full
+            _record_end(events, RunResult(run, FAILED, str(error)))
+        raise
     except KeyboardInterrupt:
         result = RunResult(run, INTERRUPTED, "stopped by a signal", started=started,
                            log=prepared.get("log"), output_dir=prepared.get("output_dir"))
