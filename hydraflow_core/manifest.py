@@ -23,13 +23,14 @@ one its launcher wrote for it (a worker that died after recording its end).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import UsageError
 
@@ -53,6 +54,7 @@ _HOST = socket.gethostname()
 _RANK = {"start": 0, "ended_by_launcher": 1, "end": 2}
 # End-record details kept in RunRecord.extra.
 _END_EXTRAS = ("returncode",)
+_PLAN_KEYS = ("run", "overrides", "group", "task")
 
 
 def manifest_dir(sweep_dir: os.PathLike) -> Path:
@@ -245,7 +247,19 @@ def _own_start() -> Optional[int]:
 # --------------------------------------------------------------------------- reading
 
 
-@dataclass
+class _NoExtra(dict):
+    """The shared empty ``extra`` of most records (one object, not one dict per run); read-only."""
+
+    __hash__ = object.__hash__  # a dataclass default must be hashable
+
+    def __setitem__(self, key, value):  # pragma: no cover - a bug of ours
+        raise TypeError("RunRecord.extra is replaced, never changed")
+
+
+_NO_EXTRA: Mapping[str, Any] = _NoExtra()
+
+
+@dataclass(eq=False)
 class RunRecord:
     number: int
     overrides: List[str]
@@ -261,11 +275,15 @@ class RunRecord:
     output_dir: Optional[str] = None
     log: Optional[str] = None
     error: Optional[str] = None
-    extra: Dict[str, Any] = field(default_factory=dict)  # other plan fields (a job's batch name ...)
+    extra: Mapping[str, Any] = _NO_EXTRA  # other plan fields (a job's batch name ...); replaced, never changed
 
     def as_json(self) -> Dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
-        out.update(self.extra)
+        out = {"number": self.number, "overrides": self.overrides, "group": self.group, "task": self.task,
+               "state": self.state, "attempt": self.attempt, "started": self.started, "ended": self.ended,
+               "host": self.host, "pid": self.pid, "job_id": self.job_id, "output_dir": self.output_dir,
+               "log": self.log, "error": self.error}
+        if self.extra:
+            out.update(self.extra)
         return out
 
 
@@ -297,6 +315,16 @@ class SweepState:
 
 def read(sweep_dir: os.PathLike) -> SweepState:
     """The manifest of ``sweep_dir`` folded into one state per run."""
+    collecting = gc.isenabled()
+    gc.disable()  # hundreds of thousands of small dicts, no cycles: the collector would only cost time
+    try:
+        return _read(sweep_dir)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read(sweep_dir: os.PathLike) -> SweepState:
     directory = manifest_dir(sweep_dir)
     header_path = directory / "manifest.json"
     try:
@@ -317,58 +345,54 @@ def read(sweep_dir: os.PathLike) -> SweepState:
         number = record.get("run")
         if not isinstance(number, int):
             continue
-        extra = {k: v for k, v in record.items() if k not in ("run", "overrides", "group", "task")}
-        runs[number] = RunRecord(number, list(record.get("overrides") or []),
-                                 record.get("group", 0), record.get("task", 0), extra=extra)
-    latest: Dict[int, Tuple[int, int, float]] = {}
+        run = RunRecord(number, record.get("overrides") or [], record.get("group", 0), record.get("task", 0))
+        if len(record) > 4:  # a job's batch: its name and sweep dir
+            run.extra = {k: v for k, v in record.items() if k not in _PLAN_KEYS}
+        runs[number] = run
+    # The winning event per run, and the latest start (where it ran), by (attempt, rank, time),
+    # folded into one float (the time keeps ms precision) to keep this loop cheap.
+    best: Dict[Any, Tuple[float, Dict[str, Any]]] = {}
+    best_start: Dict[Any, Tuple[float, Dict[str, Any]]] = {}
+    rank_of, best_get, start_get = _RANK.get, best.get, best_start.get
     events_dir = directory / "events"
     files = sorted(events_dir.iterdir()) if events_dir.is_dir() else []
     for path in files:
         for event in _read_lines(path):
-            run = runs.get(event.get("run"))  # type: ignore[arg-type]
-            if run is None:
+            rank = rank_of(event.get("event"))  # type: ignore[arg-type]
+            if rank is None:
                 continue
-            _apply(run, event, latest)
+            number = event.get("run")
+            key = ((event.get("attempt") or 0) * 4 + rank) * 1e10 + (event.get("time") or 0)
+            found = best_get(number)
+            if found is None or key >= found[0]:
+                best[number] = (key, event)
+            if rank == 0:
+                found = start_get(number)
+                if found is None or key >= found[0]:
+                    best_start[number] = (key, event)
     launcher_alive = SweepState(Path(sweep_dir), header, attempts, []).launcher_alive
-    for run in runs.values():
-        if run.state == RUNNING:
-            alive = process_alive(run.host, run.pid, run.extra.pop("_pid_start", None))
-            if alive is False:
-                run.state = LOST
-        elif run.state == PLANNED and launcher_alive:
-            run.state = PENDING
-        run.extra.pop("_pid_start", None)
-    return SweepState(Path(sweep_dir), header, attempts, [runs[n] for n in sorted(runs)])
-
-
-def _apply(run: RunRecord, event: Dict[str, Any], latest: Dict[int, Tuple[int, int, float]]) -> None:
-    kind = event.get("event")
-    if kind not in _RANK:
-        return
-    order = (int(event.get("attempt") or 0), _RANK[kind], float(event.get("time") or 0))
-    if kind == "start":  # details of the latest start, whatever ends it
-        previous = latest.get(-run.number - 1)
-        if previous is None or order >= previous:
-            latest[-run.number - 1] = order
-            run.started = event.get("time")
-            run.host, run.pid = event.get("host"), event.get("pid")
-            run.job_id = event.get("job_id")
-            run.output_dir = event.get("output_dir", run.output_dir)
-            run.log = event.get("log", run.log)
-            run.extra["_pid_start"] = event.get("pid_start")
-    previous = latest.get(run.number)
-    if previous is not None and order < previous:
-        return
-    latest[run.number] = order
-    run.attempt = order[0]
-    if kind == "start":
-        run.state, run.ended, run.error = RUNNING, None, None
-    else:
+    for number, run in runs.items():
+        start = best_start.get(number)
+        if start is not None:
+            event = start[1]
+            run.started, run.host, run.pid = event.get("time"), event.get("host"), event.get("pid")
+            run.job_id, run.output_dir, run.log = event.get("job_id"), event.get("output_dir"), event.get("log")
+        won = best.get(number)
+        if won is None:
+            if launcher_alive:
+                run.state = PENDING
+            continue
+        event = won[1]
+        run.attempt = event.get("attempt") or 0
+        if event.get("event") == "start":
+            alive = process_alive(run.host, run.pid, event.get("pid_start"))
+            run.state = LOST if alive is False else RUNNING
+            continue
         run.state = event.get("state") or FAILED
-        run.ended = event.get("time")
-        run.error = event.get("error")
+        run.ended, run.error = event.get("time"), event.get("error")
         run.log = event.get("log", run.log)
         run.output_dir = event.get("output_dir", run.output_dir)
         for key in _END_EXTRAS:
             if key in event:
-                run.extra[key] = event[key]
+                run.extra = {**run.extra, key: event[key]}
+    return SweepState(Path(sweep_dir), header, attempts, [runs[n] for n in sorted(runs)])
