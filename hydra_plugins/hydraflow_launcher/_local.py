@@ -65,9 +65,16 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+class RunError(Exception):
+    """A run's failure known only as text (it could not be composed, its worker died ...)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 def failed_return(overrides: Sequence[str], error: str, log_path: Optional[str] = None) -> JobReturn:
     """A JobReturn for a run that produced none (it could not be composed, its worker died ...)."""
-    result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=RuntimeError(error),
+    result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=RunError(error),
                        working_dir=None, task_name=None)
     result.log_path = log_path
     result.traceback_in_log = False

@@ -114,8 +114,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
             raise SystemExit(128 + signum) from None
         finally:
             getattr(launcher, "close", lambda: None)()
-    machine = getattr(getattr(launcher, "executor", None), "machine_error", None) or \
-        getattr(launcher, "machine_error", None)
+    machine = getattr(launcher, "machine_error", None)
     if failures or done < total:
         # Printed here and ended with SystemExit, which Hydra's run_and_report does not
         # decorate: its HYDRA_FULL_ERROR advice would show only hydraflow's own stack.
@@ -358,7 +357,12 @@ def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]], done: Op
     tracebacks_in_logs = False
     for number, result in failures:
         error = result._return_value
-        reason = f"{type(error).__name__}: {error}".splitlines()[0] if error is not None else "failed"
+        if error is None:
+            reason = "failed"
+        elif type(error).__name__ == "RunError":  # known only as text: no class name to add
+            reason = str(error).splitlines()[0]
+        else:
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
         lines.append(f"  #{number} {' '.join(result.overrides or [])}")
         lines.append(f"      {reason}")
         if result.log_path:

@@ -57,6 +57,7 @@ class HydraflowLauncher(Launcher):
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
         self.executor = None
+        self.machine_error = None  # a fault of the machine that stopped the last sweep (disk full)
 
     def _check_settings(self) -> None:
         problems = []
@@ -158,6 +159,7 @@ class HydraflowLauncher(Launcher):
 
         executor, self.executor = getattr(self, "executor", None), None
         if executor is not None:
+            self.machine_error = executor.machine_error
             for result in executor.stop(signum):
                 yield result.run.number, as_job_return(result)
 
@@ -165,4 +167,5 @@ class HydraflowLauncher(Launcher):
         """Let the workers go (the hydraflow sweeper calls this when the sweep ends)."""
         executor, self.executor = getattr(self, "executor", None), None
         if executor is not None:
+            self.machine_error = executor.machine_error  # kept for the sweeper's summary
             executor.close()

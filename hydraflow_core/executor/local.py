@@ -391,6 +391,9 @@ class LocalExecutor:
                 except MachineError as error:
                     self.machine_error = str(error)
                     result = RunResult(run, FAILED, str(error))
+                    if hasattr(self.function, "describe"):
+                        details = self.function.describe(run)
+                        result.log, result.output_dir = details.get("log"), details.get("output_dir")
                 result.job_id = handle.id
                 handle.results.append(result)
                 self._ready.append(result)
@@ -549,6 +552,11 @@ class LocalExecutor:
             own = self.events.has_ended(pid, run.number) if self.events is not None else None
             if own is not None:  # it recorded its end, then died before telling us
                 state, error = own.get("state", FAILED), own.get("error")
+            elif self._stopping is not None:  # killed by our stop (a second signal): interrupted, not failed
+                state, error = INTERRUPTED, f"stopped by {signal.Signals(self._stopping).name}"
+                with contextlib.suppress(OSError):
+                    if self.events is not None:
+                        self.events.ended_for(run.number, state, error)
             elif self.machine_error is not None:
                 state, error = FAILED, self.machine_error
             else:

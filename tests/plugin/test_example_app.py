@@ -230,7 +230,7 @@ def test_a_dying_worker_fails_its_run_only(app):
     done = [(n, r is not None) for n, _, r in runs(app)]
     assert done == [(0, True), (1, False), (2, True), (3, True)]
     assert "hydraflow: 1 of 4 runs failed (3 completed):" in result.stderr
-    assert "  #1 crash=true seed=0\n      RuntimeError: the worker running #1 died (exit code 3)\n" in result.stderr
+    assert "  #1 crash=true seed=0\n      the worker running #1 died (exit code 3)\n" in result.stderr
     assert f"log: {app / 'sweep' / '1' / 'train.log'}" in result.stderr
 
 
