@@ -204,7 +204,7 @@ def _output_to(path: Path):
                 os.close(fd)
 
 
-class _CallFunction:
+class CallFunction:
     """A ``call`` job's batches as runs of the in-process executor, each one's output to its log."""
 
     def __init__(self, function: Callable[[List[str]], object], target: str, directory: Path,
@@ -240,7 +240,7 @@ def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> Li
     record = create_manifest(plan, directory, [target], 1)
     attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": 1})
     batches = {b.index: b for b in plan.batches}
-    executor = LocalExecutor(function=_CallFunction(function, target, directory, batches), max_parallel=1,
+    executor = LocalExecutor(function=CallFunction(function, target, directory, batches), max_parallel=1,
                              events=manifests.EventLog(record.sweep_dir, attempt))
     previous = os.getcwd()
     os.chdir(directory)

@@ -87,13 +87,13 @@ def retry_sweep(state: manifest.SweepState, todo: List[manifest.RunRecord], over
 def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
               console) -> int:
     """The batches of a ``hydraflow run`` directory that did not complete, run again."""
-    from .dispatch import BatchResult, Interrupted, execute_batches
+    from .dispatch import BatchResult, CallFunction, Interrupted, execute_batches, load_function
     from .display import ProgressDisplay, print_summary
     from .plan import Batch
 
     header = state.header
-    if header.get("job_kind") != "run":
-        raise UsageError(f"{state.sweep_dir}: retry runs again the batches of a 'run:' job; "
+    if header.get("job_kind") not in ("run", "call"):
+        raise UsageError(f"{state.sweep_dir}: retry runs again the batches of a 'run:' or 'call:' job; "
                          f"this one is a '{header.get('job_kind')}:' job")
     directory = Path(header["directory"])
     command = list(header["command"])
@@ -112,18 +112,27 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
 
     record = manifest.Manifest(state.sweep_dir)
     attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches)})
-    parallel = int(header.get("max_parallel") or 1)
-    executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=parallel,
-                             events=manifest.EventLog(state.sweep_dir, attempt))
+    events = manifest.EventLog(state.sweep_dir, attempt)
+    if header.get("job_kind") == "call":  # in this process, in the job file's directory, as `hydraflow run` does
+        target = str(header["target"])
+        function = CallFunction(load_function(target, directory), target, directory, batches)
+        executor = LocalExecutor(function=function, max_parallel=1, events=events)
+    else:
+        parallel = int(header.get("max_parallel") or 1)
+        executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=parallel, events=events)
     tasks = [Task(b.index, b.step, (Run(b.index, b.arguments, b.step),)) for b in batches.values()]
     title = f"{header.get('job')}: retrying {len(tasks)} of {len(state.runs)} batches"
     console.print(f"{title} -> {state.sweep_dir}", highlight=False)
     interrupted = None
+    previous = os.getcwd()
+    os.chdir(directory)
     with ProgressDisplay(console, len(tasks), title) as display:
         try:
             results: List[BatchResult] = execute_batches(executor, tasks, batches, directory, display)
         except Interrupted as stop:
             results, interrupted = stop.results, stop.exit_code
+        finally:
+            os.chdir(previous)
     print_summary(console, results, directory, header.get("run_dir", ""), str(state.sweep_dir))
     if interrupted:
         return interrupted

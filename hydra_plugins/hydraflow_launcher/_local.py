@@ -109,7 +109,7 @@ class HydraRuns:
         except Exception as error:  # fails this run alone, with Hydra's reason
             log.error(f"#{run.number} cannot be composed: {error}")
             raise
-        prepared = self._where(cfg.copy())
+        prepared = self._where(cfg)  # sets hydra.runtime.output_dir, as run_job then does itself
         prepared["config"] = cfg
         return prepared
 
