@@ -53,8 +53,19 @@ _HOST = socket.gethostname()
 # Precedence of events inside one attempt (a higher rank wins, then the later time).
 _RANK = {"start": 0, "ended_by_launcher": 1, "end": 2}
 # End-record details kept in RunRecord.extra.
-_END_EXTRAS = ("returncode",)
+_END_EXTRAS = ("returncode", "return_value")
 _PLAN_KEYS = ("run", "overrides", "group", "task")
+
+
+def slurm_ids() -> Tuple[Optional[str], Dict[str, str]]:
+    """This process's Slurm job id (``123_4`` for an array task) and the SLURM_* ids to record, if any."""
+    env = os.environ
+    if "SLURM_ARRAY_JOB_ID" in env and "SLURM_ARRAY_TASK_ID" in env:
+        job_id: Optional[str] = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    else:
+        job_id = env.get("SLURM_JOB_ID")
+    recorded = {k.lower(): env[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID") if k in env}
+    return job_id, recorded
 
 
 def manifest_dir(sweep_dir: os.PathLike) -> Path:
@@ -195,10 +206,12 @@ class Manifest:
 class EventLog:
     """One process's events file. Safe to create before ``fork``: a child opens its own file."""
 
-    def __init__(self, sweep_dir: os.PathLike, attempt: int, job_id: Optional[str] = None) -> None:
+    def __init__(self, sweep_dir: os.PathLike, attempt: int, job_id: Optional[str] = None,
+                 details: Optional[Dict[str, Any]] = None) -> None:
         self.dir = manifest_dir(sweep_dir) / "events"
         self.attempt = attempt
         self.job_id = job_id
+        self.details = dict(details or {})  # added to every start record (a Slurm task's ids)
 
     @property
     def path(self) -> Path:
@@ -213,7 +226,7 @@ class EventLog:
     def started(self, run: int, **details: Any) -> None:
         pid = os.getpid()
         self._write({"run": run, "event": "start", "host": _HOST, "pid": pid,
-                     "pid_start": _own_start(), "job_id": self.job_id or f"local:{pid}", **details})
+                     "pid_start": _own_start(), "job_id": self.job_id or f"local:{pid}", **self.details, **details})
 
     def ended(self, run: int, state: str, error: Optional[str] = None, **details: Any) -> None:
         record: Dict[str, Any] = {"run": run, "event": "end", "state": state}

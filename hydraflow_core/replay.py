@@ -26,6 +26,7 @@ from .errors import UsageError
 from .manifest import manifest_dir, write_atomic
 
 ENV = "HYDRAFLOW_REPLAY"
+TASK_ENV = "HYDRAFLOW_REPLAY_TASK"  # with an array's spec: which of its tasks this process runs
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class ReplaySpec:
     sweep_dir: str  # absolute
     runs: Tuple[int, ...]  # the recorded run numbers to run
     reason: str = "retry"  # why: 'retry' (hydraflow retry) or 'task' (a Slurm array task)
+    attempt: Optional[int] = None  # a task's: the attempt that submitted it (tasks record no attempt of their own)
 
 
 def launch_record(config_launcher: Dict[str, Any], overrides: Dict[str, List[str]], cwd: str) -> Dict[str, Any]:
@@ -63,9 +65,13 @@ def current_spec() -> Optional[ReplaySpec]:
         return None
     try:
         record = json.loads(Path(path).read_text())
-        return ReplaySpec(str(record["sweep_dir"]), tuple(int(n) for n in record["runs"]),
-                          str(record.get("reason", "retry")))
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        if "tasks" in record:  # a Slurm array: this process runs the task HYDRAFLOW_REPLAY_TASK names
+            runs = record["tasks"][int(os.environ[TASK_ENV])]
+        else:
+            runs = record["runs"]
+        return ReplaySpec(str(record["sweep_dir"]), tuple(int(n) for n in runs), str(record.get("reason", "retry")),
+                          record.get("attempt"))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
         raise UsageError(f"{ENV}={path}: cannot read the replay spec: {error}") from None
 
 

@@ -153,7 +153,7 @@ def test_workers_killed_at_random_moments(tmp_path):
 
     def killer():
         while not stop.is_set():
-            time.sleep(rng.uniform(0.002, 0.02))
+            time.sleep(rng.uniform(0.004, 0.03))
             pids = [s.process.pid for s in executor.slots if s.process is not None]
             if pids:
                 with_pid = rng.choice(pids)

@@ -141,7 +141,22 @@ class HydraRuns:
             if isinstance(value, BaseException) and machine_error(value):  # a full disk fails every run after it
                 raise MachineError(machine_error(value))
         return RunResult(run, FAILED if failed else COMPLETED, error, value=result,
-                         log=result.log_path or prepared.get("log"), output_dir=output_dir or prepared.get("output_dir"))
+                         log=result.log_path or prepared.get("log"), output_dir=output_dir or prepared.get("output_dir"),
+                         returned=None if failed else _json_safe(result._return_value))
+
+
+def _json_safe(value: Any) -> Any:
+    """What a run returned, if it is small plain data (a loss for an optimizing sweeper); else None."""
+    import json
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        return None
+    return value if len(text) <= 10_000 else None
 
 
 def as_job_return(result: RunResult) -> JobReturn:

@@ -70,7 +70,8 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
     _validate(composer, groups)
     record, attempt = _open_manifest(sweeper, sweep_dir, total, spec)
-    events = EventLog(sweep_dir, attempt)
+    job_id, slurm = manifest.slurm_ids()  # on a Slurm node: recorded with every run
+    events = EventLog(sweep_dir, attempt, job_id=job_id, details=slurm)
 
     keep = total <= KEEP_CONFIGS_UP_TO
     if hasattr(launcher, "keep_configs"):
@@ -109,12 +110,20 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
                 for number, result in launcher.stop(signum):
                     take(number, result)
             stops.ignore_from_now_on()
-            sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
-                             + _next_steps(sweep_dir))
+            if getattr(launcher, "left_running", False):  # Slurm: nothing is cancelled
+                sys.stderr.write(f"hydraflow: stopped waiting after {done} of {total} runs ended; the sweep goes "
+                                 f"on on the cluster (scancel its arrays to stop it)\n" + _next_steps(sweep_dir))
+            else:
+                sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
+                                 + _next_steps(sweep_dir))
             raise SystemExit(128 + signum) from None
         finally:
             getattr(launcher, "close", lambda: None)()
     machine = getattr(launcher, "machine_error", None)
+    if getattr(launcher, "submitted_only", False):  # slurm, wait=false: the runs go on on the cluster
+        sys.stderr.write(f"hydraflow: submitted {total} runs to Slurm; they run on the cluster\n"
+                         + _next_steps(sweep_dir))
+        return []
     if failures or done < total:
         # Printed here and ended with SystemExit, which Hydra's run_and_report does not
         # decorate: its HYDRA_FULL_ERROR advice would show only hydraflow's own stack.
@@ -157,8 +166,12 @@ def _replay_groups(spec: replay.ReplaySpec, sweep_dir: Path) -> Tuple[List[List[
     wanted = set(spec.runs)
     by_group: Dict[int, List[Run]] = {}
     subdirs: Dict[int, str] = {}
+    requeued = spec.reason == "task"  # a (maybe requeued) array task: runs that completed are never run again
     for record in state.runs:
         if record.number not in wanted:
+            continue
+        if requeued and record.state == manifest.COMPLETED:
+            wanted.discard(record.number)
             continue
         by_group.setdefault(record.group, []).append(Run(record.number, tuple(record.overrides), record.group))
         if record.output_dir:
@@ -176,6 +189,8 @@ def _open_manifest(sweeper: Any, sweep_dir: Path, total: int,
     record = manifest.Manifest(sweep_dir)
     launcher = sweeper.launcher
     settings = launcher.settings() if hasattr(launcher, "settings") else {"_target_": type(launcher).__name__}
+    if spec is not None and spec.reason == "task":  # one of many array tasks: no attempt of its own
+        return record, int(spec.attempt or 1)
     if spec is None:
         if record.exists:  # the same sweep dir again: the earlier record stays, under another name
             record.dir.rename(record.dir.with_name(f"{manifest.DIR_NAME}.{int(time.time())}-{os.getpid()}"))
@@ -339,6 +354,7 @@ def _slim(result: JobReturn) -> JobReturn:
                      _return_value=result._return_value)
     slim.log_path = getattr(result, "log_path", None)
     slim.traceback_in_log = getattr(result, "traceback_in_log", False)
+    slim.job_id = getattr(result, "job_id", None)
     slim.output_dir = None
     if slim.log_path is None and result.hydra_cfg is not None:  # another launcher's result
         slim.output_dir = str(result.hydra_cfg.hydra.runtime.output_dir)
@@ -365,6 +381,9 @@ def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]], done: Op
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
         lines.append(f"  #{number} {' '.join(result.overrides or [])}")
         lines.append(f"      {reason}")
+        job_id = getattr(result, "job_id", None)
+        if job_id and not str(job_id).startswith("local:"):
+            lines.append(f"      slurm job: {job_id}")
         if result.log_path:
             lines.append(f"      log: {result.log_path}")
         elif result.output_dir:

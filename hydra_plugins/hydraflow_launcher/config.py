@@ -12,10 +12,16 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 
 
+def _slurm_defaults() -> Dict[str, Any]:
+    from hydraflow_core.slurm_fields import DEFAULTS
+
+    return dict(DEFAULTS)
+
+
 @dataclass
 class HydraflowLauncherConf:
     _target_: str = "hydra_plugins.hydraflow_launcher.launcher.HydraflowLauncher"
-    # where batches execute: "local" (this machine)
+    # where batches execute: "local" (this machine) or "slurm" (job arrays through submitit)
     backend: str = "local"
     # batches run at once; 1 runs every run in this process, like Hydra's basic launcher
     max_parallel: int = 1
@@ -23,6 +29,10 @@ class HydraflowLauncherConf:
     gpus: List[Any] = field(default_factory=list)
     # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping
     runs_per_task: int = 1
+    # slurm: block until every run has ended (true), or return once the arrays are submitted (false)
+    wait: bool = True
+    # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm")
+    slurm: Dict[str, Any] = field(default_factory=_slurm_defaults)
 
 
 @dataclass
@@ -43,6 +53,11 @@ class HydraflowSweeperConf:
     max_batch_size: Optional[int] = None
 
 
+@dataclass
+class HydraflowSlurmLauncherConf(HydraflowLauncherConf):
+    backend: str = "slurm"
+
+
 _store = ConfigStore.instance()
 _store.store(group="hydra/sweeper", name="hydraflow", node=HydraflowSweeperConf, provider="hydraflow")
 _store.store(
@@ -51,5 +66,13 @@ _store.store(
     package="_global_",
     provider="hydraflow",
     node={"hydra": {"launcher": HydraflowLauncherConf,
+                    "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
+)
+_store.store(
+    group="hydra/launcher",
+    name="hydraflow_slurm",
+    package="_global_",
+    provider="hydraflow",
+    node={"hydra": {"launcher": HydraflowSlurmLauncherConf,
                     "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
 )

@@ -16,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("local",)
-FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task")
+BACKENDS = ("local", "slurm")
+FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "wait", "slurm")
 
 
 class LauncherSettingsError(CompactHydraException):
@@ -43,9 +43,13 @@ def _gpu_problems(gpus: Any) -> List[str]:
 
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: int = 1, gpus: Any = (),
-                 runs_per_task: int = 1, **unknown: Any) -> None:
+                 runs_per_task: int = 1, wait: bool = True, slurm: Any = None, **unknown: Any) -> None:
         # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
         self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
+        self.wait = wait
+        if OmegaConf.is_config(slurm):
+            slurm = OmegaConf.to_container(slurm, resolve=True)
+        self.slurm = dict(slurm or {})
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
         if isinstance(gpus, str):
@@ -70,6 +74,11 @@ class HydraflowLauncher(Launcher):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
         problems.extend(_gpu_problems(self.raw_gpus))
+        from hydraflow_core.slurm_fields import problems as slurm_problems
+
+        problems.extend(slurm_problems(self.slurm))
+        if not isinstance(self.wait, bool):
+            problems.append(f"wait must be true or false, not {self.wait!r}")
         if problems:
             raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
         repeated = sorted({g for g in self.gpus if self.gpus.count(g) > 1})
@@ -95,7 +104,7 @@ class HydraflowLauncher(Launcher):
     def settings(self) -> dict:
         """The launcher settings, as recorded in a sweep's manifest."""
         return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
-                "runs_per_task": self.runs_per_task}
+                "runs_per_task": self.runs_per_task, "wait": self.wait, "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Hydra's launcher API (another sweeper calls it): one call, results in run order."""
@@ -133,6 +142,11 @@ class HydraflowLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         self.ctx.keep_configs = self.keep_configs
+        if self.backend == "slurm":
+            from ._slurm import run_on_slurm
+
+            yield from run_on_slurm(self, self._logged(tasks), total, events)
+            return
         workers = min(self.max_parallel, -(-total // self.runs_per_task)) if total else 1
         where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"
         log.info(f"Launching {total} jobs locally {where}")
@@ -154,9 +168,15 @@ class HydraflowLauncher(Launcher):
             yield from tasks_block
 
     def stop(self, signum: int) -> Iterator[Tuple[int, JobReturn]]:
-        """After a stop signal: the results that still come in, then every worker stopped."""
+        """After a stop signal: the results that still come in, then every worker stopped.
+
+        On Slurm nothing is cancelled: the sweep goes on on the cluster (the sweeper says how to follow it).
+        """
         from ._local import as_job_return
 
+        if self.backend == "slurm":
+            self.left_running = True
+            return
         executor, self.executor = getattr(self, "executor", None), None
         if executor is not None:
             self.machine_error = executor.machine_error

@@ -26,6 +26,7 @@ class RunResult:
     started: Optional[float] = None  # Unix time
     job_id: Optional[str] = None  # the backend's id of the process or array task
     returncode: Optional[int] = None  # a command task's exit code
+    returned: Any = None  # a JSON-safe copy of what the run returned, recorded in the manifest
 
 
 class MachineError(Exception):

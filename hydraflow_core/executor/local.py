@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 GRACE_SECONDS = 5.0
 _POLL_SECONDS = 0.05  # commands: how often their exit is checked
 _WAIT_SECONDS = 0.1  # workers: the longest wait before a stop signal is looked at
+_NO_PROGRESS_SECONDS = 60.0  # workers killed (not crashing) this long with no run ending: give up
 #: errno values that mean the machine, not the run, is at fault.
 _MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE}
 
@@ -143,6 +144,8 @@ def _record_end(events: Optional[EventLog], result: RunResult) -> None:
     if events is None:
         return
     details = {k: v for k, v in (("log", result.log), ("output_dir", result.output_dir)) if v}
+    if result.returned is not None:
+        details["return_value"] = result.returned
     try:
         events.ended(result.run.number, result.state, result.error, **details)
     except OSError as error:
@@ -264,6 +267,7 @@ class LocalExecutor:
         self.machine_error: Optional[str] = None
         self._stopping: Optional[int] = None
         self._deaths_in_a_row = 0
+        self._last_progress = time.monotonic()
         self._suspects: Dict[int, int] = {}  # run -> deaths of workers about to start it
         self.workers_started = 0  # forked so far (a new one replaces each that died)
         self.on_start: Optional[Callable[[Handle], None]] = None  # told when a task starts
@@ -531,6 +535,7 @@ class LocalExecutor:
                     slot.handle.results.append(result)
                     self._ready.append(result)
                     self._deaths_in_a_row = 0
+                    self._last_progress = time.monotonic()
                 elif kind == b"D":
                     self._finish_slot(slot, [])
                     return
@@ -592,7 +597,9 @@ class LocalExecutor:
                         self.events.ended_for(suspect.number, FAILED, error)
                 results.append(RunResult(suspect, FAILED, error, job_id=slot.handle.id))
                 slot.remaining = slot.remaining[1:]
-            elif self._deaths_in_a_row > (50 if killed else 3 * self.max_parallel + 5) and self.machine_error is None:
+            elif (self._deaths_in_a_row > 3 * self.max_parallel + 5 and self.machine_error is None
+                  and (not killed or time.monotonic() - self._last_progress > _NO_PROGRESS_SECONDS)):
+                # A crash loop, or kills (the OOM killer) with no run ending for a long time: stop restarting.
                 self.machine_error = f"workers keep dying before any run ends (last: {how})"
         rest = slot.remaining
         handle = slot.handle

@@ -1,0 +1,82 @@
+"""The ``hydra.launcher.slurm.*`` settings: names, defaults, meaning, checks. Light (no submitit).
+
+The names are hydra-submitit-launcher's, so a config written for
+``submitit_slurm`` keeps every field when it switches to ``hydraflow_slurm``;
+the ones it hides (teardown, exclusive, dependency, ...) are here too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Dict, List, Optional, Tuple
+
+
+
+#: hydra.launcher.slurm.* fields: name -> (submitit's parameter, meaning). Names as in hydra-submitit-launcher.
+FIELDS: Dict[str, Tuple[Optional[str], str]] = {
+    "partition": ("partition", "partition to submit to"),
+    "timeout_min": ("time", "time limit of one array task, in minutes"),
+    "cpus_per_task": ("cpus_per_task", "CPUs of one array task"),
+    "gpus_per_node": ("gpus_per_node", "GPUs per node"),
+    "tasks_per_node": ("ntasks_per_node", "Slurm tasks per node (srun)"),
+    "mem_gb": ("mem", "memory per node, in GB"),
+    "nodes": ("nodes", "nodes per array task"),
+    "qos": ("qos", "quality of service"),
+    "constraint": ("constraint", "node features required (--constraint)"),
+    "account": ("account", "account to charge"),
+    "gres": ("gres", "generic resources (--gres)"),
+    "comment": ("comment", "a comment shown by squeue"),
+    "exclude": ("exclude", "nodes not to use"),
+    "cpus_per_gpu": ("cpus_per_gpu", "CPUs per GPU"),
+    "gpus_per_task": ("gpus_per_task", "GPUs per Slurm task"),
+    "mem_per_gpu": ("mem_per_gpu", "memory per GPU (e.g. 16G)"),
+    "mem_per_cpu": ("mem_per_cpu", "memory per CPU (e.g. 4G)"),
+    "signal_delay_s": ("signal_delay_s", "seconds before the time limit when the requeue signal comes"),
+    "max_num_timeout": (None, "how many times a timed-out or preempted task is requeued"),
+    "array_parallelism": ("array_parallelism", "most array tasks running at once (%N)"),
+    "setup": ("setup", "shell lines run on the node before the app"),
+    "teardown": ("teardown", "shell lines run on the node after the app"),
+    "srun_args": ("srun_args", "extra srun arguments"),
+    "additional_parameters": ("additional_parameters", "other sbatch options, as a mapping"),
+    "submitit_folder": (None, "where submitit keeps its files and the tasks' stdout/stderr"),
+    "exclusive": ("exclusive", "nodes not shared with other jobs"),
+    "dependency": ("dependency", "sbatch --dependency"),
+    "nodelist": ("nodelist", "nodes to use"),
+    "mail_type": ("mail_type", "sbatch --mail-type"),
+    "mail_user": ("mail_user", "sbatch --mail-user"),
+    "wckey": ("wckey", "workload characterization key"),
+    "use_srun": ("use_srun", "start the app through srun"),
+    "job_name": ("job_name", "the jobs' name (default: the app's job name)"),
+    "max_array_size": (None, "most tasks of one array (default: the cluster's MaxArraySize)"),
+}
+
+
+#: Defaults, as hydra-submitit-launcher's SlurmQueueConf has them (None: leave it to Slurm).
+DEFAULTS: Dict[str, Any] = {
+    "submitit_folder": "${hydra.sweep.dir}/.submitit/%j", "timeout_min": 60, "cpus_per_task": None,
+    "gpus_per_node": None, "tasks_per_node": 1, "mem_gb": None, "nodes": 1, "partition": None, "qos": None,
+    "comment": None, "constraint": None, "exclude": None, "gres": None, "cpus_per_gpu": None,
+    "gpus_per_task": None, "mem_per_gpu": None, "mem_per_cpu": None, "account": None, "signal_delay_s": 120,
+    "max_num_timeout": 0, "additional_parameters": {}, "array_parallelism": 256, "setup": None,
+    "srun_args": None, "teardown": None, "exclusive": None, "dependency": None, "nodelist": None,
+    "mail_type": None, "mail_user": None, "wckey": None, "use_srun": True, "job_name": None,
+    "max_array_size": None,
+}
+
+_WHOLE = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_node", "gpus_per_task",
+          "cpus_per_gpu", "signal_delay_s", "max_num_timeout", "array_parallelism", "max_array_size")
+
+
+def problems(settings: Dict[str, Any]) -> List[str]:
+    """Every bad hydra.launcher.slurm.* field: unknown names (with did-you-mean) and bad values."""
+    out = []
+    for name, value in settings.items():
+        if name not in FIELDS:
+            close = difflib.get_close_matches(name, list(FIELDS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            out.append(f"slurm.{name}: unknown field{hint}; valid fields: {', '.join(sorted(FIELDS))}")
+        elif name in _WHOLE and value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                                        or value < (0 if name == "max_num_timeout" else 1)):
+            least = 0 if name == "max_num_timeout" else 1
+            out.append(f"slurm.{name} must be a whole number of at least {least}, not {value!r}")
+    return out

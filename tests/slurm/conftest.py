@@ -1,0 +1,196 @@
+"""The local Slurm cluster for tests: a fixture that requires it, and helpers to use it.
+
+Start the cluster with ``bash .ci/slurm/start-cluster.sh`` (as root). Without a
+usable cluster every test that asks for ``slurm_cluster`` is skipped, with the
+reason why; with ``HYDRAFLOW_REQUIRE_SLURM=1`` (set by ``.ci/run``) it fails
+instead, so CI can never pass by skipping them.
+
+Helpers for tests (``from slurm.conftest import sacct_rows``; ``tests/slurm`` is a
+package so that this module does not shadow ``tests/conftest.py``):
+
+* ``sbatch(*args)``: submit, return the job id;
+* ``sacct_rows(job_ids)``: the accounting rows of those jobs, polled until they
+  are complete (accounting trails squeue by a fraction of a second);
+* ``wait_gone(job_ids)``: wait until squeue no longer lists them;
+* ``max_array_size()``: MaxArraySize from ``scontrol show config``;
+* ``restarted_cluster(max_array_size=N)``: a context manager running the block on
+  a cluster restarted with ``LOCAL_SLURM_MAX_ARRAY_SIZE=N``, restored afterwards;
+  the ``slurm_restart`` fixture hands it out (and skips/fails like ``slurm_cluster``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START_SCRIPT = ROOT / ".ci" / "slurm" / "start-cluster.sh"
+STATE_DIR = Path(os.environ.get("LOCAL_SLURM_DIR", "/var/lib/hydraflow-slurm"))
+NO_CLUSTER = "no Slurm cluster: start one with `bash .ci/slurm/start-cluster.sh` (as root)"
+
+# Job states after which a job changes no more (sacct prints "CANCELLED by 0").
+FINAL_STATES = (
+    "BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
+    "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT",
+)
+
+
+def is_final(state: str) -> bool:
+    return state.split()[0] in FINAL_STATES if state else False
+
+
+def _run(*cmd: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def cluster_problem() -> str | None:
+    """Why the cluster cannot be used, or None when it can."""
+    for tool in ("sbatch", "squeue", "scontrol", "sacct", "scancel"):
+        if shutil.which(tool) is None:
+            return f"{NO_CLUSTER} ({tool} is not on PATH)"
+    try:
+        ping = _run("scontrol", "ping", timeout=15)
+        if " is UP" not in ping.stdout:
+            return f"{NO_CLUSTER} (scontrol ping: {(ping.stdout + ping.stderr).strip() or 'no answer'})"
+        acct = _run("sacct", "-n", "-X", "-P", "-o", "JobID", "-S", "now", timeout=15)
+        if acct.returncode != 0:
+            return f"{NO_CLUSTER} (sacct does not work: {acct.stderr.strip()})"
+    except subprocess.TimeoutExpired as exc:
+        return f"{NO_CLUSTER} ({' '.join(exc.cmd)} timed out)"
+    return None
+
+
+def _unusable(reason: str):
+    if os.environ.get("HYDRAFLOW_REQUIRE_SLURM") == "1":
+        pytest.fail(f"{reason} [HYDRAFLOW_REQUIRE_SLURM=1]", pytrace=False)
+    pytest.skip(reason)
+
+
+def cluster_settings() -> dict:
+    """The KEY=VALUE settings start-cluster.sh printed (empty when it did not start the cluster)."""
+    try:
+        text = (STATE_DIR / "env").read_text()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> dict:
+    """A usable Slurm cluster (skip, or fail under HYDRAFLOW_REQUIRE_SLURM=1, if none).
+
+    Returns the settings of start-cluster.sh (LOCAL_SLURM_PARTITION, LOCAL_SLURM_CPUS, ...).
+    """
+    reason = cluster_problem()
+    if reason:
+        _unusable(reason)
+    settings = cluster_settings()
+    settings.setdefault("LOCAL_SLURM_PARTITION", "debug")
+    return settings
+
+
+def sbatch(*args: str) -> str:
+    """Submit with ``sbatch --parsable ARGS``; return the job id (an AssertionError shows sbatch's error)."""
+    result = _run("sbatch", "--parsable", *args)
+    assert result.returncode == 0, f"sbatch {' '.join(args)} failed: {result.stderr.strip()}"
+    return result.stdout.strip().split(";")[0]
+
+
+def wait_gone(job_ids, timeout: float = 60) -> None:
+    """Wait until squeue lists none of JOB_IDS (they ended; MinJobAge may keep them a little longer)."""
+    ids = ",".join(str(j) for j in _as_list(job_ids))
+    deadline = time.monotonic() + timeout
+    while True:
+        out = _run("squeue", "-h", "-j", ids, "-t", "PD,R,CG,CF,S,RQ,RS,SE,RH", "-o", "%i").stdout
+        if not out.strip():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"jobs still queued after {timeout} s:\n{out}")
+        time.sleep(0.2)
+
+
+def _as_list(job_ids) -> list:
+    return [job_ids] if isinstance(job_ids, (str, int)) else list(job_ids)
+
+
+def sacct_rows(job_ids, fields=("JobID", "State"), *, count: int | None = None, final: bool = True,
+               timeout: float = 60) -> list:
+    """Rows (tuples of FIELDS, JobID and State first by default) of sacct for JOB_IDS.
+
+    One row per job or array task (``-X``: no steps). Polls until every row is in
+    a final state (``final=False``: until there is at least one row) and, with
+    ``count``, until there are COUNT rows: sacct trails squeue by ~0.25 s, and an
+    array's own record may show up before those of its other tasks.
+    """
+    ids = ",".join(str(j) for j in _as_list(job_ids))
+    fields = tuple(fields)
+    state_at = fields.index("State") if "State" in fields else None
+    deadline = time.monotonic() + timeout
+    rows: list = []
+    while True:
+        result = _run("sacct", "-n", "-X", "-P", "-j", ids, "-o", ",".join(fields))
+        if result.returncode == 0:
+            rows = [tuple(line.split("|")) for line in result.stdout.splitlines() if line.strip()]
+            ok = bool(rows) and (count is None or len(rows) == count)
+            if ok and final and state_at is not None:
+                ok = all(is_final(row[state_at]) for row in rows)
+            if ok:
+                return rows
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"sacct -j {ids}: no complete records after {timeout} s; last rows: {rows} {result.stderr.strip()}"
+            )
+        time.sleep(0.25)
+
+
+def max_array_size() -> int:
+    """MaxArraySize of the running cluster (from ``scontrol show config``)."""
+    out = _run("scontrol", "show", "config").stdout
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize":
+            return int(value.strip())
+    raise AssertionError("scontrol show config prints no MaxArraySize")
+
+
+def _start_cluster(env_updates: dict) -> None:
+    env = dict(os.environ, **{k: str(v) for k, v in env_updates.items()})
+    result = subprocess.run(["bash", str(START_SCRIPT)], env=env, capture_output=True, text=True, timeout=180)
+    if result.returncode != 0:
+        raise AssertionError(f"start-cluster.sh failed ({env_updates}):\n{result.stderr[-3000:]}")
+
+
+@contextlib.contextmanager
+def restarted_cluster(max_array_size: int):
+    """Run the block on the cluster restarted with ``LOCAL_SLURM_MAX_ARRAY_SIZE=max_array_size``.
+
+    Afterwards the cluster is started again with the settings it had before (for
+    a cluster started with the defaults: the defaults), even when the block fails.
+    Only slurmctld restarts; queued jobs survive it (slurmctld keeps its state).
+    """
+    before = cluster_settings()
+    if not before:
+        raise AssertionError(f"the cluster was not started by {START_SCRIPT} ({STATE_DIR / 'env'} missing)")
+    keep = {k: before[k] for k in ("LOCAL_SLURM_CPUS", "LOCAL_SLURM_PARTITION", "LOCAL_SLURM_CLUSTER",
+                                   "LOCAL_SLURM_KILLWAIT", "LOCAL_SLURM_MIN_JOB_AGE") if k in before}
+    _start_cluster({**keep, "LOCAL_SLURM_MAX_ARRAY_SIZE": max_array_size})
+    try:
+        yield
+    finally:
+        _start_cluster({**keep, "LOCAL_SLURM_MAX_ARRAY_SIZE": before.get("LOCAL_SLURM_MAX_ARRAY_SIZE", 10001)})
+
+
+@pytest.fixture
+def slurm_restart(slurm_cluster):
+    """``restarted_cluster``, for a test that may restart the cluster (needs root and our start script)."""
+    if os.geteuid() != 0:
+        _unusable("restarting the Slurm cluster needs root")
+    if not cluster_settings():
+        _unusable(f"{NO_CLUSTER} (this one was not started by it: no {STATE_DIR / 'env'})")
+    return restarted_cluster
