@@ -107,7 +107,7 @@ def submit(tasks: List[Task], command: Sequence[str], cwd: str, sweep_dir: Path,
         node = NodeTask(command, cwd, {"HYDRAFLOW_REPLAY": str(spec)})
         jobs = executor.map_array(node, list(range(len(chunk))))
         job_id = jobs[0].job_id.split("_")[0]
-        script = _keep_script(jobs[0], directory / "slurm" / f"array-{attempt}-{index}.sh")
+        script = _keep_script(folder, job_id, directory / "slurm" / f"array-{attempt}-{index}.sh")
         array = Array(index, job_id, first, len(chunk), script)
         _append(directory / "slurm.jsonl", _line({"attempt": attempt, **array.__dict__,
                                                    "tasks_runs": [list(t.numbers) for t in chunk]}))
@@ -116,13 +116,13 @@ def submit(tasks: List[Task], command: Sequence[str], cwd: str, sweep_dir: Path,
     return arrays
 
 
-def _keep_script(job: Any, target: Path) -> Optional[str]:
+def _keep_script(folder: str, job_id: str, target: Path) -> Optional[str]:
     """The array's sbatch script, copied where users look (submitit keeps it deep in its folder)."""
     try:
-        source = Path(job.paths.submission_file)
+        source = submitit.core.utils.JobPaths(folder, job_id=job_id).submission_file
         shutil.copyfile(source, target)
         return str(target)
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, ValueError):
         return None
 
 
