@@ -29,6 +29,8 @@ class HydraflowLauncherConf:
     gpus: List[Any] = field(default_factory=list)
     # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping
     runs_per_task: int = 1
+    # local: how workers start: "fork" (forked from this process) or "exec" (a fresh interpreter per task)
+    start: str = "fork"
     # slurm: block until every run has ended (true), or return once the arrays are submitted (false)
     wait: bool = True
     # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm")

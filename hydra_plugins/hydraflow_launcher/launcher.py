@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "slurm")
-FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "wait", "slurm")
+FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "start", "wait", "slurm")
+STARTS = ("fork", "exec")
 
 
 class LauncherSettingsError(CompactHydraException):
@@ -43,10 +44,12 @@ def _gpu_problems(gpus: Any) -> List[str]:
 
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: int = 1, gpus: Any = (),
-                 runs_per_task: int = 1, wait: bool = True, slurm: Any = None, **unknown: Any) -> None:
+                 runs_per_task: int = 1, start: str = "fork", wait: bool = True, slurm: Any = None,
+                 **unknown: Any) -> None:
         # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
         self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
         self.wait = wait
+        self.start = start
         if OmegaConf.is_config(slurm):
             slurm = OmegaConf.to_container(slurm, resolve=True)
         self.slurm = dict(slurm or {})
@@ -77,6 +80,8 @@ class HydraflowLauncher(Launcher):
         from hydraflow_core.slurm_fields import problems as slurm_problems
 
         problems.extend(slurm_problems(self.slurm))
+        if self.start not in STARTS:
+            problems.append(f"start must be one of: {', '.join(STARTS)}, not {self.start!r}")
         if not isinstance(self.wait, bool):
             problems.append(f"wait must be true or false, not {self.wait!r}")
         if problems:
@@ -104,7 +109,8 @@ class HydraflowLauncher(Launcher):
     def settings(self) -> dict:
         """The launcher settings, as recorded in a sweep's manifest."""
         return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
-                "runs_per_task": self.runs_per_task, "wait": self.wait, "slurm": dict(self.slurm)}
+                "runs_per_task": self.runs_per_task, "start": self.start, "wait": self.wait,
+                "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Hydra's launcher API (another sweeper calls it): one call, results in run order."""
@@ -146,6 +152,12 @@ class HydraflowLauncher(Launcher):
             from ._slurm import run_on_slurm
 
             yield from run_on_slurm(self, self._logged(tasks), total, events)
+            return
+        if self.start == "exec" and events is not None:  # a fresh interpreter per task, through replay
+            from ._exec import run_exec
+
+            log.info(f"Launching {total} jobs locally on {self.max_parallel} fresh interpreter(s)")
+            yield from run_exec(self, self._logged(tasks), events)
             return
         workers = min(self.max_parallel, -(-total // self.runs_per_task)) if total else 1
         where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"

@@ -1,0 +1,80 @@
+"""``hydra.launcher.start=exec``: each task in a fresh interpreter, through the replay path.
+
+For apps that initialise CUDA or start threads before the sweep, where a
+forked worker breaks ("CUDA does not support the fork() system call"): each
+task is the app started again as it was started, with ``HYDRAFLOW_REPLAY``
+naming the task's runs -- the same path a Slurm array task takes on its node.
+The child records its runs in the manifest; this process reads that child's
+events file when it ends, and a run the child did not end is failed with the
+child's exit status.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
+
+from hydra.core.utils import JobReturn, JobStatus
+
+from hydraflow_core import manifest, replay
+from hydraflow_core.executor import CommandRunner, LocalExecutor
+from hydraflow_core.manifest import _read_lines
+from hydraflow_core.runplan import Task
+
+from ._local import failed_return
+
+
+def run_exec(launcher: Any, tasks: Iterable[Task], events: Any) -> Iterator[Tuple[int, JobReturn]]:
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir)).absolute()
+    header = json.loads((manifest.manifest_dir(sweep_dir) / "manifest.json").read_text())
+    argv, cwd = replay.replay_command(header, ["hydra.launcher.max_parallel=1", "hydra.launcher.start=fork",
+                                               "hydra.launcher.backend=local"])
+    folder = manifest.manifest_dir(sweep_dir) / "exec"
+    folder.mkdir(parents=True, exist_ok=True)
+    attempt = events.attempt
+    by_first: Dict[int, Task] = {}
+
+    def spec(task: Task) -> Tuple[List[str], str, str, Dict[str, str]]:
+        path = folder / f"replay-{attempt}-{task.index}.json"
+        path.write_text(json.dumps({"sweep_dir": str(sweep_dir), "reason": "task", "attempt": attempt,
+                                    "tasks": [list(task.numbers)]}) + "\n")
+        by_first[task.runs[0].number] = task
+        return argv, cwd, str(folder / f"task-{attempt}-{task.index}.log"), {replay.ENV: str(path),
+                                                                              replay.TASK_ENV: "0"}
+
+    executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=launcher.max_parallel, gpus=launcher.gpus)
+    launcher.executor = executor
+    for result in executor.stream(tasks):
+        task = by_first.pop(result.run.number)
+        pid = int(result.job_id.split(":")[1]) if result.job_id and ":" in result.job_id else None
+        ended = _ended(sweep_dir, attempt, pid)
+        for run in task.runs:
+            record = ended.get(run.number)
+            if record is not None and record.get("state") == manifest.COMPLETED:
+                ret = JobReturn(overrides=list(run.overrides), status=JobStatus.COMPLETED,
+                                _return_value=record.get("return_value"), working_dir=record.get("output_dir"),
+                                task_name=None)
+                ret.log_path, ret.traceback_in_log = record.get("log"), False
+            elif record is not None:
+                ret = failed_return(run.overrides, record.get("error") or "failed", record.get("log"))
+                ret.traceback_in_log = True
+            else:
+                why = result.error or result.state
+                ret = failed_return(run.overrides, f"the worker process ended ({why}) before run #{run.number} "
+                                                   f"ended; its output: {result.log}", result.log)
+                if result.state == manifest.INTERRUPTED:
+                    ret.interrupted = True
+            yield run.number, ret
+
+
+def _ended(sweep_dir: Path, attempt: int, pid: Any) -> Dict[int, Dict[str, Any]]:
+    """The end records the child with ``pid`` wrote (its own events file)."""
+    if pid is None:
+        return {}
+    path = manifest.manifest_dir(sweep_dir) / "events" / f"{attempt}-{manifest._HOST}-{pid}.jsonl"
+    out: Dict[int, Dict[str, Any]] = {}
+    for event in _read_lines(path):
+        if event.get("event") == "end":
+            out[event["run"]] = event
+    return out
