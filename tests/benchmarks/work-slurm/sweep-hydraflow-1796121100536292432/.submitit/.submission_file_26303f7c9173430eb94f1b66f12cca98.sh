@@ -1,0 +1,1 @@
+/work/main/tests/benchmarks/work-slurm/sweep-hydraflow-1796121100536292432/.submitit/295/295_submission.sh
