@@ -1,1 +1,0 @@
-/work/main/tests/benchmarks/work-slurm/sweep-hydraflow-1796121100536292432/.submitit/295/295_submission.sh

@@ -1,1 +1,0 @@
-/work/main/tests/benchmarks/work-slurm/sweep-submitit_slurm-1796121041874473708/.submitit/95/95_submission.sh
