@@ -85,19 +85,7 @@ fail() {
 }
 
 # --- processes ---------------------------------------------------------------
-# pid_of NAME: print the pid from $RUN/NAME.pid when that process is alive (not a
-# zombie: this machine's init reaps late) and really is NAME (Debian's slurm
-# binaries are called slurmctld-wlm / slurmd-wlm behind alternatives).
-pid_of() {
-    local pid state comm
-    pid=$(tr -cd '0-9' 2> /dev/null < "$RUN/$1.pid") || return 1
-    [[ -n $pid ]] || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null) || return 1
-    [[ $state != Z && $state != X && -n $state ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2> /dev/null) || return 1
-    [[ $comm == "$1" || $comm == "$1-wlm" ]] || return 1
-    echo "$pid"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"  # pid_of NAME
 alive() { pid_of "$1" > /dev/null; }
 
 # halt NAME: stop our own daemon NAME (before a restart with a new config).

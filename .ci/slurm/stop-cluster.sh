@@ -23,17 +23,7 @@ esac
 say() { echo "[slurm-cluster] $*" >&2; }
 (($(id -u) == 0)) || { say "error: run me as root"; exit 1; }
 
-# same checks as in start-cluster.sh: alive, not a zombie, the right program
-pid_of() {
-    local pid state comm
-    pid=$(tr -cd '0-9' 2> /dev/null < "$RUN/$1.pid") || return 1
-    [[ -n $pid ]] || return 1
-    state=$(awk '{print $3}' "/proc/$pid/stat" 2> /dev/null) || return 1
-    [[ $state != Z && $state != X && -n $state ]] || return 1
-    comm=$(cat "/proc/$pid/comm" 2> /dev/null) || return 1
-    [[ $comm == "$1" || $comm == "$1-wlm" ]] || return 1
-    echo "$pid"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/pids.sh"  # pid_of NAME
 gone() {
     local state
     state=$(awk '{print $3}' "/proc/$1/stat" 2> /dev/null) || return 0

@@ -62,19 +62,11 @@ class HydraflowSlurmLauncherConf(HydraflowLauncherConf):
 
 _store = ConfigStore.instance()
 _store.store(group="hydra/sweeper", name="hydraflow", node=HydraflowSweeperConf, provider="hydraflow")
-_store.store(
-    group="hydra/launcher",
-    name="hydraflow",
-    package="_global_",
-    provider="hydraflow",
-    node={"hydra": {"launcher": HydraflowLauncherConf,
-                    "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
-)
-_store.store(
-    group="hydra/launcher",
-    name="hydraflow_slurm",
-    package="_global_",
-    provider="hydraflow",
-    node={"hydra": {"launcher": HydraflowSlurmLauncherConf,
-                    "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
-)
+for _name, _conf in (("hydraflow", HydraflowLauncherConf), ("hydraflow_slurm", HydraflowSlurmLauncherConf)):
+    _store.store(
+        group="hydra/launcher",
+        name=_name,
+        package="_global_",
+        provider="hydraflow",
+        node={"hydra": {"launcher": _conf, "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
+    )
