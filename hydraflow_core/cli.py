@@ -98,8 +98,21 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     retry.add_argument("directory", metavar="DIR", help="a sweep directory or a hydraflow run directory")
     retry.add_argument("--failed", action="store_true", help="only the failed and lost runs")
+    retry.add_argument("--local", action="store_true", help="a Slurm sweep's runs on this machine instead")
+    waiting = retry.add_mutually_exclusive_group()
+    waiting.add_argument("--wait", dest="wait", action="store_true", default=None,
+                         help="Slurm: wait for the runs to end (the recorded setting otherwise)")
+    waiting.add_argument("--no-wait", dest="wait", action="store_false", help="Slurm: return once submitted")
     retry.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     retry.set_defaults(handler=_retry, args=[])
+
+    cancel = commands.add_parser(
+        "cancel", help="cancel a sweep's unfinished runs (its Slurm arrays, or its local launcher)",
+        description="Cancel what of DIR has not ended: one scancel per Slurm array with unfinished tasks, or "
+        "a stop (SIGTERM) to the sweep's local launcher. The manifest records it; retry runs them again later.",
+    )
+    cancel.add_argument("directory", metavar="DIR", help="a sweep directory or a hydraflow run directory")
+    cancel.set_defaults(handler=_cancel)
 
     show = commands.add_parser("show", help="print job definitions as YAML")
     show.add_argument("job", nargs="?", metavar="JOB", help="only this job")
@@ -139,7 +152,14 @@ def _retry(args: argparse.Namespace) -> int:
     from .retry import retry
 
     directory = _sweep_directory(args.directory)
-    return retry(directory, args.args, failed_only=args.failed, quiet=args.quiet, console=_console())
+    return retry(directory, args.args, failed_only=args.failed, quiet=args.quiet, console=_console(),
+                 local=args.local, wait=args.wait)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from .cancel import cancel
+
+    return cancel(_sweep_directory(args.directory))
 
 
 def _expand(args: argparse.Namespace) -> int:

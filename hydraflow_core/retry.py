@@ -42,12 +42,22 @@ def check_overrides(overrides: Sequence[str]) -> List[str]:
 
 
 def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState, List[manifest.RunRecord]]:
+    from .status import apply_slurm
+
     state = manifest.read(directory)
     if state.launcher_alive:
         last = state.attempts[-1]
         raise UsageError(
             f"{directory} is still running (pid {last.get('pid')} on {last.get('host')}); "
             "wait for it to end (hydraflow status --watch), or stop it first"
+        )
+    apply_slurm(state)
+    active = [r for r in state.runs if r.state in (manifest.PENDING, manifest.RUNNING, "requeued")]
+    if active:
+        raise UsageError(
+            f"{directory} is still running on Slurm ({len(active)} runs pending or running, e.g. #{active[0].number} "
+            f"in task {active[0].job_id}); wait for them (hydraflow status --watch), or cancel them first "
+            f"(hydraflow cancel {directory})"
         )
     return state, unfinished(state, failed_only)
 
@@ -142,8 +152,12 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
 
 
 def retry(directory: Path, overrides: Sequence[str], *, failed_only: bool = False, quiet: bool = False,
-          console=None) -> int:
+          console=None, local: bool = False, wait: "bool | None" = None) -> int:
     overrides = check_overrides(overrides)
+    if local:  # a Slurm sweep's unfinished runs, on this machine
+        overrides.append("hydra.launcher.backend=local")
+    if wait is not None:
+        overrides.append(f"hydra.launcher.wait={'true' if wait else 'false'}")
     state, todo = plan_retry(directory, failed_only)
     if not todo:
         if not quiet:

@@ -46,7 +46,8 @@ FIELDS: Dict[str, Tuple[Optional[str], str]] = {
     "mail_user": ("mail_user", "sbatch --mail-user"),
     "wckey": ("wckey", "workload characterization key"),
     "use_srun": ("use_srun", "start the app through srun"),
-    "job_name": ("job_name", "the jobs' name (default: the app's job name)"),
+    "job_name": ("job_name", "the jobs' name (default: the app's job name); hydra-submitit-launcher's `name`"),
+    "stderr_to_stdout": ("stderr_to_stdout", "the tasks' stderr into their stdout file"),
     "max_array_size": (None, "most tasks of one array (default: the cluster's MaxArraySize)"),
 }
 
@@ -60,7 +61,7 @@ DEFAULTS: Dict[str, Any] = {
     "max_num_timeout": 0, "additional_parameters": {}, "array_parallelism": 256, "setup": None,
     "srun_args": None, "teardown": None, "exclusive": None, "dependency": None, "nodelist": None,
     "mail_type": None, "mail_user": None, "wckey": None, "use_srun": True, "job_name": None,
-    "max_array_size": None,
+    "max_array_size": None, "stderr_to_stdout": False,
 }
 
 _WHOLE = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_node", "gpus_per_task",

@@ -42,6 +42,7 @@ def run_on_slurm(launcher: Any, tasks: Iterable[Task], total: int, events: Any) 
     job_name = str(settings.get("job_name") or launcher.config.hydra.job.name)
     attempt = events.attempt if events is not None else 1
     arrays = slurm.submit(tasks, argv, cwd, sweep_dir, folder, settings, job_name, attempt)
+    launcher.arrays = arrays
     ids = ", ".join(a.job_id for a in arrays)
     log.info(f"hydraflow: {total} runs as {len(tasks)} Slurm array tasks in {len(arrays)} array(s): {ids}")
     for array in arrays:
@@ -50,10 +51,11 @@ def run_on_slurm(launcher: Any, tasks: Iterable[Task], total: int, events: Any) 
     if not launcher.wait:
         launcher.submitted_only = True
         return
-    yield from _wait(tasks, arrays, sweep_dir)
+    yield from _wait(tasks, arrays, sweep_dir, attempt)
 
 
-def _wait(tasks: List[Task], arrays: List[Any], sweep_dir: Path) -> Iterator[Tuple[int, JobReturn]]:
+def _wait(tasks: List[Task], arrays: List[Any], sweep_dir: Path, attempt: int) -> Iterator[Tuple[int, JobReturn]]:
+    """Every run's result as it ends; only records of this ``attempt`` count (a retry's runs ended before)."""
     from hydraflow_core.executor import slurm
 
     task_job: Dict[int, str] = {}
@@ -74,7 +76,8 @@ def _wait(tasks: List[Task], arrays: List[Any], sweep_dir: Path) -> Iterator[Tup
             record = records.get(number)
             job = task_job[run_task[number]]
             slurm_state = states.get(job, "")
-            if record is not None and record.state in (manifest.COMPLETED, manifest.FAILED):
+            if (record is not None and record.state in (manifest.COMPLETED, manifest.FAILED)
+                    and (record.attempt or 0) >= attempt):
                 left.discard(number)
                 yield number, _job_return(record, job)
                 continue

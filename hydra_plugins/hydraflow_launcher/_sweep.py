@@ -112,7 +112,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
             stops.ignore_from_now_on()
             if getattr(launcher, "left_running", False):  # Slurm: nothing is cancelled
                 sys.stderr.write(f"hydraflow: stopped waiting after {done} of {total} runs ended; the sweep goes "
-                                 f"on on the cluster (scancel its arrays to stop it)\n" + _next_steps(sweep_dir))
+                                 f"on on the cluster\n" + _next_steps(sweep_dir, slurm=True))
             else:
                 sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
                                  + _next_steps(sweep_dir))
@@ -121,8 +121,9 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
             getattr(launcher, "close", lambda: None)()
     machine = getattr(launcher, "machine_error", None)
     if getattr(launcher, "submitted_only", False):  # slurm, wait=false: the runs go on on the cluster
-        sys.stderr.write(f"hydraflow: submitted {total} runs to Slurm; they run on the cluster\n"
-                         + _next_steps(sweep_dir))
+        arrays = len(getattr(launcher, "arrays", []) or [])
+        sys.stderr.write(f"hydraflow: submitted {total} runs to Slurm in {arrays} array(s); they run on the "
+                         f"cluster: {_shown(sweep_dir)}\n" + _next_steps(sweep_dir, slurm=True))
         return []
     if failures or done < total:
         # Printed here and ended with SystemExit, which Hydra's run_and_report does not
@@ -259,10 +260,11 @@ def _launch_elsewhere(launcher: Any, runs: Iterator[Run], size: int, record: man
                 yield run.number, result
 
 
-def _next_steps(sweep_dir: Path) -> str:
+def _next_steps(sweep_dir: Path, slurm: bool = False) -> str:
     shown = _shown(sweep_dir)
     return (f"every run's state: hydraflow status {shown}\n"
-            f"run again what did not complete: hydraflow retry {shown}\n")
+            f"run again what did not complete: hydraflow retry {shown}\n"
+            + (f"cancel what has not ended: hydraflow cancel {shown}\n" if slurm else ""))
 
 
 def _shown(path: Path) -> str:

@@ -36,9 +36,7 @@ from ..manifest import _append, _line, _read_lines, manifest_dir
 from ..slurm_fields import FIELDS
 from ..runplan import Task, chunks
 
-#: Slurm states in which a task has ended.
-ENDED_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
-                "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT")
+from ..slurm_query import ENDED_STATES, arrays_of, sacct_states  # noqa: F401  (re-exported)
 
 
 class NodeTask(submitit.helpers.Checkpointable):
@@ -124,47 +122,6 @@ def _keep_script(folder: str, job_id: str, target: Path) -> Optional[str]:
         return str(target)
     except (OSError, AttributeError, ValueError):
         return None
-
-
-def sacct_states(job_ids: Iterable[str]) -> Optional[Dict[str, str]]:
-    """One ``sacct`` call for every array: ``{"123_4": "COMPLETED", ...}``; None when sacct fails."""
-    ids = sorted(set(job_ids))
-    if not ids:
-        return {}
-    try:
-        out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(ids)],
-                             capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    states: Dict[str, str] = {}
-    for line in out.stdout.splitlines():
-        job, _, state = line.partition("|")
-        state = state.split(" ")[0].strip()  # 'CANCELLED by 0'
-        match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job)
-        if match:  # pending tasks shown as a range: 123_[4-9%2]
-            for index in _expand_range(match.group(2)):
-                states[f"{match.group(1)}_{index}"] = state
-        else:
-            states[job] = state
-    return states
-
-
-def _expand_range(text: str) -> List[int]:
-    out: List[int] = []
-    for part in text.split("%")[0].split(","):
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out.extend(range(int(a), int(b) + 1))
-        elif part.strip().isdigit():
-            out.append(int(part))
-    return out
-
-
-def arrays_of(sweep_dir: Path) -> List[Dict[str, Any]]:
-    """Every array submitted for a sweep (``.hydraflow/slurm.jsonl``)."""
-    return list(_read_lines(manifest_dir(sweep_dir) / "slurm.jsonl"))
 
 
 def wait_seconds(elapsed: float) -> float:

@@ -226,3 +226,18 @@ def test_ctrl_c_while_waiting_cancels_nothing(app):
     rows = sacct_rows(array["job_id"], count=2, timeout=120)
     assert {state for _, state in rows} == {"COMPLETED"}, rows
     assert sorted(results(app)) == [0, 1]
+
+
+def test_your_own_cluster_option_extends_hydraflow_slurm(app):
+    (app / "conf" / "hydra" / "launcher" / "mycluster.yaml").write_text(
+        "defaults:\n  - hydraflow_slurm\n\nruns_per_task: 2\nslurm:\n  partition: debug\n  timeout_min: 5\n"
+        "  job_name: mine\n")
+    result = subprocess.run([sys.executable, "train.py", "-m", "hydra/launcher=mycluster",
+                             f"hydra.sweep.dir={app / 'sweep'}", "seed=0:3"],
+                            cwd=app, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr
+    (array,) = arrays(app)
+    script = Path(array["script"]).read_text()
+    assert "#SBATCH --partition=debug" in script and "#SBATCH --time=5" in script
+    assert "#SBATCH --job-name=mine" in script and "#SBATCH --array=0-1%2" in script
+    assert sorted(results(app)) == [0, 1, 2, 3]

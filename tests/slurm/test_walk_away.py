@@ -1,0 +1,143 @@
+"""Submit and walk away: wait=false, status with sacct, retry only what did not complete, cancel."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hydraflow_core import manifest
+from slurm.conftest import sacct_rows
+
+HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))
+
+APP = '''
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    out = Path(HydraConfig.get().runtime.output_dir)
+    fixed = (out.parent / "fixed").exists()  # written by the test before it retries
+    if cfg.x in (3, 7) and not fixed:
+        time.sleep(120)  # cancelled by the test
+    if cfg.x == 11 and not fixed:
+        raise RuntimeError("failing on purpose")
+    with open(out / "ran.txt", "a") as f:
+        f.write(f"{cfg.x}\\n")
+    return cfg.x
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.fixture
+def app(tmp_path, slurm_cluster):
+    (tmp_path / "app.py").write_text(APP)
+    return tmp_path
+
+
+def hydraflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([HYDRAFLOW, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def submit(app: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow_slurm", "hydra.sweep.dir=sweep",
+                           "hydra.launcher.wait=false", *overrides], cwd=app, capture_output=True, text=True,
+                          timeout=120)
+
+
+def arrays(app: Path) -> list:
+    return [json.loads(line) for line in (app / "sweep" / ".hydraflow" / "slurm.jsonl").read_text().splitlines()]
+
+
+def status_json(app: Path) -> dict:
+    return json.loads(hydraflow("status", "sweep", "--json", cwd=app).stdout)
+
+
+def wait_running(job: str, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while "RUNNING" not in subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True,
+                                          text=True).stdout:
+        assert time.time() < deadline, f"{job} never ran"
+        time.sleep(0.2)
+
+
+def test_cancelled_and_failed_runs_are_shown_and_only_they_are_retried(app):
+    started = time.monotonic()
+    result = submit(app, "+x=range(0,20)")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 0, result.stderr
+    assert "hydraflow: submitted 20 runs to Slurm in 1 array(s); they run on the cluster: sweep" in result.stderr
+    assert "hydraflow status sweep" in result.stderr and "hydraflow cancel sweep" in result.stderr
+    (array,) = arrays(app)
+    for task in (3, 7):
+        wait_running(f"{array['job_id']}_{task}")
+    busy = hydraflow("retry", "sweep", cwd=app)
+    assert busy.returncode == 2 and "is still running on Slurm" in busy.stderr
+    for task in (3, 7):
+        subprocess.run(["scancel", f"{array['job_id']}_{task}"], check=True)
+    sacct_rows(array["job_id"], count=20)  # every task has ended
+    time.sleep(1)
+    status = hydraflow("status", "sweep", cwd=app)
+    assert status.returncode == 1
+    assert "20 runs — 17 completed, 1 failed, 2 cancelled" in status.stdout, status.stdout
+    runs = {r["number"]: r for r in status_json(app)["runs"]}
+    assert runs[3]["state"] == "cancelled" and "Slurm says task" in runs[3]["error"]
+    assert runs[11]["state"] == "failed" and runs[11]["error"] == "RuntimeError: failing on purpose"
+
+    (app / "sweep" / "fixed").write_text("")
+    again = hydraflow("retry", "sweep", "--wait", cwd=app)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "retrying 3 of 20 runs (#3 #7 #11)" in again.stdout
+    assert arrays(app)[-1]["tasks_runs"] == [[3], [7], [11]]
+    final = hydraflow("status", "sweep", cwd=app)
+    assert final.returncode == 0 and "20 runs — 20 completed" in final.stdout
+    for n in range(20):  # each output directory holds exactly one run's result
+        assert (app / "sweep" / str(n) / "ran.txt").read_text() == f"{n}\n"
+
+
+def test_cancel_stops_what_has_not_ended(app):
+    result = submit(app, "+x=3,7")
+    assert result.returncode == 0, result.stderr
+    (array,) = arrays(app)
+    wait_running(f"{array['job_id']}_0")
+    cancelled = hydraflow("cancel", "sweep", cwd=app)
+    assert cancelled.returncode == 0 and f"cancelled {array['job_id']}" in cancelled.stdout
+    rows = sacct_rows(array["job_id"], count=2)
+    assert {state.split()[0] for _, state in rows} == {"CANCELLED"}
+    time.sleep(1)
+    status = hydraflow("status", "sweep", cwd=app)
+    assert status.returncode == 1 and "2 cancelled" in status.stdout
+    assert status_json(app)["attempts"] == 2  # the launch, then the cancel, recorded
+    assert hydraflow("cancel", "sweep", cwd=app).stdout.startswith("hydraflow: nothing to cancel")
+
+
+def test_status_without_sacct_reads_the_queue(app, monkeypatch, tmp_path):
+    """A cluster without accounting (Hydra #1847): status from the manifest and squeue, saying so."""
+    result = submit(app, "+x=0,1")
+    assert result.returncode == 0, result.stderr
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sacct").write_text("#!/bin/sh\necho 'Slurm accounting storage is disabled' >&2\nexit 1\n")
+    (shim / "sacct").chmod(0o755)
+    env = {**__import__("os").environ, "PATH": f"{shim}:{__import__('os').environ['PATH']}"}
+    deadline = time.time() + 90
+    while True:
+        out = subprocess.run([HYDRAFLOW, "status", "sweep"], cwd=app, env=env, capture_output=True, text=True)
+        if out.returncode == 0 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert out.returncode == 0, out.stdout
+    assert "note: sacct is not available: states come from the manifest and squeue" in out.stdout
+    assert manifest.read(app / "sweep").complete
