@@ -190,9 +190,20 @@ def _run(args: argparse.Namespace) -> int:
     directory = job_file.directory
     # Bad ARGS and too many batches fail here, before anything is created.
     preview = plan_job(job, args.args, max_batches=args.max_batches)
+    on_slurm = bool(job.slurm or any(step.slurm for step in job.steps))
     if args.dry_run:
+        if on_slurm:
+            from .job_slurm import dry_run_text as slurm_dry_run
+
+            parallel = args.max_parallel or job.max_parallel
+            sys.stdout.write(slurm_dry_run(preview.batches, shlex.split(job.target), parallel, job.name,
+                                           preview.run_dir))
+            return 0
         sys.stdout.write(dry_run_text(preview))
         return 0
+    if on_slurm and shutil.which("sbatch") is None:
+        raise UsageError(f"{job.where}: jobs.{job.name}.slurm: sbatch not found: this machine is not a Slurm "
+                         "login node (--dry-run shows what would be submitted)")
     if job.kind == "call":
         try:
             dispatch.load_function(job.target, directory)
@@ -220,10 +231,18 @@ def _run(args: argparse.Namespace) -> int:
         try:
             if job.kind == "call":
                 results = dispatch.call_batches(plan, job.target, directory, display)
+            elif on_slurm:
+                results = dispatch.run_on_slurm(plan, command, directory, parallel, display)
             else:
                 results = dispatch.run_commands(plan, command, directory, parallel, display)
         except dispatch.Interrupted as stop:
             results, interrupted = stop.results, stop.exit_code
+            if stop.left_running:
+                shown = _shown_path(directory / plan.run_dir)
+                console.print(f"stopped waiting; the batches go on on Slurm.\nevery batch's state: hydraflow status "
+                              f"{shown}\nrun again what did not complete: hydraflow retry {shown}\n"
+                              f"cancel what has not ended: hydraflow cancel {shown}", highlight=False)
+                return interrupted
     print_summary(console, results, directory, plan.run_dir, _shown_path(directory / plan.run_dir))
     if interrupted:
         return interrupted

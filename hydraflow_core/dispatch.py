@@ -56,10 +56,11 @@ class Events(Protocol):
 class Interrupted(Exception):
     """A stop signal during a run; carries what ran so far and the exit code (130, 143, 129)."""
 
-    def __init__(self, results: List[BatchResult], exit_code: int = 130) -> None:
+    def __init__(self, results: List[BatchResult], exit_code: int = 130, left_running: bool = False) -> None:
         super().__init__("interrupted")
         self.results = results
         self.exit_code = exit_code
+        self.left_running = left_running  # Slurm: nothing was cancelled, the batches go on
 
 
 def new_run_id(directory: Path, job: str) -> str:
@@ -81,13 +82,14 @@ def create_manifest(plan: Plan, directory: Path, command: Sequence[str], max_par
     job = plan.job
     record = manifests.Manifest(directory / plan.run_dir)
     record.create({
-        "kind": "job", "job": job.name, "job_kind": job.kind, "target": job.target,
+        "kind": "job", "job": job.name, "slurm": bool(job.slurm or any(s.slurm for s in job.steps)), "job_kind": job.kind, "target": job.target,
         "command": list(command), "directory": str(directory), "run_dir": plan.run_dir,
         "max_parallel": max_parallel, "runs": len(plan.batches),
         "launch": {"python": sys.executable, "argv": [sys.executable, *sys.argv], "cwd": os.getcwd()},
     })
     record.add_plan({"run": b.index, "overrides": list(b.arguments), "group": b.step, "task": b.index,
-                     "name": b.name, "sweep_dir": b.sweep_dir} for b in plan.batches)
+                     "name": b.name, "sweep_dir": b.sweep_dir, **({"slurm": dict(b.slurm)} if b.slurm else {})}
+                    for b in plan.batches)
     return record
 
 
@@ -202,6 +204,45 @@ def _output_to(path: Path):
             os.dup2(saved[1], 2)
             for fd in saved:
                 os.close(fd)
+
+
+def run_on_slurm(plan: Optional[Plan], command: Sequence[str], directory: Path, max_parallel: int,
+                 events: Events, batches_to_run: Optional[Sequence[Batch]] = None, attempt: Optional[int] = None,
+                 record: Optional[manifests.Manifest] = None, job_name: str = "") -> List[BatchResult]:
+    """A job's batches as Slurm job arrays (one per step); waits for them, as `hydraflow run` does locally.
+
+    ``record`` and ``attempt`` given: a retry of ``batches_to_run`` into an existing run directory.
+    """
+    from . import job_slurm
+
+    job_name = job_name or (plan.job.name if plan is not None else "hydraflow")
+    if record is None:
+        record = create_manifest(plan, directory, command, max_parallel)
+        attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
+                                        "backend": "slurm"})
+    todo = list(batches_to_run if batches_to_run is not None else plan.batches)
+    by_index = {b.index: b for b in todo}
+    results: Dict[int, BatchResult] = {}
+    run_dir = Path(record.sweep_dir)
+    with stop_signals():
+        arrays = job_slurm.submit_batches(todo, command, directory, run_dir, attempt, job_name, max_parallel)
+        for batch in todo:
+            events.started(batch)
+        try:
+            for outcome in job_slurm.wait_batches(arrays, run_dir, attempt):
+                batch = by_index[outcome["run"]]
+                duration = (outcome["ended"] or 0) - (outcome["started"] or 0) if outcome["started"] else 0.0
+                done = BatchResult(batch.index, batch.name, outcome["state"], outcome["returncode"], duration,
+                                   f"{batch.sweep_dir}/{LOG_NAME}", started_at=outcome["started"],
+                                   error=outcome["error"])
+                results[batch.index] = done
+                events.finished(done)
+        except KeyboardInterrupt:
+            signum = stops.stopping() or signal.SIGINT
+            ordered = [results.get(b.index) or BatchResult(b.index, b.name, "on Slurm", None, 0.0, None)
+                       for b in todo]
+            raise Interrupted(ordered, 128 + signum, left_running=True) from None
+    return [results[b.index] for b in todo]
 
 
 class CallFunction:

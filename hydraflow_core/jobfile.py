@@ -29,8 +29,8 @@ from .plan import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_swee
                    merge_with, step_count, submit_placeholders, sweep_dir_problem, zip_choices)
 
 FILE_NAME = "hydraflow.yaml"
-JOB_KEYS = (*KINDS, "with", "max_parallel", "steps")
-STEP_KEYS = ("batch", "zip", "args", "with")
+JOB_KEYS = (*KINDS, "with", "max_parallel", "steps", "slurm")
+STEP_KEYS = ("batch", "zip", "args", "with", "slurm")
 _JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _CALL_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _STR = "tag:yaml.org,2002:str"
@@ -189,6 +189,7 @@ class _Checker:
             target = self.target(kind, fields[kind][1], f"{key}.{kind}")
         with_ = self.overrides(fields.get("with"), f"{key}.with", check="with")
         max_parallel = self.max_parallel(fields.get("max_parallel"), f"{key}.max_parallel")
+        slurm = self.slurm(fields.get("slurm"), f"{key}.slurm")
         steps_and_nodes = self.steps(fields.get("steps"), f"{key}.steps")
         if len(self.problems) > before:
             return None
@@ -197,7 +198,11 @@ class _Checker:
         if len(self.problems) > before:
             return None
         where = f"{self.name}:{fields[kind][1].start_mark.line + 1}"
-        return Job(name, kind, target, with_, max_parallel, steps, where=where)
+        if (slurm or any(step.slurm for step in steps)) and kind != "run":
+            self.problem(fields[kind][0], f"{key}.slurm", f"slurm: sends the batches of a 'run:' job to Slurm; "
+                         f"this job has '{kind}:'")
+            return None
+        return Job(name, kind, target, with_, max_parallel, steps, where=where, slurm=slurm or {})
 
     def one_key_one_place(self, key: str, job_with, job_with_pair, steps_and_nodes) -> None:
         """A batch-grid key set again by ``args`` or ``with``; a ``hydra.sweep.dir`` for many batches."""
@@ -282,11 +287,14 @@ class _Checker:
             for name in STEP_KEYS:
                 if name in fields:
                     value_node, where = fields[name]
-                    values[name] = self.overrides((None, value_node), f"{where}.{name}", check=name)
+                    if name == "slurm":
+                        values[name] = self.slurm((None, value_node), f"{where}.{name}")
+                    else:
+                        values[name] = self.overrides((None, value_node), f"{where}.{name}", check=name)
                     ok = ok and values[name] is not None
             if ok:
                 steps.append((Step(values.get("batch", ()), values.get("zip", ()),
-                                   values.get("args", ()), values.get("with", ())),
+                                   values.get("args", ()), values.get("with", ()), slurm=values.get("slurm") or {}),
                               {name: fields[name][0] for name in fields}))
         return steps if ok else None
 
@@ -346,6 +354,31 @@ class _Checker:
             self.problem(node, key, f"{error} in: {text}")
             return None
 
+    def slurm(self, pair, key: str) -> Optional[Dict[str, Any]]:
+        """A ``slurm:`` mapping: hydra.launcher.slurm.* fields, values read as YAML reads them."""
+        from .slurm_fields import problems as slurm_problems
+
+        if pair is None:
+            return {}
+        node = pair[1]
+        if self.tagged(node, key):
+            return None
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, key, f"expected a mapping of Slurm settings (partition: ..., cpus_per_task: ...), "
+                         f"got {_describe(node)}")
+            return None
+        settings: Dict[str, Any] = {}
+        ok = True
+        for key_node, value_node in node.value:
+            name = key_node.value
+            value = _plain_value(value_node)
+            for problem in slurm_problems({name: value}):
+                self.problem(key_node, f"{key}.{name}", problem.split(": ", 1)[1] if problem.startswith("slurm.")
+                             and ": " in problem else problem)
+                ok = False
+            settings[name] = value
+        return settings if ok else None
+
     def max_parallel(self, pair, key: str) -> Optional[int]:
         if pair is None:
             return 1
@@ -357,6 +390,26 @@ class _Checker:
             self.problem(node, key, f"expected a whole number of at least 1, got {_describe(node)}")
             return None
         return int(node.value)
+
+
+def _plain_value(node: yaml.Node) -> Any:
+    """A Slurm setting as YAML reads it (numbers, true/false, lists, mappings), from our own nodes."""
+    if isinstance(node, yaml.SequenceNode):
+        return [_plain_value(item) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        return {k.value: _plain_value(v) for k, v in node.value}
+    text = node.value
+    if node.style:  # quoted: text
+        return text
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"-?[0-9]*\.[0-9]+", text):
+        return float(text)
+    if text in ("true", "True", "false", "False"):
+        return text in ("true", "True")
+    if text in ("null", "~", ""):
+        return None
+    return text
 
 
 def _describe(node: yaml.Node) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 KINDS = ("run", "call", "submit")
 
@@ -21,6 +21,7 @@ class Step:
     zip: Tuple[str, ...] = ()  # overrides paired element-wise
     args: Tuple[str, ...] = ()  # overrides swept by Hydra inside every batch
     with_: Tuple[str, ...] = ()  # settings merged over the job's `with`
+    slurm: Dict[str, Any] = field(default_factory=dict, compare=False)  # merged over the job's `slurm` by key
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Job:
     with_: Tuple[str, ...] = ()
     max_parallel: int = 1
     steps: Tuple[Step, ...] = (Step(),)
+    slurm: Dict[str, Any] = field(default_factory=dict, compare=False)  # batches go to Slurm when set
     where: str = field(default="", compare=False)  # FILE:LINE of its run/call/submit, for messages
 
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from itertools import product
 import shlex
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import HydraflowError
 from .jobs import Job, Step
@@ -56,6 +56,7 @@ class Batch:
     name: str  # directory name: '<index>-<overrides slug>'
     arguments: Tuple[str, ...]  # what follows '-m' (or the call's argument list)
     sweep_dir: str  # relative to the job file's directory
+    slurm: Tuple[Tuple[str, Any], ...] = ()  # the job's `slurm` merged with its step's (empty: run here)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def plan_job(
                 if generated and _key(setting) not in own_keys
             ]
             arguments = (*overrides, *inner, *settings, *added, *extra_args)
-            batches.append(Batch(index, number, name, arguments, sweep_dir))
+            slurm = tuple({**job.slurm, **step.slurm}.items())
+            batches.append(Batch(index, number, name, arguments, sweep_dir, slurm))
     return Plan(job, run_dir, tuple(batches))
 
 

@@ -95,7 +95,7 @@ def retry_sweep(state: manifest.SweepState, todo: List[manifest.RunRecord], over
 
 
 def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
-              console) -> int:
+              console, local: bool = False) -> int:
     """The batches of a ``hydraflow run`` directory that did not complete, run again."""
     from .dispatch import BatchResult, CallFunction, Interrupted, execute_batches, load_function
     from .display import ProgressDisplay, print_summary
@@ -108,7 +108,8 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
     directory = Path(header["directory"])
     command = list(header["command"])
     batches = {r.number: Batch(r.number, r.group, str(r.extra.get("name", r.number)), tuple(r.overrides),
-                               str(r.extra.get("sweep_dir"))) for r in todo}
+                               str(r.extra.get("sweep_dir")), tuple((r.extra.get("slurm") or {}).items()))
+               for r in todo}
 
     def spec(task: Task) -> Tuple[List[str], str, str, Dict[str, str]]:
         batch = batches[task.index]
@@ -123,6 +124,24 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
     record = manifest.Manifest(state.sweep_dir)
     attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches)})
     events = manifest.EventLog(state.sweep_dir, attempt)
+    if header.get("slurm") and not local:  # the batches go to Slurm again, with their recorded settings
+        from .dispatch import run_on_slurm
+
+        title = f"{header.get('job')}: retrying {len(batches)} of {len(state.runs)} batches on Slurm"
+        console.print(f"{title} -> {state.sweep_dir}", highlight=False)
+        interrupted = None
+        with ProgressDisplay(console, len(batches), title) as display:
+            try:
+                results = run_on_slurm(None, command, directory, int(header.get("max_parallel") or 1), display,
+                                       list(batches.values()), attempt, record, str(header.get("job")))
+            except Interrupted as stop:
+                results, interrupted = stop.results, stop.exit_code
+        print_summary(console, results, directory, header.get("run_dir", ""), str(state.sweep_dir))
+        if interrupted:
+            return interrupted
+        after = manifest.read(state.sweep_dir)
+        console.print(f"now: {counts_line(after)}", highlight=False)
+        return 0 if after.complete else 1
     if header.get("job_kind") == "call":  # in this process, in the job file's directory, as `hydraflow run` does
         target = str(header["target"])
         function = CallFunction(load_function(target, directory), target, directory, batches)
@@ -154,15 +173,16 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
 def retry(directory: Path, overrides: Sequence[str], *, failed_only: bool = False, quiet: bool = False,
           console=None, local: bool = False, wait: "bool | None" = None) -> int:
     overrides = check_overrides(overrides)
+    launcher_overrides = list(overrides)
     if local:  # a Slurm sweep's unfinished runs, on this machine
-        overrides.append("hydra.launcher.backend=local")
+        launcher_overrides.append("hydra.launcher.backend=local")
     if wait is not None:
-        overrides.append(f"hydra.launcher.wait={'true' if wait else 'false'}")
+        launcher_overrides.append(f"hydra.launcher.wait={'true' if wait else 'false'}")
     state, todo = plan_retry(directory, failed_only)
     if not todo:
         if not quiet:
             print(f"hydraflow: nothing to retry in {directory}: {counts_line(state)}")
         return 0 if state.complete or failed_only else 1
     if state.header.get("kind") == "job":
-        return retry_job(state, todo, overrides, console)
-    return retry_sweep(state, todo, overrides, quiet)
+        return retry_job(state, todo, overrides, console, local)
+    return retry_sweep(state, todo, launcher_overrides, quiet)

@@ -123,9 +123,9 @@ BROKEN = [
         """,
         [
             "hydraflow.yaml:4: jobs.train.step: unknown key (did you mean 'steps'?); "
-            "valid keys: run, call, submit, with, max_parallel, steps",
+            "valid keys: run, call, submit, with, max_parallel, steps, slurm",
             "hydraflow.yaml:6: jobs.train.max_paralel: unknown key (did you mean 'max_parallel'?); "
-            "valid keys: run, call, submit, with, max_parallel, steps",
+            "valid keys: run, call, submit, with, max_parallel, steps, slurm",
         ],
         id="unknown-job-keys-all-reported",
     ),
@@ -141,7 +141,7 @@ BROKEN = [
         """,
         [
             "hydraflow.yaml:6: jobs.train.steps[0].arg: unknown key (did you mean 'args'?); "
-            "valid keys: batch, zip, args, with",
+            "valid keys: batch, zip, args, with, slurm",
             "hydraflow.yaml:7: jobs.train.steps[1].batch: unclosed '(' in override\n"
             "    c=(1,2\n"
             "      ^\n"
@@ -247,11 +247,11 @@ BROKEN = [
         [
             "hydraflow.yaml:2: jobs.train: needs one of run, call or submit",
             "hydraflow.yaml:3: jobs.train.runn: unknown key (did you mean 'run'?); "
-            "valid keys: run, call, submit, with, max_parallel, steps",
+            "valid keys: run, call, submit, with, max_parallel, steps, slurm",
             "hydraflow.yaml:5: jobs.train.steps[0].batch: unclosed '(' in override\n"
             "    a=(1\n      ^\nhint: close the group with ')'",
             "hydraflow.yaml:6: jobs.train.steps[0].arg: unknown key (did you mean 'args'?); "
-            "valid keys: batch, zip, args, with",
+            "valid keys: batch, zip, args, with, slurm",
             "hydraflow.yaml:8: jobs.empty.run: empty command",
             "hydraflow.yaml:9: jobs.notmap: expected a mapping with run, call or submit, got nothing",
         ],

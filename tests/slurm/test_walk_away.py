@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -48,7 +49,9 @@ def app(tmp_path, slurm_cluster):
 
 
 def hydraflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([HYDRAFLOW, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    # `python` in a job's run: command must be this environment's (as in tests/test_run_e2e.py)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([HYDRAFLOW, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def submit(app: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -141,3 +144,46 @@ def test_status_without_sacct_reads_the_queue(app, monkeypatch, tmp_path):
     assert out.returncode == 0, out.stdout
     assert "note: sacct is not available: states come from the manifest and squeue" in out.stdout
     assert manifest.read(app / "sweep").complete
+
+
+JOB_FILE = """jobs:
+  sized:
+    run: python train.py
+    max_parallel: 2
+    slurm:
+      cpus_per_task: 1
+      timeout_min: 5
+    steps:
+      - batch: model=small seed=0,1
+      - batch: model=large seed=0:2 fail=false
+        slurm:
+          cpus_per_task: 2
+"""
+
+
+def test_a_hydraflow_run_job_on_slurm_with_per_step_resources(tmp_path, slurm_cluster):
+    from conftest import copy_example_app
+
+    app = copy_example_app(tmp_path)
+    (app / "hydraflow.yaml").write_text(JOB_FILE.replace("fail=false", "fail=false,true"))
+    dry = hydraflow("run", "sized", "--dry-run", cwd=app)
+    assert dry.returncode == 0 and "#   #SBATCH --cpus-per-task=2" in dry.stdout and "# task 0: python train.py" \
+        in dry.stdout
+    result = hydraflow("run", "sized", cwd=app)
+    assert result.returncode == 1, result.stdout + result.stderr  # the three fail=true batches fail on purpose
+    (run_dir,) = (app / "multirun" / "sized").iterdir()
+    records = [json.loads(line) for line in (run_dir / ".hydraflow" / "slurm.jsonl").read_text().splitlines()]
+    assert [r["settings"]["cpus_per_task"] for r in records] == [1, 2]
+    cpus = {}
+    for record in records:
+        rows = sacct_rows(record["job_id"], ("JobID", "State", "ReqCPUS"), count=record["tasks"])
+        cpus.update({job: int(req) for job, _, req in rows})
+    assert sorted(cpus.values()) == [1, 1, 2, 2, 2, 2, 2, 2]
+    status = hydraflow("status", str(run_dir), cwd=app)
+    assert status.returncode == 1 and "8 batches — 5 completed, 3 failed" in status.stdout
+    (app / "hydraflow.yaml").write_text(JOB_FILE)  # not used by retry: the recorded commands are
+    again = hydraflow("retry", str(run_dir), cwd=app)
+    # the failing batches fail again (their recorded overrides say fail=true): only they were resubmitted
+    assert again.returncode == 1 and "retrying 3 of 8 batches on Slurm" in again.stdout
+    records = [json.loads(line) for line in (run_dir / ".hydraflow" / "slurm.jsonl").read_text().splitlines()]
+    assert records[-1]["tasks_runs"] == [[3], [5], [7]] and records[-1]["settings"]["cpus_per_task"] == 2
