@@ -82,6 +82,18 @@ def test_loads(tmp_path, text, job):
 
 
 BROKEN = [
+    pytest.param("jobs:\n  t:\n    run: python train.py\n    slurm:\n      partion: gpu\n      nodes: 0\n", [
+        "hydraflow.yaml:5: jobs.t.slurm.partion: unknown field (did you mean 'partition'?); valid fields: "
+        + ", ".join(sorted(__import__("hydraflow_core.slurm_fields", fromlist=["FIELDS"]).FIELDS)),
+        "hydraflow.yaml:6: jobs.t.slurm.nodes: slurm.nodes must be a whole number of at least 1, not 0",
+    ], id="bad-slurm-fields"),
+    pytest.param("jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1,2\n        slurm: gpu\n", [
+        "hydraflow.yaml:6: jobs.t.steps[0].slurm: expected a mapping of Slurm settings (partition: ..., "
+        "cpus_per_task: ...), got 'gpu'",
+    ], id="step-slurm-not-a-mapping"),
+    pytest.param("jobs:\n  t:\n    call: launch.sweep\n    slurm:\n      nodes: 1\n", [
+        "hydraflow.yaml:3: jobs.t.slurm: slurm: sends the batches of a 'run:' job to Slurm; this job has 'call:'",
+    ], id="slurm-on-a-call-job"),
     pytest.param("", ["hydraflow.yaml:1: the file is empty; it needs a 'jobs:' mapping"], id="empty-file"),
     pytest.param("# only a comment\n", ["hydraflow.yaml:1: the file is empty; it needs a 'jobs:' mapping"],
                  id="only-comments"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -123,9 +124,23 @@ def main() -> None:
             print("    " + r["err"].replace("\n", "\n    "))
     base = measured["submitit_slurm"]["wall"] if measured else float("nan")
     print(f"\n2. 10k runs, runs_per_task=1, arrays of at most 1001, wait=false")
+    status_times, sacct_calls = [], 0
     big = run(["hydra/launcher=hydraflow_slurm", "hydra.launcher.wait=false",
                "hydra.launcher.slurm.max_array_size=1001"], 10_000, folder, "big")
     print(f"  back at the prompt after {big['wall']:.2f} s; sbatch calls {big['sbatch']} (want 10); rc {big['rc']}")
+    sweep = max(WORK.glob("sweep-big-*"))
+    (folder / "sacct").write_text(f'#!/bin/sh\necho x >> "{folder}/sacct-calls"\nexec {shutil.which("sacct")} "$@"\n')
+    (folder / "sacct").chmod(0o755)
+    env = {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+    hydraflow = str(Path(sys.executable).with_name("hydraflow"))
+    status_times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([hydraflow, "status", str(sweep)], env=env, capture_output=True)
+        status_times.append(time.perf_counter() - t)
+    sacct_calls = len((folder / "sacct-calls").read_text().splitlines())
+    print(f"  hydraflow status of those 10k runs: {' / '.join(f'{t:.2f} s' for t in status_times)}; "
+          f"sacct calls per status: {sacct_calls / 3:.0f}")
     subprocess.run(["scancel", "--name", "app"], capture_output=True)
     print("\nSUMMARY")
     for name, r in measured.items():
@@ -133,7 +148,8 @@ def main() -> None:
     if measured:
         packed = measured["hydraflow runs_per_task=20"]["wall"] / base
         print(f"  packing target <= 0.3x: {'PASS' if packed <= 0.3 else 'FAIL'} ({packed:.2f}x)")
-    print(f"  10k runs submitted: {big['wall']:.2f} s to the prompt, {big['sbatch']} sbatch calls")
+    print(f"  10k runs submitted: {big['wall']:.2f} s to the prompt, {big['sbatch']} sbatch calls; status "
+          f"{statistics.median(status_times):.2f} s with {sacct_calls / 3:.0f} sacct call(s)")
     shutil.rmtree(WORK, ignore_errors=True)
 
 
