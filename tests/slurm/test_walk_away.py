@@ -187,3 +187,20 @@ def test_a_hydraflow_run_job_on_slurm_with_per_step_resources(tmp_path, slurm_cl
     assert again.returncode == 1 and "retrying 3 of 8 batches on Slurm" in again.stdout
     records = [json.loads(line) for line in (run_dir / ".hydraflow" / "slurm.jsonl").read_text().splitlines()]
     assert records[-1]["tasks_runs"] == [[3], [5], [7]] and records[-1]["settings"]["cpus_per_task"] == 2
+
+
+def test_retry_local_runs_a_slurm_sweeps_unfinished_runs_here(app):
+    result = submit(app, "+x=2,3")
+    assert result.returncode == 0, result.stderr
+    (array,) = arrays(app)
+    wait_running(f"{array['job_id']}_1")
+    assert hydraflow("cancel", "sweep", cwd=app).returncode == 0
+    sacct_rows(array["job_id"], count=2)
+    time.sleep(1)
+    (app / "sweep" / "fixed").write_text("")
+    again = hydraflow("retry", "sweep", "--local", cwd=app)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "hydra.launcher.backend=local" in again.stdout
+    assert len(arrays(app)) == 1, "retry --local submitted to Slurm"
+    state = manifest.read(app / "sweep")
+    assert state.complete and state.runs[1].job_id.startswith("local:")
