@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequ
 
 from . import manifest as manifests
 from .errors import UsageError
-from .executor import COMPLETED, FAILED, INTERRUPTED, CommandRunner, LocalExecutor, RunResult, stop_signals
+from .executor import COMPLETED, FAILED, CommandRunner, LocalExecutor, RunResult, stop_signals
 from .executor.local import os_error_text
 from .executor import stop as stops
 from .executor.stop import Stopped, in_task

@@ -13,7 +13,6 @@ end in the run directory's manifest, so ``hydraflow status``, ``retry`` and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time

@@ -15,7 +15,7 @@ import difflib
 import re
 import shlex
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 

@@ -46,7 +46,7 @@ def compose(text: str, name: str, only: Optional[str] = None) -> Optional[yaml.N
             return _compose_with(_LOADER, text, name, only)
         except _SkippedAnchor:  # an alias to a part read past: build everything
             return _compose_with(_LOADER, text, name, None)
-    except yaml.YAMLError as error:
+    except yaml.YAMLError:
         if _LOADER is not yaml.SafeLoader and len(text) <= _REREAD_BYTES:
             # PyYAML's own words are clearer than libyaml's ("expected the node
             # content, but found '<stream end>'"); they are the same with or without libyaml.

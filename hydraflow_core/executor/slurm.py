@@ -28,11 +28,11 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import submitit  # heavy; this module is imported only for the slurm backend
 
-from ..manifest import _append, _line, _read_lines, manifest_dir
+from ..manifest import _append, _line, manifest_dir
 from ..slurm_fields import FIELDS
 from ..runplan import Task, chunks
 
@@ -127,7 +127,3 @@ def _keep_script(folder: str, job_id: str, target: Path) -> Optional[str]:
 def wait_seconds(elapsed: float) -> float:
     """Poll interval: quick at first, at most 5 s (one sacct call per poll, whatever the sweep's size)."""
     return min(5.0, 0.5 + elapsed / 20)
-
-
-def now() -> float:
-    return time.monotonic()

@@ -123,7 +123,7 @@ def main() -> None:
         if r["rc"] != 0:
             print("    " + r["err"].replace("\n", "\n    "))
     base = measured["submitit_slurm"]["wall"] if measured else float("nan")
-    print(f"\n2. 10k runs, runs_per_task=1, arrays of at most 1001, wait=false")
+    print("\n2. 10k runs, runs_per_task=1, arrays of at most 1001, wait=false")
     status_times, sacct_calls = [], 0
     big = run(["hydra/launcher=hydraflow_slurm", "hydra.launcher.wait=false",
                "hydra.launcher.slurm.max_array_size=1001"], 10_000, folder, "big")
