@@ -98,7 +98,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
               console, local: bool = False) -> int:
     """The batches of a ``hydraflow run`` directory that did not complete, run again."""
     from .dispatch import BatchResult, CallFunction, Interrupted, execute_batches, load_function
-    from .display import ProgressDisplay, print_summary
+    from .display import ProgressDisplay
     from .plan import Batch
 
     header = state.header
@@ -136,12 +136,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
                                        list(batches.values()), attempt, record, str(header.get("job")))
             except Interrupted as stop:
                 results, interrupted = stop.results, stop.exit_code
-        print_summary(console, results, directory, header.get("run_dir", ""), str(state.sweep_dir))
-        if interrupted:
-            return interrupted
-        after = manifest.read(state.sweep_dir)
-        console.print(f"now: {counts_line(after)}", highlight=False)
-        return 0 if after.complete else 1
+        return _summary(console, state, results, directory, interrupted)
     if header.get("job_kind") == "call":  # in this process, in the job file's directory, as `hydraflow run` does
         target = str(header["target"])
         function = CallFunction(load_function(target, directory), target, directory, batches)
@@ -162,7 +157,14 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
             results, interrupted = stop.results, stop.exit_code
         finally:
             os.chdir(previous)
-    print_summary(console, results, directory, header.get("run_dir", ""), str(state.sweep_dir))
+    return _summary(console, state, results, directory, interrupted)
+
+
+def _summary(console, state: manifest.SweepState, results, directory: Path, interrupted) -> int:
+    """The retried batches' summary, then the run directory's counts; the exit code."""
+    from .display import print_summary
+
+    print_summary(console, results, directory, state.header.get("run_dir", ""), str(state.sweep_dir))
     if interrupted:
         return interrupted
     after = manifest.read(state.sweep_dir)

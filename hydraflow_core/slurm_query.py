@@ -17,20 +17,25 @@ from .manifest import _read_lines, manifest_dir
 ENDED_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
                 "BOOT_FAIL", "DEADLINE", "REVOKED", "SPECIAL_EXIT")
 
-def sacct_states(job_ids: Iterable[str]) -> Optional[Dict[str, str]]:
-    """One ``sacct`` call for every array: ``{"123_4": "COMPLETED", ...}``; None when sacct fails."""
+def _lines(command: List[str], job_ids: Iterable[str]) -> Optional[List[str]]:
+    """The output lines of one Slurm query for every job of ``job_ids`` (``-j a,b``); None when it fails."""
     ids = sorted(set(job_ids))
     if not ids:
-        return {}
+        return []
     try:
-        out = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(ids)],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run([*command, "-j", ",".join(ids)], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode != 0:
+    return out.stdout.splitlines() if out.returncode == 0 else None
+
+
+def sacct_states(job_ids: Iterable[str]) -> Optional[Dict[str, str]]:
+    """One ``sacct`` call for every array: ``{"123_4": "COMPLETED", ...}``; None when sacct fails."""
+    lines = _lines(["sacct", "-X", "-n", "-P", "-o", "JobID,State"], job_ids)
+    if lines is None:
         return None
     states: Dict[str, str] = {}
-    for line in out.stdout.splitlines():
+    for line in lines:
         job, _, state = line.partition("|")
         state = state.split(" ")[0].strip()  # 'CANCELLED by 0'
         match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job)
@@ -61,18 +66,11 @@ def arrays_of(sweep_dir: Path) -> List[Dict[str, Any]]:
 
 def squeue_states(job_ids: Iterable[str]) -> Optional[Dict[str, str]]:
     """Without accounting: the tasks still queued or running (``squeue``); None when it fails."""
-    ids = sorted(set(job_ids))
-    if not ids:
-        return {}
-    try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ",".join(ids)],
-                             capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
+    lines = _lines(["squeue", "-h", "-r", "-o", "%i|%T"], job_ids)
+    if lines is None:
         return None
     states: Dict[str, str] = {}
-    for line in out.stdout.splitlines():
+    for line in lines:
         job, _, state = line.partition("|")
         states[job.strip()] = state.strip()
     return states
