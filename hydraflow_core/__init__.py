@@ -14,7 +14,10 @@ from __future__ import annotations
 from typing import Iterator, List, Sequence
 
 from .errors import HydraflowError, SweepSyntaxError
-from .syntax import MAX_VALUES, parse_sweep
+from .limits import MAX_VALUES
+
+# The syntax engine (and Hydra's override parser under it) is imported on first use, not here:
+# Hydra imports the plugin's config at every app's start-up, and it reads hydraflow_core.slurm_fields.
 
 __version__ = "0.1.0"
 __all__ = ["expand", "count", "SweepSyntaxError", "HydraflowError", "__version__"]
@@ -26,9 +29,13 @@ def expand(overrides: Sequence[str], *, max_values: int = MAX_VALUES) -> Iterato
     Every override is parsed and checked at once: bad syntax raises
     :class:`SweepSyntaxError` here, before the first run is produced.
     """
+    from .syntax import parse_sweep
+
     return parse_sweep(overrides, max_values).runs()
 
 
 def count(overrides: Sequence[str], *, max_values: int = MAX_VALUES) -> int:
     """The number of runs of a sweep, computed without expanding it."""
+    from .syntax import parse_sweep
+
     return parse_sweep(overrides, max_values).count()

@@ -104,7 +104,7 @@ def execute_batches(executor: LocalExecutor, tasks: Sequence[Task], batches: Dic
 
     def finished(result: RunResult) -> None:
         batch = batches[result.run.number]
-        shown = _relative_to(result.log, directory)
+        shown = manifests.relative_to(result.log, directory)
         done = BatchResult(batch.index, batch.name, result.state, result.returncode, result.duration,
                            shown, started_at=result.started, error=result.error)
         results[batch.index] = done
@@ -125,15 +125,6 @@ def execute_batches(executor: LocalExecutor, tasks: Sequence[Task], batches: Dic
         finally:
             executor.close()
     return ordered()
-
-
-def _relative_to(path: Optional[str], directory: Path) -> Optional[str]:
-    if not path:
-        return path
-    try:
-        return str(Path(path).relative_to(directory))
-    except ValueError:
-        return path
 
 
 def run_commands(
@@ -304,18 +295,5 @@ def submit(plan: Plan, directory: Path) -> int:
         try:
             return stops.wait_process(process)
         except Stopped as stop:
-            _stop_process(process)
+            stops.stop_child(process)  # the submit command gets Ctrl-C, whatever stopped us
             raise Interrupted([], stop.exit_code) from None
-
-
-def _stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
-    """Interrupt a command's whole process group; kill it if it has not ended after ``grace`` seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-

@@ -23,7 +23,7 @@ import submitit  # heavy: imported only for a job that goes to Slurm
 
 from . import manifest
 from .executor import stop as stops
-from .executor.slurm import _keep_script, max_array_size, submitit_parameters
+from .executor.slurm import _keep_script, max_array_size, submitit_parameters, wait_seconds
 from .manifest import EventLog, _append, _line
 from .plan import Batch
 from .runplan import chunks
@@ -123,10 +123,7 @@ def wait_batches(records: List[Dict[str, Any]], run_dir: Path, attempt: int) -> 
                            "error": f"the Slurm task {job} ended ({states[job]}) before the batch ended",
                            "started": None, "ended": None}
         if left:
-            end = time.monotonic() + min(5.0, 0.5 + (time.monotonic() - started) / 20)
-            while time.monotonic() < end:
-                stops.check()
-                time.sleep(0.1)
+            stops.sleep(wait_seconds(time.monotonic() - started))
 
 
 def dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: int, job_name: str,

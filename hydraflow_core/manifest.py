@@ -23,6 +23,7 @@ one its launcher wrote for it (a worker that died after recording its end).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -66,6 +67,16 @@ def slurm_ids() -> Tuple[Optional[str], Dict[str, str]]:
         job_id = env.get("SLURM_JOB_ID")
     recorded = {k.lower(): env[k] for k in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID") if k in env}
     return job_id, recorded
+
+
+def relative_to(path: Optional[str], directory: os.PathLike) -> Optional[str]:
+    """``path`` relative to ``directory`` when it lies inside it (readable at a glance), else as it is."""
+    if not path:
+        return path
+    try:
+        return str(Path(path).relative_to(Path(directory).absolute()))
+    except ValueError:
+        return path
 
 
 def manifest_dir(sweep_dir: os.PathLike) -> Path:
@@ -154,17 +165,9 @@ def write_atomic(path: Path, text: str) -> None:
         tmp.write_text(text)
         os.replace(tmp, path)
     except BaseException:
-        with _suppress_os_error():
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-
-
-class _suppress_os_error:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        return kind is not None and issubclass(kind, OSError)
 
 
 # --------------------------------------------------------------------------- writing
@@ -238,13 +241,13 @@ class EventLog:
         """The launcher's record of a run whose process could not record it (it died)."""
         self._write({"run": run, "event": "ended_by_launcher", "state": state, "error": error})
 
+    def ends_of(self, pid: int) -> Dict[int, Dict[str, Any]]:
+        """The end records process ``pid`` wrote in this attempt, by run (its own file: one read)."""
+        return {r["run"]: r for r in _read_lines(self.path_for(pid)) if r.get("event") == "end" and "run" in r}
+
     def has_ended(self, pid: int, run: int) -> Optional[Dict[str, Any]]:
         """The end record that process ``pid`` wrote for ``run`` in this attempt, if any."""
-        found = None
-        for record in _read_lines(self.path_for(pid)):
-            if record.get("run") == run and record.get("event") == "end":
-                found = record
-        return found
+        return self.ends_of(pid).get(run)
 
 
 _START_CACHE: Dict[int, Optional[int]] = {}

@@ -69,16 +69,7 @@ def _run_child(argv: List[str], cwd: str, env: Dict[str, str]) -> int:
         try:
             return stops.wait_process(process)
         except Stopped as stop:
-            import signal
-
-            try:
-                os.killpg(process.pid, signal.SIGINT if stop.signum == signal.SIGINT else signal.SIGTERM)
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:
-                process.wait()
+            stops.stop_child(process, stop.signum, grace=30)  # the app stops its own runs first
             return stop.exit_code
 
 

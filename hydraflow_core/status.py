@@ -93,13 +93,7 @@ def apply_slurm(state: SweepState) -> Optional[str]:
 
 
 def _short(path: Optional[str], sweep_dir: Path) -> str:
-    """A log path relative to the sweep directory when it lies inside it (readable at a glance)."""
-    if not path:
-        return ""
-    try:
-        return str(Path(path).relative_to(sweep_dir.absolute()))
-    except ValueError:
-        return path
+    return manifest.relative_to(path, sweep_dir) or ""
 
 
 def _what(run: manifest.RunRecord, kind: str) -> str:

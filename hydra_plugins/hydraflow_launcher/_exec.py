@@ -15,14 +15,13 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 
 from hydraflow_core import manifest, replay
 from hydraflow_core.executor import CommandRunner, LocalExecutor
-from hydraflow_core.manifest import _read_lines
 from hydraflow_core.runplan import Task
 
-from ._local import failed_return
+from ._local import failed_return, job_return_from_record
 
 
 def run_exec(launcher: Any, tasks: Iterable[Task], events: Any) -> Iterator[Tuple[int, JobReturn]]:
@@ -48,17 +47,12 @@ def run_exec(launcher: Any, tasks: Iterable[Task], events: Any) -> Iterator[Tupl
     for result in executor.stream(tasks):
         task = by_first.pop(result.run.number)
         pid = int(result.job_id.split(":")[1]) if result.job_id and ":" in result.job_id else None
-        ended = _ended(sweep_dir, attempt, pid)
+        ended = manifest.EventLog(sweep_dir, attempt).ends_of(pid) if pid is not None else {}
         for run in task.runs:
             record = ended.get(run.number)
-            if record is not None and record.get("state") == manifest.COMPLETED:
-                ret = JobReturn(overrides=list(run.overrides), status=JobStatus.COMPLETED,
-                                _return_value=record.get("return_value"), working_dir=record.get("output_dir"),
-                                task_name=None)
-                ret.log_path, ret.traceback_in_log = record.get("log"), False
-            elif record is not None:
-                ret = failed_return(run.overrides, record.get("error") or "failed", record.get("log"))
-                ret.traceback_in_log = True
+            if record is not None:
+                ret = job_return_from_record(run.overrides, record.get("state", manifest.FAILED), record.get("error"),
+                                             record.get("log"), record.get("output_dir"), record.get("return_value"))
             else:
                 why = result.error or result.state
                 ret = failed_return(run.overrides, f"the worker process ended ({why}) before run #{run.number} "
@@ -66,15 +60,3 @@ def run_exec(launcher: Any, tasks: Iterable[Task], events: Any) -> Iterator[Tupl
                 if result.state == manifest.INTERRUPTED:
                     ret.interrupted = True
             yield run.number, ret
-
-
-def _ended(sweep_dir: Path, attempt: int, pid: Any) -> Dict[int, Dict[str, Any]]:
-    """The end records the child with ``pid`` wrote (its own events file)."""
-    if pid is None:
-        return {}
-    path = manifest.manifest_dir(sweep_dir) / "events" / f"{attempt}-{manifest._HOST}-{pid}.jsonl"
-    out: Dict[int, Dict[str, Any]] = {}
-    for event in _read_lines(path):
-        if event.get("event") == "end":
-            out[event["run"]] = event
-    return out

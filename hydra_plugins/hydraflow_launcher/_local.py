@@ -145,6 +145,19 @@ class HydraRuns:
                          returned=None if failed else _json_safe(result._return_value))
 
 
+def job_return_from_record(overrides: Sequence[str], state: str, error: Optional[str], log: Optional[str],
+                           output_dir: Optional[str], returned: Any) -> JobReturn:
+    """A run's JobReturn from its end record (the run ended in another process: a Slurm task, a fresh one)."""
+    if state == COMPLETED:
+        result = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=returned,
+                           working_dir=output_dir, task_name=None)
+        result.log_path, result.traceback_in_log = log, False
+        return result
+    result = failed_return(overrides, error or "failed", log)
+    result.traceback_in_log = True  # the process that ran it appended it to the log
+    return result
+
+
 def _json_safe(value: Any) -> Any:
     """What a run returned, if it is small plain data (a loss for an optimizing sweeper); else None."""
     import json

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 
 from hydraflow_core import manifest, replay
 from hydraflow_core.executor import stop as stops
 from hydraflow_core.runplan import Task
 
-from ._local import failed_return
+from ._local import failed_return, job_return_from_record
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,10 @@ def _wait(tasks: List[Task], arrays: List[Any], sweep_dir: Path, attempt: int) -
             if (record is not None and record.state in (manifest.COMPLETED, manifest.FAILED)
                     and (record.attempt or 0) >= attempt):
                 left.discard(number)
-                yield number, _job_return(record, job)
+                result = job_return_from_record(record.overrides, record.state, record.error, record.log,
+                                                record.output_dir, record.extra.get("return_value"))
+                result.job_id = record.job_id or job
+                yield number, result
                 continue
             if slurm_state in slurm.ENDED_STATES:
                 first = ended_at.setdefault(job, time.monotonic())
@@ -96,15 +99,7 @@ def _wait(tasks: List[Task], arrays: List[Any], sweep_dir: Path, attempt: int) -
             log.info("hydraflow: slurm tasks: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
                      + f"; runs ended: {len(run_task) - len(left)} of {len(run_task)}")
         if left:
-            _sleep(slurm.wait_seconds(time.monotonic() - started))
-
-
-def _sleep(seconds: float) -> None:
-    """Sleep, looking at stop signals every 0.1 s."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        stops.check()
-        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+            stops.sleep(slurm.wait_seconds(time.monotonic() - started))
 
 
 def _counts(states: Dict[str, str], task_job: Dict[int, str]) -> Dict[str, int]:
@@ -113,17 +108,3 @@ def _counts(states: Dict[str, str], task_job: Dict[int, str]) -> Dict[str, int]:
         state = states.get(job, "PENDING")
         out[state] = out.get(state, 0) + 1
     return dict(sorted(out.items()))
-
-
-def _job_return(record: manifest.RunRecord, job: str) -> JobReturn:
-    """A run's JobReturn, from the manifest (its config stayed on the node; its return value is recorded)."""
-    if record.state == manifest.COMPLETED:
-        result = JobReturn(overrides=list(record.overrides), status=JobStatus.COMPLETED,
-                           _return_value=record.extra.get("return_value"), working_dir=record.output_dir,
-                           task_name=None)
-        result.log_path, result.traceback_in_log = record.log, False
-    else:
-        result = failed_return(record.overrides, record.error or "failed", record.log)
-        result.traceback_in_log = True
-    result.job_id = record.job_id or job
-    return result

@@ -77,6 +77,35 @@ def wait_process(process) -> int:
             check()
 
 
+def sleep(seconds: float) -> None:
+    """Sleep, raising :class:`Stopped` within 0.1 s of a stop signal (polling loops)."""
+    import time
+
+    end = time.monotonic() + seconds
+    while True:
+        check()
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.1, left))
+
+
+def stop_child(process, signum: int = signal.SIGINT, grace: float = 5.0) -> None:
+    """Pass a stop on to a child in its own session (its whole process group); SIGKILL after ``grace``."""
+    import os
+    import subprocess
+
+    forwarded = signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, forwarded)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def on_second_signal(callback: Callable[[], Any]) -> Callable[[], None]:
     """Call ``callback`` (e.g. kill every process) if another stop signal arrives."""
     _state.on_force.append(callback)

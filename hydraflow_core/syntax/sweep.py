@@ -20,7 +20,7 @@ from .parser import parse_value
 from .values import Concat, Literal, Numbers, Values
 
 #: Default limit on the values of one override (SPEC 1.1).
-MAX_VALUES = 10**6
+from ..limits import MAX_VALUES  # noqa: E402  (re-exported by the syntax package)
 
 # 'KEY/S': a key scaled by one SI letter.
 _SCALED_KEY = re.compile(rf"(.+)/([{''.join(SI_LETTERS)}])")
