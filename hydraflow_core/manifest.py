@@ -29,7 +29,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -266,8 +266,6 @@ def _own_start() -> Optional[int]:
 class _NoExtra(dict):
     """The shared empty ``extra`` of most records (one object, not one dict per run); read-only."""
 
-    __hash__ = object.__hash__  # a dataclass default must be hashable
-
     def __setitem__(self, key, value):  # pragma: no cover - a bug of ours
         raise TypeError("RunRecord.extra is replaced, never changed")
 
@@ -291,7 +289,9 @@ class RunRecord:
     output_dir: Optional[str] = None
     log: Optional[str] = None
     error: Optional[str] = None
-    extra: Mapping[str, Any] = _NO_EXTRA  # other plan fields (a job's batch name ...); replaced, never changed
+    # other plan fields (a job's batch name ...); replaced, never changed. A factory returning the one
+    # shared empty mapping: Python 3.10's dataclasses refuse a dict subclass as a plain default.
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
 
     def as_json(self) -> Dict[str, Any]:
         out = {"number": self.number, "overrides": self.overrides, "group": self.group, "task": self.task,
