@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Iterator, List, Sequence
 
-from .errors import HydraflowError, SweepSyntaxError
-from .limits import MAX_VALUES
+from hydraflow_core.errors import HydraflowError, SweepSyntaxError
+from hydraflow_core.limits import MAX_VALUES
 
 # The syntax engine (and Hydra's override parser under it) is imported on first use, not here:
 # Hydra imports the plugin's config at every app's start-up, and it reads hydraflow_core.slurm_fields.
@@ -29,13 +29,13 @@ def expand(overrides: Sequence[str], *, max_values: int = MAX_VALUES) -> Iterato
     Every override is parsed and checked at once: bad syntax raises
     :class:`SweepSyntaxError` here, before the first run is produced.
     """
-    from .syntax import parse_sweep
+    from hydraflow_core.syntax import parse_sweep
 
     return parse_sweep(overrides, max_values).runs()
 
 
 def count(overrides: Sequence[str], *, max_values: int = MAX_VALUES) -> int:
     """The number of runs of a sweep, computed without expanding it."""
-    from .syntax import parse_sweep
+    from hydraflow_core.syntax import parse_sweep
 
     return parse_sweep(overrides, max_values).count()

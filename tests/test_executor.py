@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hydraflow_core.executor import COMPLETED, FAILED, INTERRUPTED, CommandRunner, LocalExecutor, RunResult
-from hydraflow_core.executor.stop import in_task
+from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, CommandRunner, LocalExecutor, RunResult
+from hydraflow_core.executors.stop import in_task
 from hydraflow_core.manifest import EventLog, Manifest, read
-from hydraflow_core.runplan import Task, plan
+from hydraflow_core.plan import Task, plan
 
 
 class TwoArgError(Exception):

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hydraflow_core import jobfile
+from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.errors import JobFileError, UsageError
-from hydraflow_core.jobs import Job, Step
+from hydraflow_core.jobs.model import Job, Step
 
 
 def load(tmp_path, text: str):
@@ -84,7 +84,7 @@ def test_loads(tmp_path, text, job):
 BROKEN = [
     pytest.param("jobs:\n  t:\n    run: python train.py\n    slurm:\n      partion: gpu\n      nodes: 0\n", [
         "hydraflow.yaml:5: jobs.t.slurm.partion: unknown field (did you mean 'partition'?); valid fields: "
-        + ", ".join(sorted(__import__("hydraflow_core.slurm_fields", fromlist=["FIELDS"]).FIELDS)),
+        + ", ".join(sorted(__import__("hydraflow_core.executors.slurm.fields", fromlist=["FIELDS"]).FIELDS)),
         "hydraflow.yaml:6: jobs.t.slurm.nodes: slurm.nodes must be a whole number of at least 1, not 0",
     ], id="bad-slurm-fields"),
     pytest.param("jobs:\n  t:\n    run: python train.py\n    steps:\n      - batch: a=1,2\n        slurm: gpu\n", [
@@ -481,7 +481,7 @@ def test_plain_words_are_split_as_a_shell_splits_them(text):
 
 def test_a_huge_plain_value_loads_whole(tmp_path):
     """A 2 MB batch value (shlex would take minutes on it) is read whole and planned."""
-    from hydraflow_core.plan import plan_job
+    from hydraflow_core.plan.batches import plan_job
 
     value = "x" * (2 * 1024 * 1024)
     job = load(tmp_path, f"jobs:\n  j:\n    run: echo\n    steps:\n      - batch: a={value},y\n").jobs["j"]

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import copy_example_app
 
-from hydraflow_core import jobfile
+from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.cli import main
 from hydraflow_core.errors import SweepSyntaxError
-from hydraflow_core.jobs import Job, Step
-from hydraflow_core.plan import PlanError, plan_job
+from hydraflow_core.jobs.model import Job, Step
+from hydraflow_core.plan.batches import PlanError, plan_job
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_app"
@@ -144,7 +144,7 @@ def test_plan_errors(job, extra, error, message):
     ],
 )
 def test_submit_command_placeholders(command, expected):
-    from hydraflow_core.plan import submit_command
+    from hydraflow_core.plan.batches import submit_command
 
     plan = plan_job(Job("t", "submit", command, steps=(Step(batch=("a=1:3",)),)), (), "R")
     assert submit_command(plan) == expected
@@ -226,7 +226,7 @@ def test_acceptance_dry_run_of_train(capsys, monkeypatch, example):
 def test_shell_quote_keeps_one_word_on_one_line(word, quoted):
     import subprocess
 
-    from hydraflow_core.shell import quote
+    from hydraflow_core.jobs.shell import quote
 
     assert quote(word) == quoted
     assert "\n" not in quoted

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from hydraflow_core.runplan import Run, chunks, group_chunks, number_runs, pack, plan
+from hydraflow_core.plan import Run, chunks, group_chunks, number_runs, pack, plan
 
 
 def _groups(*sizes):

@@ -17,9 +17,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 from hydra.core.utils import JobReturn
 
-from hydraflow_core import manifest, replay
-from hydraflow_core.executor import CommandRunner, LocalExecutor
-from hydraflow_core.runplan import Task
+from hydraflow_core import manifest
+from hydraflow_core.manifest import replay
+from hydraflow_core.executors import CommandRunner, LocalExecutor
+from hydraflow_core.plan import Task
 
 from ._local import failed_return, job_return_from_record
 

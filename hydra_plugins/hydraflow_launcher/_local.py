@@ -20,10 +20,10 @@ from typing import Any, Callable, Dict, Optional, Sequence
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydraflow_core.executor import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
-from hydraflow_core.executor.local import machine_error
-from hydraflow_core.executor.stop import in_task
-from hydraflow_core.runplan import Run
+from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
+from hydraflow_core.executors.local.executor import machine_error
+from hydraflow_core.executors.stop import in_task
+from hydraflow_core.plan import Run
 
 from ._compose import RunComposer
 
@@ -82,7 +82,7 @@ def failed_return(overrides: Sequence[str], error: str, log_path: Optional[str] 
 
 
 class HydraRuns:
-    """The executor's run function for Hydra runs (see :class:`hydraflow_core.executor.RunFunction`)."""
+    """The executor's run function for Hydra runs (see :class:`hydraflow_core.executors.RunFunction`)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

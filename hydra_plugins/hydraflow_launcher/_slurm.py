@@ -17,9 +17,10 @@ from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 from hydra.core.utils import JobReturn
 
-from hydraflow_core import manifest, replay
-from hydraflow_core.executor import stop as stops
-from hydraflow_core.runplan import Task
+from hydraflow_core import manifest
+from hydraflow_core.manifest import replay
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.plan import Task
 
 from ._local import failed_return, job_return_from_record
 
@@ -31,7 +32,7 @@ SETTLE_SECONDS = 3.0
 
 
 def run_on_slurm(launcher: Any, tasks: Iterable[Task], total: int, events: Any) -> Iterator[Tuple[int, JobReturn]]:
-    from hydraflow_core.executor import slurm
+    from hydraflow_core.executors import slurm
 
     tasks = list(tasks)  # the sweeper records their plan as they are pulled: all of it, before submitting
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir)).absolute()
@@ -56,7 +57,7 @@ def run_on_slurm(launcher: Any, tasks: Iterable[Task], total: int, events: Any) 
 
 def _wait(tasks: List[Task], arrays: List[Any], sweep_dir: Path, attempt: int) -> Iterator[Tuple[int, JobReturn]]:
     """Every run's result as it ends; only records of this ``attempt`` count (a retry's runs ended before)."""
-    from hydraflow_core.executor import slurm
+    from hydraflow_core.executors import slurm
 
     task_job: Dict[int, str] = {}
     for array in arrays:

@@ -22,12 +22,13 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
-from hydraflow_core import manifest, replay
+from hydraflow_core import manifest
+from hydraflow_core.manifest import replay
 from hydraflow_core.errors import HydraflowError
-from hydraflow_core.executor import stop as stops
-from hydraflow_core.executor.stop import stop_signals
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.executors.stop import stop_signals
 from hydraflow_core.manifest import EventLog
-from hydraflow_core.runplan import Run, Task, chunks, group_chunks, number_runs, pack
+from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs, pack
 from hydraflow_core.syntax import parse_sweep
 from hydraflow_core.syntax.parser import unquote_groups
 
@@ -286,8 +287,8 @@ def _batch_groups(sweeper: Any, arguments: List[str], composer: RunComposer) -> 
     overrides = ready(params + list(arguments))
     if not sweeper.job:
         return parse_sweep(overrides).groups()
-    from hydraflow_core import jobfile
-    from hydraflow_core.plan import plan_job
+    from hydraflow_core.jobs import load as jobfile
+    from hydraflow_core.plan.batches import plan_job
 
     path, shown_as = _job_file(sweeper)
     job = jobfile.get_job(jobfile.load(path, shown_as), sweeper.job, str(path))
@@ -299,7 +300,7 @@ def _batch_groups(sweeper: Any, arguments: List[str], composer: RunComposer) -> 
 
 def _job_file(sweeper: Any) -> Tuple[Path, str]:
     """The job file of `hydra.sweeper.job`: `hydra.sweeper.file`, else hydraflow.yaml where Hydra started."""
-    from hydraflow_core.jobfile import FILE_NAME
+    from hydraflow_core.jobs.load import FILE_NAME
     from hydraflow_core.errors import UsageError
 
     cwd = Path(str(sweeper.config.hydra.runtime.cwd))

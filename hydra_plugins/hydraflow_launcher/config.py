@@ -13,7 +13,7 @@ from hydra.core.config_store import ConfigStore
 
 
 def _slurm_defaults() -> Dict[str, Any]:
-    from hydraflow_core.slurm_fields import DEFAULTS
+    from hydraflow_core.executors.slurm.fields import DEFAULTS
 
     return dict(DEFAULTS)
 

@@ -77,7 +77,7 @@ class HydraflowLauncher(Launcher):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
         problems.extend(_gpu_problems(self.raw_gpus))
-        from hydraflow_core.slurm_fields import problems as slurm_problems
+        from hydraflow_core.executors.slurm.fields import problems as slurm_problems
 
         problems.extend(slurm_problems(self.slurm))
         if self.start not in STARTS:
@@ -114,7 +114,7 @@ class HydraflowLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Hydra's launcher API (another sweeper calls it): one call, results in run order."""
-        from hydraflow_core.runplan import number_runs, pack
+        from hydraflow_core.plan import number_runs, pack
 
         runs = number_runs([[list(o) for o in job_overrides]], initial_job_idx)
         results = {}
@@ -139,7 +139,7 @@ class HydraflowLauncher(Launcher):
         """
         from hydra.core.utils import configure_log, setup_globals
 
-        from hydraflow_core.executor import LocalExecutor
+        from hydraflow_core.executors import LocalExecutor
 
         from ._local import HydraRuns, as_job_return
 
@@ -171,7 +171,7 @@ class HydraflowLauncher(Launcher):
         """Runs logged as Hydra's basic launcher logs them: up to ``block`` runs at once, before they run."""
         from hydra.core.utils import filter_overrides
 
-        from hydraflow_core.runplan import chunks
+        from hydraflow_core.plan import chunks
 
         for tasks_block in chunks(tasks, max(1, block // self.runs_per_task)):
             for task in tasks_block:

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .dispatch import COMPLETED, FAILED, BatchResult
-from .plan import Batch
+from hydraflow_core.cli.run import COMPLETED, FAILED, BatchResult
+from hydraflow_core.plan.batches import Batch
 
 _STYLE = {COMPLETED: "green", FAILED: "bold red"}
 _TAIL_LINES = 8

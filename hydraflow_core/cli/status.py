@@ -10,8 +10,8 @@ from typing import Any, Dict, List, Optional
 from rich.console import Console
 from rich.table import Table
 
-from . import manifest
-from .manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING, SweepState
+from hydraflow_core import manifest
+from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING, SweepState
 
 #: Sweeps up to this many runs get a table of every run; larger ones counts and the unfinished runs.
 TABLE_UP_TO = 50
@@ -44,7 +44,7 @@ def apply_slurm(state: SweepState) -> Optional[str]:
     and cancelled, timed out, out of memory, node fail ... once Slurm says the
     task ended (its error then says so).
     """
-    from .slurm_query import ENDED_STATES, sacct_states, squeue_states, task_of_runs
+    from hydraflow_core.executors.slurm.query import ENDED_STATES, sacct_states, squeue_states, task_of_runs
 
     tasks = task_of_runs(state.sweep_dir)
     if not tasks:

@@ -7,9 +7,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from . import manifest
-from .errors import UsageError
-from .slurm_query import ENDED_STATES, sacct_states, squeue_states, task_of_runs
+from hydraflow_core import manifest
+from hydraflow_core.errors import UsageError
+from hydraflow_core.executors.slurm.query import ENDED_STATES, sacct_states, squeue_states, task_of_runs
 
 
 def cancel(directory: Path) -> int:

@@ -35,10 +35,10 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
-from ..manifest import EventLog, process_start
-from ..runplan import Run, Task
-from . import stop as stops
-from .base import COMPLETED, FAILED, INTERRUPTED, LOST, RUNNING, Handle, MachineError, RunResult
+from hydraflow_core.manifest import EventLog, process_start
+from hydraflow_core.plan import Run, Task
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.executors.base import COMPLETED, FAILED, INTERRUPTED, LOST, RUNNING, Handle, MachineError, RunResult
 
 log = logging.getLogger(__name__)
 

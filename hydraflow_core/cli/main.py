@@ -17,13 +17,15 @@ from typing import List, Optional
 import yaml
 from rich.console import Console
 
-from . import __version__, dispatch, jobfile
-from .display import ProgressDisplay, print_summary
-from .errors import HydraflowError, UsageError
-from .plan import MAX_BATCHES, count_batches, dry_run_text, plan_job, submit_command
-from .shell import join as shell_join
-from .shell import quote as shell_quote
-from .syntax import MAX_VALUES, parse_sweep
+from hydraflow_core import __version__
+from hydraflow_core.cli import run as dispatch
+from hydraflow_core.jobs import load as jobfile
+from hydraflow_core.cli.display import ProgressDisplay, print_summary
+from hydraflow_core.errors import HydraflowError, UsageError
+from hydraflow_core.plan.batches import MAX_BATCHES, count_batches, dry_run_text, plan_job, submit_command
+from hydraflow_core.jobs.shell import join as shell_join
+from hydraflow_core.jobs.shell import quote as shell_quote
+from hydraflow_core.syntax import MAX_VALUES, parse_sweep
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -142,14 +144,14 @@ def _sweep_directory(text: str) -> Path:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from .status import status
+    from hydraflow_core.cli.status import status
 
     directory = _sweep_directory(args.directory)
     return status(directory, _console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from .retry import retry
+    from hydraflow_core.cli.retry import retry
 
     directory = _sweep_directory(args.directory)
     return retry(directory, args.args, failed_only=args.failed, quiet=args.quiet, console=_console(),
@@ -157,7 +159,7 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from .cancel import cancel
+    from hydraflow_core.cli.cancel import cancel
 
     return cancel(_sweep_directory(args.directory))
 
@@ -193,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
     on_slurm = bool(job.slurm or any(step.slurm for step in job.steps))
     if args.dry_run:
         if on_slurm:
-            from .job_slurm import dry_run_text as slurm_dry_run
+            from hydraflow_core.executors.slurm.jobs import dry_run_text as slurm_dry_run
 
             parallel = args.max_parallel or job.max_parallel
             sys.stdout.write(slurm_dry_run(preview.batches, shlex.split(job.target), parallel, job.name,

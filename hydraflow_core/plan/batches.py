@@ -15,10 +15,10 @@ from itertools import product
 import shlex
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .errors import HydraflowError
-from .jobs import Job, Step
-from .shell import join as shell_join
-from .syntax import parse_sweep
+from hydraflow_core.errors import HydraflowError
+from hydraflow_core.jobs.model import Job, Step
+from hydraflow_core.jobs.shell import join as shell_join
+from hydraflow_core.syntax import parse_sweep
 
 #: Shown in a dry run where the run id (fixed when a run starts) will go.
 RUN_ID_PLACEHOLDER = "{run_id}"
@@ -254,7 +254,7 @@ def merge_with(job_with: Sequence[str], step_with: Sequence[str]) -> Tuple[str, 
 
 def check_settings(settings: Sequence[str]) -> None:
     """`with` entries are plain Hydra overrides: KEY=VALUE (or ~KEY)."""
-    from .syntax.hydra_bridge import hydra_error
+    from hydraflow_core.syntax.hydra_bridge import hydra_error
 
     for setting in settings:
         if "=" not in setting and not setting.startswith("~"):

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from .manifest import _read_lines, manifest_dir
+from hydraflow_core.manifest import read_lines, manifest_dir
 
 #: Slurm states in which a task has ended.
 ENDED_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
@@ -60,7 +60,7 @@ def _expand_range(text: str) -> List[int]:
 
 def arrays_of(sweep_dir: Path) -> List[Dict[str, Any]]:
     """Every array submitted for a sweep (``.hydraflow/slurm.jsonl``)."""
-    return list(_read_lines(manifest_dir(sweep_dir) / "slurm.jsonl"))
+    return list(read_lines(manifest_dir(sweep_dir) / "slurm.jsonl"))
 
 
 

@@ -21,13 +21,13 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import submitit  # heavy: imported only for a job that goes to Slurm
 
-from . import manifest
-from .executor import stop as stops
-from .executor.slurm import _keep_script, max_array_size, submitit_parameters, wait_seconds
-from .manifest import EventLog, _append, _line
-from .plan import Batch
-from .runplan import chunks
-from .slurm_query import ENDED_STATES, sacct_states
+from hydraflow_core import manifest
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.executors.slurm.arrays import _keep_script, max_array_size, submitit_parameters, wait_seconds
+from hydraflow_core.manifest import EventLog, append, json_line
+from hydraflow_core.plan.batches import Batch
+from hydraflow_core.plan import chunks
+from hydraflow_core.executors.slurm.query import ENDED_STATES, sacct_states
 
 LOG_NAME = "hydraflow.log"
 
@@ -92,7 +92,7 @@ def submit_batches(batches: Sequence[Batch], command: Sequence[str], directory: 
             script = _keep_script(folder, job_id, directory_m / "slurm" / f"array-{attempt}-{index}.sh")
             record = {"attempt": attempt, "index": index, "job_id": job_id, "tasks": len(chunk), "script": script,
                       "settings": settings, "tasks_runs": [[b.index] for b in chunk]}
-            _append(directory_m / "slurm.jsonl", _line(record))
+            append(directory_m / "slurm.jsonl", json_line(record))
             records.append(record)
     return records
 
@@ -129,7 +129,7 @@ def wait_batches(records: List[Dict[str, Any]], run_dir: Path, attempt: int) -> 
 def dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: int, job_name: str,
                  run_dir: str = "<run dir>") -> str:
     """The Slurm settings of each array, its sbatch script, and the batch commands it runs."""
-    from .shell import join as shell_join
+    from hydraflow_core.jobs.shell import join as shell_join
 
     groups: Dict[str, List[Batch]] = {}
     for batch in batches:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .errors import UsageError
-from .manifest import manifest_dir, write_atomic
+from hydraflow_core.errors import UsageError
+from hydraflow_core.manifest.files import manifest_dir, write_atomic
 
 ENV = "HYDRAFLOW_REPLAY"
 TASK_ENV = "HYDRAFLOW_REPLAY_TASK"  # with an array's spec: which of its tasks this process runs

@@ -18,13 +18,14 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
-from . import manifest, replay
-from .errors import UsageError
-from .executor import CommandRunner, LocalExecutor, stop_signals
-from .executor import stop as stops
-from .executor.stop import Stopped
-from .runplan import Run, Task
-from .status import counts_line, unfinished
+from hydraflow_core import manifest
+from hydraflow_core.manifest import replay
+from hydraflow_core.errors import UsageError
+from hydraflow_core.executors import CommandRunner, LocalExecutor, stop_signals
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.executors.stop import Stopped
+from hydraflow_core.plan import Run, Task
+from hydraflow_core.cli.status import counts_line, unfinished
 
 #: Exit code when a stop signal ended the retry (the child's own code otherwise).
 LOG_NAME = "hydraflow.log"
@@ -42,7 +43,7 @@ def check_overrides(overrides: Sequence[str]) -> List[str]:
 
 
 def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState, List[manifest.RunRecord]]:
-    from .status import apply_slurm
+    from hydraflow_core.cli.status import apply_slurm
 
     state = manifest.read(directory)
     if state.launcher_alive:
@@ -88,9 +89,9 @@ def retry_sweep(state: manifest.SweepState, todo: List[manifest.RunRecord], over
 def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
               console, local: bool = False) -> int:
     """The batches of a ``hydraflow run`` directory that did not complete, run again."""
-    from .dispatch import BatchResult, CallFunction, Interrupted, execute_batches, load_function
-    from .display import ProgressDisplay
-    from .plan import Batch
+    from hydraflow_core.cli.run import BatchResult, CallFunction, Interrupted, execute_batches, load_function
+    from hydraflow_core.cli.display import ProgressDisplay
+    from hydraflow_core.plan.batches import Batch
 
     header = state.header
     if header.get("job_kind") not in ("run", "call"):
@@ -116,7 +117,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
     attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches)})
     events = manifest.EventLog(state.sweep_dir, attempt)
     if header.get("slurm") and not local:  # the batches go to Slurm again, with their recorded settings
-        from .dispatch import run_on_slurm
+        from hydraflow_core.cli.run import run_on_slurm
 
         title = f"{header.get('job')}: retrying {len(batches)} of {len(state.runs)} batches on Slurm"
         console.print(f"{title} -> {state.sweep_dir}", highlight=False)
@@ -153,7 +154,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
 
 def _summary(console, state: manifest.SweepState, results, directory: Path, interrupted) -> int:
     """The retried batches' summary, then the run directory's counts; the exit code."""
-    from .display import print_summary
+    from hydraflow_core.cli.display import print_summary
 
     print_summary(console, results, directory, state.header.get("run_dir", ""), str(state.sweep_dir))
     if interrupted:

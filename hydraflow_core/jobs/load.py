@@ -22,10 +22,10 @@ import yaml
 # Characters that make shlex differ from str.split: quotes, escapes (comments are off in shlex.split).
 _SHELL_SPECIAL = re.compile(r"[\\'\"]")
 
-from . import yaml_nodes
-from .errors import HydraflowError, JobFileError, UsageError
-from .jobs import KINDS, Job, JobFile, Step
-from .plan import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
+from hydraflow_core.jobs import yaml_nodes
+from hydraflow_core.errors import HydraflowError, JobFileError, UsageError
+from hydraflow_core.jobs.model import KINDS, Job, JobFile, Step
+from hydraflow_core.plan.batches import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
                    merge_with, step_count, submit_placeholders, sweep_dir_problem, zip_choices)
 
 FILE_NAME = "hydraflow.yaml"
@@ -356,7 +356,7 @@ class _Checker:
 
     def slurm(self, pair, key: str) -> Optional[Dict[str, Any]]:
         """A ``slurm:`` mapping: hydra.launcher.slurm.* fields, values read as YAML reads them."""
-        from .slurm_fields import problems as slurm_problems
+        from hydraflow_core.executors.slurm.fields import problems as slurm_problems
 
         if pair is None:
             return {}

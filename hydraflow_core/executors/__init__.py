@@ -8,11 +8,11 @@ finish. The local executor runs tasks in this process, on forked workers or
 as subprocesses; the Slurm executor plugs in beside it.
 """
 
-from .base import (
+from hydraflow_core.executors.base import (
     COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING, Handle, MachineError, RunResult,
 )
-from .local import CommandRunner, LocalExecutor, RunFunction
-from .stop import Stopped, stop_signals
+from hydraflow_core.executors.local.executor import CommandRunner, LocalExecutor, RunFunction
+from hydraflow_core.executors.stop import Stopped, stop_signals
 
 __all__ = [
     "COMPLETED", "FAILED", "INTERRUPTED", "LOST", "PENDING", "PLANNED", "RUNNING",

@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import yaml
 
-from .errors import JobFileError
+from hydraflow_core.errors import JobFileError
 
 #: Deepest nesting of mappings and lists; a job file needs six levels.
 MAX_DEPTH = 64

@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
-from . import manifest as manifests
-from .errors import UsageError
-from .executor import COMPLETED, FAILED, CommandRunner, LocalExecutor, RunResult, stop_signals
-from .executor.local import os_error_text
-from .executor import stop as stops
-from .executor.stop import Stopped, in_task
-from .plan import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
-from .runplan import Run, Task
+from hydraflow_core import manifest as manifests
+from hydraflow_core.errors import UsageError
+from hydraflow_core.executors import COMPLETED, FAILED, CommandRunner, LocalExecutor, RunResult, stop_signals
+from hydraflow_core.executors.local.executor import os_error_text
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.executors.stop import Stopped, in_task
+from hydraflow_core.plan.batches import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
+from hydraflow_core.plan import Run, Task
 
 LOG_NAME = "hydraflow.log"
 NOT_STARTED = "not started"  # shown in the summary for batches a stop kept from starting
@@ -204,7 +204,7 @@ def run_on_slurm(plan: Optional[Plan], command: Sequence[str], directory: Path, 
 
     ``record`` and ``attempt`` given: a retry of ``batches_to_run`` into an existing run directory.
     """
-    from . import job_slurm
+    from hydraflow_core.executors.slurm import jobs as job_slurm
 
     job_name = job_name or (plan.job.name if plan is not None else "hydraflow")
     if record is None:

@@ -31,11 +31,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import submitit  # heavy; this module is imported only for the slurm backend
 
-from ..manifest import _append, _line, manifest_dir
-from ..slurm_fields import FIELDS
-from ..runplan import Task, chunks
+from hydraflow_core.manifest import append, json_line, manifest_dir
+from hydraflow_core.executors.slurm.fields import FIELDS
+from hydraflow_core.plan import Task, chunks
 
-from ..slurm_query import ENDED_STATES, arrays_of, sacct_states  # noqa: F401  (re-exported)
+from hydraflow_core.executors.slurm.query import ENDED_STATES, arrays_of, sacct_states  # noqa: F401  (re-exported)
 
 
 class NodeTask(submitit.helpers.Checkpointable):
@@ -106,7 +106,7 @@ def submit(tasks: List[Task], command: Sequence[str], cwd: str, sweep_dir: Path,
         job_id = jobs[0].job_id.split("_")[0]
         script = _keep_script(folder, job_id, directory / "slurm" / f"array-{attempt}-{index}.sh")
         array = Array(index, job_id, first, len(chunk), script)
-        _append(directory / "slurm.jsonl", _line({"attempt": attempt, **array.__dict__,
+        append(directory / "slurm.jsonl", json_line({"attempt": attempt, **array.__dict__,
                                                    "tasks_runs": [list(t.numbers) for t in chunk]}))
         arrays.append(array)
         first += len(chunk)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional
 
-from ..manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING
-from ..runplan import Run, Task
+from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING
+from hydraflow_core.plan import Run, Task
 
 __all__ = ["COMPLETED", "FAILED", "INTERRUPTED", "LOST", "PENDING", "PLANNED", "RUNNING",
            "RunResult", "Handle", "MachineError"]

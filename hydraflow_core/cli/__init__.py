@@ -1,0 +1,5 @@
+"""The ``hydraflow`` command: one module per verb, argument parsing in :mod:`.main`."""
+
+from hydraflow_core.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,5 @@
+import sys
+
+from hydraflow_core.cli.main import main
+
+sys.exit(main())
