@@ -130,9 +130,10 @@ def _writer(directory, runs):
     """Child: plan and events written in a tight loop, as fast as it can, until killed."""
     m = Manifest(directory)
     events = EventLog(directory, 1)
+    rng = random.Random(os.getpid())  # seeded: a failure names the writer that caused it
     for n in range(runs):
-        m.add_plan([{"run": n, "overrides": ["x=" + "y" * random.randint(0, 300)]}])
-        events.started(n, output_dir="/o/" + "z" * random.randint(0, 500))
+        m.add_plan([{"run": n, "overrides": ["x=" + "y" * rng.randint(0, 300)]}])
+        events.started(n, output_dir="/o/" + "z" * rng.randint(0, 500))
         events.ended(n, "completed")
 
 

@@ -54,7 +54,10 @@ def hydraflow(cwd: Path, *args: str, timeout: float = 120) -> subprocess.Complet
 def status_json(cwd: Path, directory: str) -> dict:
     result = hydraflow(cwd, "status", directory, "--json")
     assert result.stdout.strip(), result.output
-    data = json.loads(result.stdout)
+    try:
+        data = json.loads(result.stdout)
+    except ValueError:
+        raise AssertionError(f"not JSON: {result.output}") from None
     data["returncode"] = result.returncode
     return data
 
@@ -82,7 +85,10 @@ def results(sweep: Path) -> Dict[int, dict]:
     out = {}
     for path in sweep.glob("*/result.json"):
         if path.parent.name.isdigit():
-            out[int(path.parent.name)] = json.loads(path.read_text())
+            try:
+                out[int(path.parent.name)] = json.loads(path.read_text())
+            except ValueError:  # being written this instant (the app writes it with one write_text)
+                continue
     return out
 
 

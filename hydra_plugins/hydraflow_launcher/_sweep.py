@@ -14,9 +14,8 @@ import logging
 import os
 import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
@@ -26,9 +25,9 @@ from hydraflow_core import manifest
 from hydraflow_core.manifest import replay
 from hydraflow_core.errors import HydraflowError
 from hydraflow_core.executors import stop as stops
-from hydraflow_core.executors.stop import stop_signals
+from hydraflow_core.executors.stop import Stopped
 from hydraflow_core.manifest import EventLog
-from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs, pack
+from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs
 from hydraflow_core.syntax import parse_sweep
 from hydraflow_core.syntax.parser import unquote_groups
 
@@ -37,6 +36,8 @@ from ._overrides import prepare
 from ._reasons import base60_source, composition_reason
 
 log = logging.getLogger(__name__)
+
+HYDRAFLOW_SWEEPER = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
 
 #: Sweeps up to this many runs return full JobReturns (configs included), as
 #: Hydra's basic sweeper does; larger ones keep no run's config in memory.
@@ -52,13 +53,15 @@ class SweepError(CompactHydraException):
 def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     config = sweeper.config
     launcher = sweeper.launcher
-    composer = getattr(launcher, "composer", None) or RunComposer(sweeper.hydra_context, config)
+    ours = hasattr(launcher, "dispatch")
+    composer = launcher.composer if ours else RunComposer(sweeper.hydra_context, config)
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
+    info = {"params": {k: str(v) for k, v in sweeper.params.items()}, "job": sweeper.job}
     try:
         spec = replay.current_spec()
         if spec is not None:
             groups, subdirs = _replay_groups(spec, sweep_dir)
-            if hasattr(launcher, "ctx"):
+            if ours:
                 launcher.ctx.subdirs.update(subdirs)
         else:
             groups = _batch_groups(sweeper, arguments, composer)
@@ -70,10 +73,6 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     if spec is None:
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
     _validate(composer, groups)
-    record, attempt = _open_manifest(sweeper, sweep_dir, total, spec)
-    job_id, slurm = manifest.slurm_ids()  # on a Slurm node: recorded with every run
-    events = EventLog(sweep_dir, attempt, job_id=job_id, details=slurm)
-
     keep = total <= KEEP_CONFIGS_UP_TO
     if hasattr(launcher, "keep_configs"):
         launcher.keep_configs = keep
@@ -94,32 +93,24 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         if keep:
             results[number] = result
 
-    ours = hasattr(launcher, "run_tasks")
-    with stop_signals() if ours else contextlib.nullcontext():
-        try:
-            if ours:
-                tasks = pack(runs, getattr(launcher, "runs_per_task", 1))
-                for number, result in launcher.run_tasks(_recorded(tasks, record, spec), total, events):
-                    take(number, result)
-            else:
-                for number, result in _launch_elsewhere(launcher, runs, sweeper.max_batch_size or CHUNK,
-                                                        record, spec, events):
-                    take(number, result)
-        except KeyboardInterrupt:
-            signum = stops.stopping() or signal.SIGINT
-            if ours:
-                for number, result in launcher.stop(signum):
-                    take(number, result)
-            stops.ignore_from_now_on()
-            if getattr(launcher, "left_running", False):  # Slurm: nothing is cancelled
-                sys.stderr.write(f"hydraflow: stopped waiting after {done} of {total} runs ended; the sweep goes "
-                                 f"on on the cluster\n" + _next_steps(sweep_dir, slurm=True))
-            else:
-                sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
-                                 + _next_steps(sweep_dir))
-            raise SystemExit(128 + signum) from None
-        finally:
-            getattr(launcher, "close", lambda: None)()
+    try:
+        if ours:
+            launcher.dispatch(runs, total, take, {"_target_": HYDRAFLOW_SWEEPER, **info})
+        else:
+            _launch_elsewhere(sweeper, runs, total, info, take)
+    except Stopped as stop:
+        if getattr(launcher, "left_running", False):  # Slurm: nothing is cancelled
+            sys.stderr.write(f"hydraflow: stopped waiting after {done} of {total} runs ended; the sweep goes "
+                             f"on on the cluster\n" + _next_steps(sweep_dir, slurm=True))
+        else:
+            sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
+                             + _next_steps(sweep_dir))
+        raise SystemExit(stop.exit_code) from None
+    except HydraflowError as error:  # a claim held by another launch, a submission Slurm refused
+        sys.stderr.write(f"hydraflow: error: {error}\n")
+        raise SystemExit(2) from None
+    finally:
+        getattr(launcher, "close", lambda: None)()
     machine = getattr(launcher, "machine_error", None)
     if getattr(launcher, "submitted_only", False):  # slurm, wait=false: the runs go on on the cluster
         arrays = len(getattr(launcher, "arrays", []) or [])
@@ -169,10 +160,16 @@ def _replay_groups(spec: replay.ReplaySpec, sweep_dir: Path) -> Tuple[List[List[
     by_group: Dict[int, List[Run]] = {}
     subdirs: Dict[int, str] = {}
     requeued = spec.reason == "task"  # a (maybe requeued) array task: runs that completed are never run again
+    # ... nor runs that a later attempt (a retry started since) owns.
+    owned = set()
+    if requeued:
+        for later in state.attempts:
+            if (later.get("attempt") or 0) > int(spec.attempt or 0) and later.get("kind") in ("launch", "retry"):
+                owned.update(later.get("numbers") or [])
     for record in state.runs:
         if record.number not in wanted:
             continue
-        if requeued and record.state == manifest.COMPLETED:
+        if requeued and (record.state == manifest.COMPLETED or record.number in owned):
             wanted.discard(record.number)
             continue
         by_group.setdefault(record.group, []).append(Run(record.number, tuple(record.overrides), record.group))
@@ -185,80 +182,42 @@ def _replay_groups(spec: replay.ReplaySpec, sweep_dir: Path) -> Tuple[List[List[
     return [by_group[g] for g in sorted(by_group)], subdirs
 
 
-def _open_manifest(sweeper: Any, sweep_dir: Path, total: int,
-                   spec: Optional[replay.ReplaySpec]) -> Tuple[manifest.Manifest, int]:
-    """A new sweep's manifest (an older one in the same directory is kept aside), or the replayed one."""
-    record = manifest.Manifest(sweep_dir)
-    launcher = sweeper.launcher
-    settings = launcher.settings() if hasattr(launcher, "settings") else {"_target_": type(launcher).__name__}
-    if spec is not None and spec.reason == "task":  # one of many array tasks: no attempt of its own
-        return record, int(spec.attempt or 1)
-    if spec is None:
-        if record.exists:  # the same sweep dir again: the earlier record stays, under another name
-            record.dir.rename(record.dir.with_name(f"{manifest.DIR_NAME}.{int(time.time())}-{os.getpid()}"))
-        config = sweeper.config
-        overrides = {"task": list(config.hydra.overrides.task), "hydra": list(config.hydra.overrides.hydra)}
-        record.create({
-            "kind": "sweep", "runs": total, "job_name": str(config.hydra.job.name),
-            "launch": replay.launch_record(settings, overrides, str(config.hydra.runtime.cwd)),
-            "sweeper": {"params": {k: str(v) for k, v in sweeper.params.items()}, "job": sweeper.job},
-            "launcher": settings,
-        })
-    attempt = record.begin_attempt({"kind": spec.reason if spec else "launch", "runs": total,
-                                    "launcher": settings, "argv": sys.argv})
-    return record, attempt
-
-
-#: Plan records are written this many runs ahead of dispatch, in one append each.
-PLAN_BLOCK = 1000
-
-
-def _recorded(tasks: Iterable[Task], record: manifest.Manifest, spec: Optional[replay.ReplaySpec]) -> Iterator[Task]:
-    """Tasks, each one's runs in the manifest's plan before it is dispatched (a replay's are there)."""
-    if spec is not None:
-        yield from tasks
-        return
-    block: List[Task] = []
-    count = 0
-    for task in tasks:
-        block.append(task)
-        count += len(task.runs)
-        if count >= PLAN_BLOCK:
-            record.add_plan(_plan_records(block))
-            yield from block
-            block, count = [], 0
-    record.add_plan(_plan_records(block))
-    yield from block
-
-
-def _plan_records(tasks: List[Task]) -> Iterator[Dict[str, Any]]:
-    for task in tasks:
-        for run in task.runs:
-            yield {"run": run.number, "overrides": list(run.overrides), "group": run.group, "task": task.index}
-
-
-def _launch_elsewhere(launcher: Any, runs: Iterator[Run], size: int, record: manifest.Manifest,
-                      spec: Optional[replay.ReplaySpec], events: EventLog) -> Iterator[Tuple[int, JobReturn]]:
+def _launch_elsewhere(sweeper: Any, runs: Iterator[Run], total: int, info: Dict[str, Any], take) -> None:
     """Another launcher (joblib, submitit ...): chunks through Hydra's launch(); this process records them."""
-    for index, chunk in enumerate(group_chunks(runs, size)):
-        if spec is None:
-            record.add_plan({"run": r.number, "overrides": list(r.overrides), "group": r.group, "task": index}
-                            for r in chunk)
-        contiguous = all(b.number == a.number + 1 for a, b in zip(chunk, chunk[1:]))
-        calls = [chunk] if contiguous else [[r] for r in chunk]
-        for call in calls:
-            for run in call:
-                events.started(run.number, job_id=type(launcher).__name__)
-            returns = launcher.launch([list(r.overrides) for r in call], initial_job_idx=call[0].number)
-            for run, result in zip(call, returns):
-                state = manifest.COMPLETED if result.status == JobStatus.COMPLETED else manifest.FAILED
-                error = None
-                if state != manifest.COMPLETED:
-                    value = result._return_value
-                    error = f"{type(value).__name__}: {value}".splitlines()[0] if value is not None else "failed"
-                output = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
-                events.ended(run.number, state, error, **({"output_dir": output} if output else {}))
-                yield run.number, result
+    from hydraflow_core.executors import stop_signals
+
+    from ._dispatch import Session
+
+    launcher = sweeper.launcher
+    session = Session(sweeper.config, {"_target_": type(launcher).__name__}, {"_target_": HYDRAFLOW_SWEEPER, **info})
+    events = session.open(total)
+    size = sweeper.max_batch_size or CHUNK
+    try:
+        with stop_signals():
+            for index, chunk in enumerate(group_chunks(runs, size)):
+                list(session.planned([Task(index, chunk[0].group, tuple(chunk))]))
+                contiguous = all(b.number == a.number + 1 for a, b in zip(chunk, chunk[1:]))
+                for call in ([chunk] if contiguous else [[r] for r in chunk]):
+                    for run in call:
+                        events.started(run.number, job_id=type(launcher).__name__)
+                    returns = launcher.launch([list(r.overrides) for r in call], initial_job_idx=call[0].number)
+                    for run, result in zip(call, returns):
+                        _record_end(events, run.number, result)
+                        take(run.number, result)
+    except KeyboardInterrupt:
+        raise Stopped(stops.stopping() or signal.SIGINT) from None
+    finally:
+        session.close()
+
+
+def _record_end(events: EventLog, number: int, result: JobReturn) -> None:
+    state = manifest.COMPLETED if result.status == JobStatus.COMPLETED else manifest.FAILED
+    error = None
+    if state != manifest.COMPLETED:
+        value = result._return_value
+        error = f"{type(value).__name__}: {value}".splitlines()[0] if value is not None else "failed"
+    output = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
+    events.ended(number, state, error, **({"output_dir": output} if output else {}))
 
 
 def _next_steps(sweep_dir: Path, slurm: bool = False) -> str:

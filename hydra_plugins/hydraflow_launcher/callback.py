@@ -19,6 +19,12 @@ HYDRAFLOW_SWEEPER = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
 class UseHydraflowSweeper(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweeper = config.hydra.sweeper
+        if _replaying() and str(sweeper.get("_target_")) != HYDRAFLOW_SWEEPER:
+            # A replay of recorded runs (retry, a Slurm task) of a sweep made behind another sweeper
+            # (basic, Optuna ...): only the hydraflow sweeper runs exactly the recorded runs.
+            with open_dict(config.hydra):
+                config.hydra.sweeper = {"_target_": HYDRAFLOW_SWEEPER}
+            return
         if not _is_basic_sweeper(str(sweeper.get("_target_"))):
             return
         if config.hydra.runtime.choices.get("hydra/sweeper") not in (None, "basic"):
@@ -37,6 +43,12 @@ class UseHydraflowSweeper(Callback):
             if meant:
                 log.warning(f"hydraflow: {override} means {meant} in hydraflow's sweep syntax, but without -m "
                             f"Hydra runs once with the text as written: add -m (--multirun) to sweep")
+
+
+def _replaying() -> bool:
+    import os
+
+    return bool(os.environ.get("HYDRAFLOW_REPLAY"))
 
 
 def _is_basic_sweeper(target: str) -> bool:

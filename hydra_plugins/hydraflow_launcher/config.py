@@ -23,8 +23,9 @@ class HydraflowLauncherConf:
     _target_: str = "hydra_plugins.hydraflow_launcher.launcher.HydraflowLauncher"
     # where batches execute: "local" (this machine) or "slurm" (job arrays through submitit)
     backend: str = "local"
-    # batches run at once; 1 runs every run in this process, like Hydra's basic launcher
-    max_parallel: int = 1
+    # tasks run at once. Local: null or 1 runs every run in this process, like Hydra's basic launcher;
+    # Slurm: the arrays' %N (null: slurm.array_parallelism)
+    max_parallel: Optional[int] = None
     # GPU ids handed out one per worker through CUDA_VISIBLE_DEVICES (empty: left alone)
     gpus: List[Any] = field(default_factory=list)
     # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping

@@ -6,7 +6,7 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 import logging
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator, List, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
@@ -43,7 +43,7 @@ def _gpu_problems(gpus: Any) -> List[str]:
 
 
 class HydraflowLauncher(Launcher):
-    def __init__(self, backend: str = "local", max_parallel: int = 1, gpus: Any = (),
+    def __init__(self, backend: str = "local", max_parallel: Optional[int] = None, gpus: Any = (),
                  runs_per_task: int = 1, start: str = "fork", wait: bool = True, slurm: Any = None,
                  **unknown: Any) -> None:
         # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
@@ -63,8 +63,12 @@ class HydraflowLauncher(Launcher):
         self.gpus = [str(g).strip() for g in gpus] if isinstance(gpus, (list, tuple)) else []
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
+        self.session = None  # the sweep's manifest, once this process launches into it
         self.executor = None
         self.machine_error = None  # a fault of the machine that stopped the last sweep (disk full)
+        self.left_running = False  # a stop left the runs going on the cluster (Slurm)
+        self.submitted_only = False  # Slurm, wait=false: submitted, not waited for
+        self.arrays: list = []
 
     def _check_settings(self) -> None:
         problems = []
@@ -74,6 +78,8 @@ class HydraflowLauncher(Launcher):
             problems.append(f"backend must be one of: {', '.join(BACKENDS)}, not {self.backend!r}")
         for name in ("max_parallel", "runs_per_task"):
             value = getattr(self, name)
+            if name == "max_parallel" and value is None:
+                continue  # the backend's default: 1 here, slurm.array_parallelism on Slurm
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
         problems.extend(_gpu_problems(self.raw_gpus))
@@ -90,17 +96,23 @@ class HydraflowLauncher(Launcher):
         if repeated:
             log.warning(f"hydraflow: hydra.launcher.gpus names {', '.join(repeated)} more than once: "
                         f"workers given the same id share that GPU")
-        if self.gpus and self.max_parallel > len(self.gpus):
-            log.warning(f"hydraflow: {self.max_parallel} workers share {len(self.gpus)} GPUs "
+        if self.gpus and self.workers > len(self.gpus):
+            log.warning(f"hydraflow: {self.workers} workers share {len(self.gpus)} GPUs "
                         f"({', '.join(self.gpus)}), handed out in turn")
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from ._compose import RunComposer
-        from ._local import Context
+        from ._runs import Context
 
         self._check_settings()
         self.config = config
         self.ctx = Context(hydra_context, task_function, config, RunComposer(hydra_context, config))
+        self.session = None
+
+    @property
+    def workers(self) -> int:
+        """Local: how many tasks run at once (1: in this process)."""
+        return self.max_parallel or 1
 
     @property
     def composer(self):
@@ -113,59 +125,82 @@ class HydraflowLauncher(Launcher):
                 "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Hydra's launcher API (another sweeper calls it): one call, results in run order."""
-        from hydraflow_core.plan import number_runs, pack
+        """Hydra's launcher API, for any other sweeper (basic, Optuna ...): one batch, results in run order.
 
+        Every call's runs are recorded in the sweep's manifest, as with the hydraflow sweeper.
+        """
+        from hydraflow_core.plan import number_runs
+
+        sweeper = str(OmegaConf.select(self.config, "hydra.sweeper._target_", default=""))
+        if self.backend == "slurm" and not self.wait and not sweeper.endswith(".BasicSweeper"):
+            raise LauncherSettingsError(
+                f"hydra.launcher: wait=false needs a sweeper that does not read the runs' results (the hydraflow "
+                f"or Hydra's basic sweeper), not {sweeper}: it would get no results to go on with")
         runs = number_runs([[list(o) for o in job_overrides]], initial_job_idx)
         results = {}
-        try:
-            for number, result in self.run_tasks(pack(runs, self.runs_per_task), len(job_overrides)):
-                results[number] = result
-        except KeyboardInterrupt:
-            import signal
 
-            results.update(self.stop(signal.SIGINT))
-            raise
-        finally:
-            self.close()
+        def take(number: int, result: JobReturn) -> None:
+            results[number] = result
+
+        self.dispatch(runs, len(job_overrides), take, {"_target_": sweeper})
+        if self.submitted_only:  # Slurm, wait=false, behind the basic sweeper (which reads no value)
+            return [_submitted(list(o)) for o in job_overrides]
         return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
-    def run_tasks(self, tasks: Iterable[Any], total: int, events: Any = None) -> Iterator[Tuple[int, JobReturn]]:
-        """Run the tasks of a run plan (pulled lazily); yield ``(run number, JobReturn)`` as runs end.
+    def dispatch(self, runs: Iterable[Any], total: Optional[int], take: Callable[[int, JobReturn], None],
+                 sweeper: Optional[dict] = None) -> None:
+        """Plan, record and run ``runs`` (pulled lazily): each run's JobReturn goes to ``take`` as it ends.
 
-        The hydraflow sweeper streams a whole sweep through this; ``events``
-        (the manifest's event log) gets every run's start and end, written by
-        the process that runs it.
+        A stop signal raises :class:`~hydraflow_core.executors.Stopped` after the
+        late results went to ``take`` (``self.left_running``: on Slurm, nothing was cancelled).
         """
         from hydra.core.utils import configure_log, setup_globals
 
-        from hydraflow_core.executors import LocalExecutor
+        from hydraflow_core.executors import Options, create, drain
+        from hydraflow_core.plan import pack
 
-        from ._local import HydraRuns, as_job_return
+        from ._dispatch import Session
+        from ._runs import as_job_return
 
         assert self.ctx is not None, "setup() was not called"
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        if self.session is None:
+            self.session = Session(self.config, self.settings(), sweeper or {})
+        events = self.session.open(total)
         self.ctx.keep_configs = self.keep_configs
-        if self.backend == "slurm":
-            from ._slurm import run_on_slurm
+        work, where = self._work(total)
+        log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
+        options = Options(max_parallel=self.max_parallel if self.backend == "slurm" else self.workers,
+                          gpus=tuple(self.gpus), wait=self.wait, slurm=self.slurm,
+                          job_name=str(self.slurm.get("job_name") or self.config.hydra.job.name))
+        executor = create(self.backend, work, options, events)
+        self.executor = executor
+        tasks = self._logged(self.session.planned(pack(runs, self.runs_per_task)))
+        try:
+            drain(executor, tasks, lambda result: take(result.run.number, as_job_return(result)))
+        finally:
+            self.machine_error = executor.machine_error
+            self.left_running = executor.left_running
+            self.submitted_only = executor.submitted_only
+            self.arrays = getattr(executor, "arrays", [])
 
-            yield from run_on_slurm(self, self._logged(tasks), total, events)
-            return
-        if self.start == "exec" and events is not None:  # a fresh interpreter per task, through replay
-            from ._exec import run_exec
+    def _work(self, total: Optional[int]) -> Tuple[Any, str]:
+        """What each task runs: this app's runs (in-process or forked) or the app again (exec, Slurm)."""
+        from hydraflow_core.executors import FunctionWork, ReplayWork
 
-            log.info(f"Launching {total} jobs locally on {self.max_parallel} fresh interpreter(s)")
-            yield from run_exec(self, self._logged(tasks), events)
-            return
-        workers = min(self.max_parallel, -(-total // self.runs_per_task)) if total else 1
-        where = "in this process" if self.max_parallel == 1 else f"on {workers} worker{'s' * (workers > 1)}"
-        log.info(f"Launching {total} jobs locally {where}")
-        self.executor = LocalExecutor(function=HydraRuns(self.ctx), max_parallel=self.max_parallel,
-                                      gpus=self.gpus, events=events)
-        for result in self.executor.stream(self._logged(tasks)):
-            yield result.run.number, as_job_return(result)
+        from ._runs import HydraRuns
+
+        if self.backend == "slurm" or self.start == "exec":
+            extra = ["hydra.launcher.backend=local", "hydra.launcher.max_parallel=1", "hydra.launcher.start=fork"]
+            argv, cwd = self.session.replay_command(extra)
+            where = "on Slurm" if self.backend == "slurm" else \
+                f"locally on {self.workers} fresh interpreter(s)"
+            return ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd), where
+        workers = min(self.workers, -(-total // self.runs_per_task)) if total else self.workers
+        where = "in this process" if self.workers == 1 else f"on {workers} worker{'s' * (workers > 1)}"
+        return FunctionWork(HydraRuns(self.ctx)), f"locally {where}"
 
     def _logged(self, tasks: Iterable[Any], block: int = 1000) -> Iterator[Any]:
         """Runs logged as Hydra's basic launcher logs them: up to ``block`` runs at once, before they run."""
@@ -179,25 +214,16 @@ class HydraflowLauncher(Launcher):
                     log.info(f"\t#{run.number} : {' '.join(filter_overrides(run.overrides))}")
             yield from tasks_block
 
-    def stop(self, signum: int) -> Iterator[Tuple[int, JobReturn]]:
-        """After a stop signal: the results that still come in, then every worker stopped.
-
-        On Slurm nothing is cancelled: the sweep goes on on the cluster (the sweeper says how to follow it).
-        """
-        from ._local import as_job_return
-
-        if self.backend == "slurm":
-            self.left_running = True
-            return
-        executor, self.executor = getattr(self, "executor", None), None
-        if executor is not None:
-            self.machine_error = executor.machine_error
-            for result in executor.stop(signum):
-                yield result.run.number, as_job_return(result)
-
     def close(self) -> None:
-        """Let the workers go (the hydraflow sweeper calls this when the sweep ends)."""
-        executor, self.executor = getattr(self, "executor", None), None
-        if executor is not None:
-            self.machine_error = executor.machine_error  # kept for the sweeper's summary
-            executor.close()
+        """The end of this process's launches: the sweep's claim is let go."""
+        session, self.session = self.session, None
+        if session is not None:
+            session.close()
+
+
+def _submitted(overrides: List[str]) -> JobReturn:
+    """A placeholder result for a run submitted to Slurm with wait=false (the basic sweeper reads none)."""
+    from hydra.core.utils import JobStatus
+
+    return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=None, working_dir=None,
+                     task_name=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hydraflow_core import manifest
 from hydraflow_core.errors import UsageError
-from hydraflow_core.executors.slurm.query import ENDED_STATES, sacct_states, squeue_states, task_of_runs
+from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, task_of_runs, task_states
 
 
 def cancel(directory: Path) -> int:
@@ -18,12 +18,10 @@ def cancel(directory: Path) -> int:
     tasks = task_of_runs(directory)
     done = []
     if tasks:
-        unfinished = {r.number for r in state.runs if r.state not in manifest.ENDED}
-        arrays = sorted({tasks[n].split("_")[0] for n in unfinished if n in tasks})
-        states = sacct_states(arrays)
-        if states is None:
-            states = {job: "PENDING" for job in (squeue_states(arrays) or {})}
-        live = [a for a in arrays if any(job.split("_")[0] == a and s not in ENDED_STATES for job, s in states.items())]
+        unfinished = {tasks[r.number] for r in state.runs if r.state not in manifest.ENDED and r.number in tasks}
+        states = task_states(unfinished) or {task: "PENDING" for task in unfinished}
+        over = (*ENDED_STATES, GONE, UNLISTED)
+        live = sorted({task.split("_")[0] for task in unfinished if states.get(task, "PENDING") not in over})
         for array in live:  # one scancel per array
             result = subprocess.run(["scancel", array], capture_output=True, text=True)
             if result.returncode != 0:

@@ -195,10 +195,8 @@ def _run(args: argparse.Namespace) -> int:
     on_slurm = bool(job.slurm or any(step.slurm for step in job.steps))
     if args.dry_run:
         if on_slurm:
-            from hydraflow_core.executors.slurm.jobs import dry_run_text as slurm_dry_run
-
             parallel = args.max_parallel or job.max_parallel
-            sys.stdout.write(slurm_dry_run(preview.batches, shlex.split(job.target), parallel, job.name,
+            sys.stdout.write(dispatch.slurm_dry_run_text(preview.batches, shlex.split(job.target), parallel, job.name,
                                            preview.run_dir))
             return 0
         sys.stdout.write(dry_run_text(preview))
@@ -232,11 +230,10 @@ def _run(args: argparse.Namespace) -> int:
     with ProgressDisplay(console, len(plan.batches), title) as display:
         try:
             if job.kind == "call":
-                results = dispatch.call_batches(plan, job.target, directory, display)
-            elif on_slurm:
-                results = dispatch.run_on_slurm(plan, command, directory, parallel, display)
+                function = dispatch.load_function(job.target, directory)
+                results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function)
             else:
-                results = dispatch.run_commands(plan, command, directory, parallel, display)
+                results = dispatch.run_job(plan, command, directory, parallel, display, on_slurm=on_slurm)
         except dispatch.Interrupted as stop:
             results, interrupted = stop.results, stop.exit_code
             if stop.left_running:
@@ -346,6 +343,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:  # `hydraflow expand ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:  # a full disk, a read-only sweep directory: named, no traceback
+        from hydraflow_core.executors.local.runone import machine_error
+
+        text = machine_error(error)
+        if text is None:
+            raise
+        print(f"hydraflow: error: {text}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

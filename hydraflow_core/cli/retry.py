@@ -16,15 +16,15 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from hydraflow_core import manifest
 from hydraflow_core.manifest import replay
+from hydraflow_core.manifest.claim import Claim
 from hydraflow_core.errors import UsageError
-from hydraflow_core.executors import CommandRunner, LocalExecutor, stop_signals
+from hydraflow_core.executors import stop_signals
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.stop import Stopped
-from hydraflow_core.plan import Run, Task
 from hydraflow_core.cli.status import counts_line, unfinished
 
 #: Exit code when a stop signal ended the retry (the child's own code otherwise).
@@ -53,7 +53,7 @@ def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState,
             "wait for it to end (hydraflow status --watch), or stop it first"
         )
     apply_slurm(state)
-    active = [r for r in state.runs if r.state in (manifest.PENDING, manifest.RUNNING, "requeued")]
+    active = [r for r in state.runs if r.state in manifest.ACTIVE]
     if active:
         raise UsageError(
             f"{directory} is still running on Slurm ({len(active)} runs pending or running, e.g. #{active[0].number} "
@@ -77,20 +77,26 @@ def _run_child(argv: List[str], cwd: str, env: Dict[str, str]) -> int:
 def retry_sweep(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
                 quiet: bool = False) -> int:
     numbers = [r.number for r in todo]
-    spec = replay.write_spec(state.sweep_dir, numbers)
+    with Claim.held(state.sweep_dir) as claim:  # a second retry now is refused; the app shares this claim
+        spec = replay.write_spec(state.sweep_dir, numbers)
+        return _retry_sweep(state, numbers, spec, overrides, quiet, claim.environment())
+
+
+def _retry_sweep(state: manifest.SweepState, numbers: List[int], spec, overrides: Sequence[str], quiet: bool,
+                 env: Dict[str, str]) -> int:
     argv, cwd = replay.replay_command(state.header, overrides)
     if not quiet:
         shown = " ".join(f"#{n}" for n in numbers[:20]) + (" ..." if len(numbers) > 20 else "")
         print(f"hydraflow: retrying {len(numbers)} of {len(state.runs)} runs ({shown})", flush=True)
         print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
-    return _run_child(argv, cwd, {**os.environ, replay.ENV: str(spec)})
+    return _run_child(argv, cwd, {**os.environ, replay.ENV: str(spec), **env})
 
 
 def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
               console, local: bool = False) -> int:
-    """The batches of a ``hydraflow run`` directory that did not complete, run again."""
-    from hydraflow_core.cli.run import BatchResult, CallFunction, Interrupted, execute_batches, load_function
-    from hydraflow_core.cli.display import ProgressDisplay
+    """The batches of a ``hydraflow run`` directory that did not complete, run again (on Slurm if they were)."""
+    from hydraflow_core.cli.run import CallFunction, batch_command, load_function
+    from hydraflow_core.executors import Command, CommandWork, FunctionWork
     from hydraflow_core.plan.batches import Batch
 
     header = state.header
@@ -102,49 +108,47 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
     batches = {r.number: Batch(r.number, r.group, str(r.extra.get("name", r.number)), tuple(r.overrides),
                                str(r.extra.get("sweep_dir")), tuple((r.extra.get("slurm") or {}).items()))
                for r in todo}
-
-    def spec(task: Task) -> Tuple[List[str], str, str, Dict[str, str]]:
-        batch = batches[task.index]
-        sweep_dir = directory / batch.sweep_dir
-        log = str(sweep_dir / LOG_NAME)
-        if (manifest.manifest_dir(sweep_dir) / "manifest.json").exists():  # its app used hydraflow
-            argv = [sys.executable, "-m", "hydraflow_core.cli", "retry", str(sweep_dir), "--quiet", *overrides]
-        else:
-            argv = [*command, "-m", *batch.arguments, *overrides]
-        return argv, str(directory), log, {}
-
-    record = manifest.Manifest(state.sweep_dir)
-    attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches)})
-    events = manifest.EventLog(state.sweep_dir, attempt)
-    if header.get("slurm") and not local:  # the batches go to Slurm again, with their recorded settings
-        from hydraflow_core.cli.run import run_on_slurm
-
-        title = f"{header.get('job')}: retrying {len(batches)} of {len(state.runs)} batches on Slurm"
-        console.print(f"{title} -> {state.sweep_dir}", highlight=False)
-        interrupted = None
-        with ProgressDisplay(console, len(batches), title) as display:
-            try:
-                results = run_on_slurm(None, command, directory, int(header.get("max_parallel") or 1), display,
-                                       list(batches.values()), attempt, record, str(header.get("job")))
-            except Interrupted as stop:
-                results, interrupted = stop.results, stop.exit_code
-        return _summary(console, state, results, directory, interrupted)
+    on_slurm = bool(header.get("slurm")) and not local
+    parallel = int(header.get("max_parallel") or 1)
     if header.get("job_kind") == "call":  # in this process, in the job file's directory, as `hydraflow run` does
         target = str(header["target"])
-        function = CallFunction(load_function(target, directory), target, directory, batches)
-        executor = LocalExecutor(function=function, max_parallel=1, events=events)
+        work: Any = FunctionWork(CallFunction(load_function(target, directory), target, directory, batches))
+        parallel, on_slurm = 1, False
     else:
-        parallel = int(header.get("max_parallel") or 1)
-        executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=parallel, events=events)
-    tasks = [Task(b.index, b.step, (Run(b.index, b.arguments, b.step),)) for b in batches.values()]
-    title = f"{header.get('job')}: retrying {len(tasks)} of {len(state.runs)} batches"
+        plain = batch_command(command, directory, batches)
+
+        def of(task) -> Command:
+            batch = batches[task.index]
+            sweep_dir = directory / batch.sweep_dir
+            if (manifest.manifest_dir(sweep_dir) / "manifest.json").exists():  # its app used hydraflow
+                argv = (sys.executable, "-m", "hydraflow_core.cli", "retry", str(sweep_dir), "--quiet", *overrides)
+                return Command(argv, str(directory), str(sweep_dir / LOG_NAME))
+            base = plain.command(task)
+            return Command((*base.argv, *overrides), base.cwd, base.log)
+
+        work = plain if on_slurm else CommandWork(of)  # on Slurm each batch runs again whole, as submitted
+    with Claim.held(state.sweep_dir):
+        return _retry_batches(state, work, batches, directory, parallel, on_slurm, console)
+
+
+def _retry_batches(state, work, batches, directory: Path, parallel: int, on_slurm: bool, console) -> int:
+    from hydraflow_core.cli.display import ProgressDisplay
+    from hydraflow_core.cli.run import Interrupted, execute
+
+    header = state.header
+    record = manifest.Manifest(state.sweep_dir)
+    attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches),
+                                    "numbers": sorted(batches)})
+    title = f"{header.get('job')}: retrying {len(batches)} of {len(state.runs)} batches" + (" on Slurm" if on_slurm
+                                                                                           else "")
     console.print(f"{title} -> {state.sweep_dir}", highlight=False)
     interrupted = None
     previous = os.getcwd()
     os.chdir(directory)
-    with ProgressDisplay(console, len(tasks), title) as display:
+    with ProgressDisplay(console, len(batches), title) as display:
         try:
-            results: List[BatchResult] = execute_batches(executor, tasks, batches, directory, display)
+            results = execute(work, list(batches.values()), directory, record, attempt, parallel, on_slurm, display,
+                              str(header.get("job")))
         except Interrupted as stop:
             results, interrupted = stop.results, stop.exit_code
         finally:

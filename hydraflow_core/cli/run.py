@@ -12,22 +12,24 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence
 
 from hydraflow_core import manifest as manifests
 from hydraflow_core.errors import UsageError
-from hydraflow_core.executors import COMPLETED, FAILED, CommandRunner, LocalExecutor, RunResult, stop_signals
-from hydraflow_core.executors.local.executor import os_error_text
+from hydraflow_core.executors import (
+    COMPLETED, FAILED, Command, CommandWork, FunctionWork, Options, RunResult, Stopped, create, drain, stop_signals,
+)
 from hydraflow_core.executors import stop as stops
-from hydraflow_core.executors.stop import Stopped, in_task
+from hydraflow_core.executors.local.runone import os_error_text
+from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan.batches import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
 from hydraflow_core.plan import Run, Task
 
@@ -94,54 +96,70 @@ def create_manifest(plan: Plan, directory: Path, command: Sequence[str], max_par
 
 
 def batch_tasks(batches: Iterable[Batch]) -> List[Task]:
-    return [Task(b.index, b.step, (Run(b.index, tuple(b.arguments), b.step),)) for b in batches]
+    """One task per batch; a batch's `slurm:` settings are its task's resources."""
+    return [Task(b.index, b.step, (Run(b.index, tuple(b.arguments), b.step),), tuple(sorted(b.slurm, key=str)))
+            for b in batches]
 
 
-def execute_batches(executor: LocalExecutor, tasks: Sequence[Task], batches: Dict[int, Batch],
-                    directory: Path, events: Events) -> List[BatchResult]:
-    """Every task through ``executor``; results in batch order. A stop raises :class:`Interrupted`."""
+def batch_command(command: Sequence[str], directory: Path, batches: Dict[int, Batch]) -> CommandWork:
+    """``<command> -m <arguments>`` per batch, run in the job file's directory, into the batch's log."""
+    def of(task: Task) -> Command:
+        batch = batches[task.index]
+        return Command((*command, "-m", *batch.arguments), str(directory), str(directory / batch.sweep_dir / LOG_NAME))
+
+    return CommandWork(of)
+
+
+def execute(work: Any, batches: Sequence[Batch], directory: Path, record: manifests.Manifest, attempt: int,
+            max_parallel: int, on_slurm: bool, events: Events, job_name: str) -> List[BatchResult]:
+    """Every batch through the local or the Slurm executor; results in batch order.
+
+    A stop signal raises :class:`Interrupted` with what ran so far (on Slurm
+    nothing is cancelled: the batches go on there).
+    """
+    by_index = {b.index: b for b in batches}
+    options = Options(max_parallel=max_parallel, job_name=job_name)
+    executor = create("slurm" if on_slurm else "local", work, options,
+                      manifests.EventLog(record.sweep_dir, attempt))
+    executor.on_start = lambda task: events.started(by_index[task.index])
     results: Dict[int, BatchResult] = {}
 
     def finished(result: RunResult) -> None:
-        batch = batches[result.run.number]
-        shown = manifests.relative_to(result.log, directory)
+        batch = by_index[result.run.number]
+        shown = manifests.relative_to(result.log, directory) or f"{batch.sweep_dir}/{LOG_NAME}"
         done = BatchResult(batch.index, batch.name, result.state, result.returncode, result.duration,
                            shown, started_at=result.started, error=result.error)
         results[batch.index] = done
         events.finished(done)
 
-    executor.on_start = lambda handle: events.started(batches[handle.task.index])
-    ordered = lambda: [results.get(t.index) or BatchResult(t.index, batches[t.index].name, NOT_STARTED,
-                                                           None, 0.0, None) for t in tasks]
-    with stop_signals():
-        try:
-            for result in executor.stream(tasks):
-                finished(result)
-        except KeyboardInterrupt:  # a stop signal (Stopped), or a Ctrl-C inside a call's function
-            signum = stops.stopping() or signal.SIGINT
-            for result in executor.stop(signum):
-                finished(result)
-            raise Interrupted(ordered(), 128 + signum) from None
-        finally:
-            executor.close()
-    return ordered()
+    def ordered(missing: str) -> List[BatchResult]:
+        return [results.get(b.index) or BatchResult(b.index, b.name, missing, None, 0.0, None) for b in batches]
+
+    try:
+        drain(executor, batch_tasks(batches), finished)
+    except Stopped as stop:
+        raise Interrupted(ordered("on Slurm" if executor.left_running else NOT_STARTED), stop.exit_code,
+                          left_running=executor.left_running) from None
+    return ordered(NOT_STARTED)
 
 
-def run_commands(
-    plan: Plan, command: Sequence[str], directory: Path, max_parallel: int, events: Events
-) -> List[BatchResult]:
-    """Run ``<command> -m <arguments>`` per batch, ``max_parallel`` at once."""
+def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: int, events: Events,
+            on_slurm: bool = False, function: Optional[Callable] = None) -> List[BatchResult]:
+    """A job's batches: ``run`` (a command per batch, here or on Slurm) or ``call`` (``function``, here)."""
     record = create_manifest(plan, directory, command, max_parallel)
-    attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel})
+    attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
+                                    **({"backend": "slurm"} if on_slurm else {})})
     batches = {b.index: b for b in plan.batches}
-
-    def spec(task: Task) -> Tuple[List[str], str, str, Dict[str, str]]:
-        batch = batches[task.index]
-        return [*command, "-m", *batch.arguments], str(directory), str(directory / batch.sweep_dir / LOG_NAME), {}
-
-    executor = LocalExecutor(commands=CommandRunner(spec), max_parallel=max_parallel,
-                             events=manifests.EventLog(record.sweep_dir, attempt))
-    return execute_batches(executor, batch_tasks(plan.batches), batches, directory, events)
+    if function is not None:
+        work: Any = FunctionWork(CallFunction(function, command[0], directory, batches))
+        previous = os.getcwd()
+        os.chdir(directory)
+        try:
+            return execute(work, plan.batches, directory, record, attempt, 1, False, events, plan.job.name)
+        finally:
+            os.chdir(previous)
+    return execute(batch_command(command, directory, batches), plan.batches, directory, record, attempt,
+                   max_parallel, on_slurm, events, plan.job.name)
 
 
 def load_function(target: str, directory: Path) -> Callable[[List[str]], object]:
@@ -197,45 +215,6 @@ def _output_to(path: Path):
                 os.close(fd)
 
 
-def run_on_slurm(plan: Optional[Plan], command: Sequence[str], directory: Path, max_parallel: int,
-                 events: Events, batches_to_run: Optional[Sequence[Batch]] = None, attempt: Optional[int] = None,
-                 record: Optional[manifests.Manifest] = None, job_name: str = "") -> List[BatchResult]:
-    """A job's batches as Slurm job arrays (one per step); waits for them, as `hydraflow run` does locally.
-
-    ``record`` and ``attempt`` given: a retry of ``batches_to_run`` into an existing run directory.
-    """
-    from hydraflow_core.executors.slurm import jobs as job_slurm
-
-    job_name = job_name or (plan.job.name if plan is not None else "hydraflow")
-    if record is None:
-        record = create_manifest(plan, directory, command, max_parallel)
-        attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
-                                        "backend": "slurm"})
-    todo = list(batches_to_run if batches_to_run is not None else plan.batches)
-    by_index = {b.index: b for b in todo}
-    results: Dict[int, BatchResult] = {}
-    run_dir = Path(record.sweep_dir)
-    with stop_signals():
-        arrays = job_slurm.submit_batches(todo, command, directory, run_dir, attempt, job_name, max_parallel)
-        for batch in todo:
-            events.started(batch)
-        try:
-            for outcome in job_slurm.wait_batches(arrays, run_dir, attempt):
-                batch = by_index[outcome["run"]]
-                duration = (outcome["ended"] or 0) - (outcome["started"] or 0) if outcome["started"] else 0.0
-                done = BatchResult(batch.index, batch.name, outcome["state"], outcome["returncode"], duration,
-                                   f"{batch.sweep_dir}/{LOG_NAME}", started_at=outcome["started"],
-                                   error=outcome["error"])
-                results[batch.index] = done
-                events.finished(done)
-        except KeyboardInterrupt:
-            signum = stops.stopping() or signal.SIGINT
-            ordered = [results.get(b.index) or BatchResult(b.index, b.name, "on Slurm", None, 0.0, None)
-                       for b in todo]
-            raise Interrupted(ordered, 128 + signum, left_running=True) from None
-    return [results[b.index] for b in todo]
-
-
 class CallFunction:
     """A ``call`` job's batches as runs of the in-process executor, each one's output to its log."""
 
@@ -266,22 +245,6 @@ class CallFunction:
         return RunResult(run, state, error, log=prepared["log"])
 
 
-def call_batches(plan: Plan, target: str, directory: Path, events: Events) -> List[BatchResult]:
-    """Call ``module.function(arguments)`` once per batch, in this process, in ``directory``."""
-    function = load_function(target, directory)
-    record = create_manifest(plan, directory, [target], 1)
-    attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": 1})
-    batches = {b.index: b for b in plan.batches}
-    executor = LocalExecutor(function=CallFunction(function, target, directory, batches), max_parallel=1,
-                             events=manifests.EventLog(record.sweep_dir, attempt))
-    previous = os.getcwd()
-    os.chdir(directory)
-    try:
-        return execute_batches(executor, batch_tasks(plan.batches), batches, directory, events)
-    finally:
-        os.chdir(previous)
-
-
 def submit(plan: Plan, directory: Path) -> int:
     """Write the batches file and run the submit command once (placeholders filled in)."""
     path = Path(plan.run_dir) / "batches.txt"
@@ -297,3 +260,22 @@ def submit(plan: Plan, directory: Path) -> int:
         except Stopped as stop:
             stops.stop_child(process)  # the submit command gets Ctrl-C, whatever stopped us
             raise Interrupted([], stop.exit_code) from None
+
+
+def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: int, job_name: str,
+                       run_dir: str = "<run dir>") -> str:
+    """The Slurm settings of each array, its sbatch script, and the batch commands it runs."""
+    from hydraflow_core.executors.slurm.arrays import group_by_settings, sbatch_preview
+    from hydraflow_core.jobs.shell import join as shell_join
+
+    by_index = {b.index: b for b in batches}
+    out = []
+    for number, (settings, tasks) in enumerate(group_by_settings(batch_tasks(batches), {}, max_parallel)):
+        out.append(f"# slurm array {number}: {len(tasks)} task(s), settings {json.dumps(settings, sort_keys=True)}")
+        script = sbatch_preview(settings, job_name, len(tasks), run_dir)
+        if script:
+            out.append("# sbatch script:")
+            out.extend(f"#   {line}" for line in script.splitlines() if line.strip())
+        for i, task in enumerate(tasks):
+            out.append(f"# task {i}: " + shell_join([*command, "-m", *by_index[task.index].arguments]))
+    return "\n".join(out) + "\n"

@@ -23,11 +23,7 @@ _STYLE = {COMPLETED: "green", FAILED: "bold red", LOST: "bold red", INTERRUPTED:
 WATCH_SECONDS = 2.0
 
 
-#: How Slurm's end states show for a run that has no end record of its own.
-SLURM_ENDED = {"CANCELLED": "cancelled", "TIMEOUT": "timed out", "OUT_OF_MEMORY": "out of memory",
-               "NODE_FAIL": "node fail", "PREEMPTED": "preempted", "FAILED": "failed", "BOOT_FAIL": "node fail",
-               "DEADLINE": "timed out", "COMPLETED": "lost", "REVOKED": "cancelled", "SPECIAL_EXIT": "failed"}
-ORDER = (*manifest.STATES, "requeued", "cancelled", "timed out", "out of memory", "node fail", "preempted")
+ORDER = manifest.ORDER
 
 
 def counts_line(state: SweepState) -> str:
@@ -37,59 +33,34 @@ def counts_line(state: SweepState) -> str:
 
 
 def apply_slurm(state: SweepState) -> Optional[str]:
-    """Fold in what Slurm says of a Slurm sweep's tasks (one sacct call); a note for the reader, if any.
+    """Fold in what Slurm says of a Slurm sweep's tasks (one sacct and one squeue call); a note, if any.
 
-    A run's own end record always wins; a run without one takes its task's
-    state: pending or running while Slurm has it queued or running, requeued,
-    and cancelled, timed out, out of memory, node fail ... once Slurm says the
-    task ended (its error then says so).
+    The rule is the one the launcher's wait uses (:mod:`hydraflow_core.executors.slurm.states`).
     """
-    from hydraflow_core.executors.slurm.query import ENDED_STATES, sacct_states, squeue_states, task_of_runs
+    from hydraflow_core.executors.slurm.query import UNLISTED, task_of_runs, task_states
+    from hydraflow_core.executors.slurm.states import fold
 
+    notes = [f"Slurm refused attempt {a['attempt']}: {a['refused']}" for a in
+             manifest.read_lines(manifest.manifest_dir(state.sweep_dir) / "slurm.jsonl") if "refused" in a]
     tasks = task_of_runs(state.sweep_dir)
     if not tasks:
-        return None
-    arrays = {job.split("_")[0] for job in tasks.values()}
-    states = sacct_states(arrays)
-    note = None
-    if states is None:  # no accounting on this cluster: the queue alone, and the manifest
-        states = squeue_states(arrays)
-        note = "sacct is not available: states come from the manifest and squeue"
-        if states is None:
-            return "neither sacct nor squeue answered: states come from the manifest alone"
-        gone = "gone"
-    else:
-        gone = None
+        return "; ".join(notes) or None
+    states = task_states(set(tasks.values()))
+    if states is None:
+        notes.append("neither sacct nor squeue answered: states come from the manifest alone")
+        return "; ".join(notes)
+    if UNLISTED in states.values():
+        notes.append("sacct is not available: states come from the manifest and squeue")
+    full = None
     for run in state.runs:
-        if run.state in (manifest.COMPLETED, manifest.FAILED):
-            continue  # its own end record says it all
         job = tasks.get(run.number)
-        if job is None:
+        if job is None or run.state in (COMPLETED, FAILED):
             continue
-        slurm_state = states.get(job, gone)
-        if slurm_state is None:
-            continue
+        if full is None:
+            full = manifest.disk_is_full(state.sweep_dir)
         run.job_id = run.job_id or job
-        if run.state == manifest.INTERRUPTED:  # stopped by Slurm's signal: say why, or that it comes back
-            if slurm_state in ENDED_STATES:
-                run.state = SLURM_ENDED.get(slurm_state, "failed") if slurm_state != "COMPLETED" else run.state
-                run.error = f"Slurm says task {job} ended ({slurm_state}); the run was {run.error or 'stopped'}"
-            elif slurm_state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "RUNNING"):
-                run.state = "requeued"
-            continue
-        if slurm_state == "PENDING":
-            run.state = manifest.PENDING
-        elif slurm_state in ("RUNNING", "COMPLETING", "CONFIGURING"):
-            run.state = manifest.RUNNING if run.state == manifest.RUNNING or run.started else manifest.PENDING
-        elif slurm_state in ("REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED"):
-            run.state = "requeued"
-        elif slurm_state == "gone":  # squeue no longer has it, and the run never ended
-            run.state = manifest.LOST
-            run.error = f"Slurm task {job} is no longer queued, and the run has no end record"
-        elif slurm_state in ENDED_STATES:
-            run.state = SLURM_ENDED.get(slurm_state, "failed")
-            run.error = f"Slurm says task {job} ended ({slurm_state}), but the run has no end record"
-    return note
+        run.state, run.error = fold(run.state, run.started is not None, job, states.get(job), run.error, full)
+    return "; ".join(notes) or None
 
 
 def _short(path: Optional[str], sweep_dir: Path) -> str:
@@ -179,7 +150,7 @@ def status(directory: Path, console: Console, *, as_json_output: bool = False, w
     while True:
         state = manifest.read(directory)
         note = apply_slurm(state)
-        active = any(r.state in (RUNNING, PENDING, "requeued") for r in state.runs)
+        active = any(r.state in manifest.ACTIVE for r in state.runs)
         if as_json_output:
             console.file.write(json.dumps(as_json(state)) + "\n")
         else:
@@ -196,5 +167,6 @@ def status(directory: Path, console: Console, *, as_json_output: bool = False, w
 def unfinished(state: SweepState, failed_only: bool = False) -> List[manifest.RunRecord]:
     """The runs a retry runs: every run that did not complete (``failed_only``: failed and lost)."""
     if failed_only:
-        return [r for r in state.runs if r.state in (FAILED, LOST, "timed out", "out of memory", "node fail")]
+        return [r for r in state.runs if r.state in (FAILED, LOST, manifest.TIMED_OUT, manifest.OUT_OF_MEMORY,
+                                                     manifest.NODE_FAIL)]
     return [r for r in state.runs if r.state != COMPLETED]

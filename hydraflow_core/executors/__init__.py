@@ -1,21 +1,16 @@
-"""Executors: where tasks of a run plan execute (SPEC 3 "backend").
+"""Executors: where the tasks of a run plan execute (the launcher's ``backend``).
 
-An executor is Hydra-agnostic, as submitit's are: it takes
-:class:`~hydraflow_core.runplan.Task` objects, gives back a
-:class:`~.base.Handle` per task (an id, a state, ``done()``, ``result()``,
-``cancel()``), and streams one :class:`~.base.RunResult` per run as runs
-finish. The local executor runs tasks in this process, on forked workers or
-as subprocesses; the Slurm executor plugs in beside it.
+Light on purpose (the plugin's config imports :mod:`.slurm.fields` at every
+Hydra start-up): the backends themselves are imported on first use.
 """
 
-from hydraflow_core.executors.base import (
-    COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING, Handle, MachineError, RunResult,
-)
-from hydraflow_core.executors.local.executor import CommandRunner, LocalExecutor, RunFunction
-from hydraflow_core.executors.stop import Stopped, stop_signals
+from hydraflow_core.executors.base import BACKENDS, Executor, MachineError, Options, RunResult, create
+from hydraflow_core.executors.stop import Stopped, drain, stop_signals
+from hydraflow_core.executors.work import Command, CommandWork, FunctionWork, ReplayWork, RunFunction
+from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING
 
 __all__ = [
+    "BACKENDS", "Executor", "MachineError", "Options", "RunResult", "create", "Stopped", "drain", "stop_signals",
+    "Command", "CommandWork", "FunctionWork", "ReplayWork", "RunFunction",
     "COMPLETED", "FAILED", "INTERRUPTED", "LOST", "PENDING", "PLANNED", "RUNNING",
-    "Handle", "MachineError", "RunResult", "LocalExecutor", "RunFunction", "CommandRunner",
-    "Stopped", "stop_signals",
 ]

@@ -1,15 +1,29 @@
-"""What every executor shares: states, a run's result, a task's handle."""
+"""What every executor shares: a run's result, the options, the interface, the backend registry.
+
+An executor is Hydra-agnostic, as submitit's are. It is built from the
+:mod:`~.work` its tasks do (a run function, a command per task, a replay of
+recorded runs), its :class:`Options` and the manifest's event log; it takes
+the tasks of a run plan (:class:`~hydraflow_core.plan.Task`, pulled lazily)
+and streams one :class:`RunResult` per run as runs end. Every front end (the
+Hydra launcher behind any sweeper, ``hydraflow run``, ``hydraflow retry``)
+goes through :func:`create`; a new backend is one class registered in
+:data:`BACKENDS` under its ``backend`` name.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, List, Optional
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
-from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING
+from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST
 from hydraflow_core.plan import Run, Task
 
-__all__ = ["COMPLETED", "FAILED", "INTERRUPTED", "LOST", "PENDING", "PLANNED", "RUNNING",
-           "RunResult", "Handle", "MachineError"]
+#: backend name -> "module:Class"; imported only when that backend is used (submitit is heavy).
+BACKENDS: Dict[str, str] = {
+    "local": "hydraflow_core.executors.local.executor:LocalExecutor",
+    "slurm": "hydraflow_core.executors.slurm.executor:SlurmExecutor",
+}
 
 
 @dataclass
@@ -17,9 +31,9 @@ class RunResult:
     """The outcome of one run, as the process that ran it saw it."""
 
     run: Run
-    state: str  # COMPLETED, FAILED, INTERRUPTED or LOST
+    state: str  # COMPLETED, FAILED, INTERRUPTED or LOST (Slurm adds its own end states)
     error: Optional[str] = None  # one line: 'RuntimeError: boom', 'the worker died (signal 9)'
-    value: Any = None  # what the runner returned (the plugin: a JobReturn), when it could be carried
+    value: Any = None  # what the run function returned (the plugin: a JobReturn), when it could be carried
     log: Optional[str] = None  # where the run's output / traceback is
     output_dir: Optional[str] = None
     duration: float = 0.0  # seconds
@@ -28,43 +42,64 @@ class RunResult:
     returncode: Optional[int] = None  # a command task's exit code
     returned: Any = None  # a JSON-safe copy of what the run returned, recorded in the manifest
 
+    @property
+    def ended_well(self) -> bool:
+        return self.state == COMPLETED
+
 
 class MachineError(Exception):
     """A fault of the machine, not of a run (disk full): stops dispatching, named in the summary."""
 
 
-class Handle:
-    """One submitted task: its id, state and results, kept up to date by its executor."""
+@dataclass(frozen=True)
+class Options:
+    """How an executor dispatches, whatever runs in the tasks."""
 
-    def __init__(self, task: Task, wait: Callable[["Handle"], None], cancel: Callable[["Handle"], bool]) -> None:
-        self.task = task
-        self.id: Optional[str] = None  # the backend's id once the task runs ('local:4242')
-        self.state = PENDING
-        self.results: List[RunResult] = []
-        self._wait = wait
-        self._cancel = cancel
+    max_parallel: Optional[int] = None  # tasks at once (local: workers; Slurm: the arrays' %N); None: backend's default
+    gpus: Tuple[str, ...] = ()  # local: GPU ids handed out one per worker (CUDA_VISIBLE_DEVICES)
+    wait: bool = True  # Slurm: wait for the runs (False: return once submitted)
+    slurm: Mapping[str, Any] = field(default_factory=dict)  # Slurm: hydra.launcher.slurm.* settings
+    job_name: str = "hydraflow"  # Slurm: the arrays' name
+    grace: float = 5.0  # seconds a stopped task gets before SIGKILL
 
-    def done(self) -> bool:
-        return self.state in (COMPLETED, FAILED, INTERRUPTED, LOST)
 
-    def result(self) -> List[RunResult]:
-        """Every run's result, once the task has ended (drives the executor until then)."""
-        if not self.done():
-            self._wait(self)
-        return list(self.results)
+class Executor:
+    """The interface every backend implements (see the module's docstring)."""
 
-    def cancel(self) -> bool:
-        """Stop the task if it has not ended: True when it was cancelled by this call."""
-        return False if self.done() else self._cancel(self)
+    backend = ""
+    machine_error: Optional[str] = None  # a fault of the machine that stopped dispatching (disk full)
+    left_running = False  # after stop(): the tasks go on where they run (Slurm), nothing was cancelled
+    submitted_only = False  # stream() returned once everything was submitted (Slurm, wait: false)
+    on_start = None  # called with each Task as it starts (locally) or is submitted (Slurm)
 
-    def finish(self) -> None:
-        """Set the task's state from its runs' (the worst wins), once all of them ended."""
-        states = {r.state for r in self.results}
-        for state in (LOST, INTERRUPTED, FAILED):
-            if state in states:
-                self.state = state
-                return
-        self.state = COMPLETED
+    def stream(self, tasks: Iterable[Task]) -> Iterator[RunResult]:
+        """Run ``tasks`` and yield each run's result as it ends."""
+        raise NotImplementedError
 
-    def __repr__(self) -> str:
-        return f"Handle(task={self.task.index}, id={self.id!r}, state={self.state!r})"
+    def stop(self, signum: int) -> Iterator[RunResult]:
+        """After a stop signal: what still comes in, and an INTERRUPTED result for each run cut short."""
+        return iter(())
+
+    def close(self) -> None:
+        """Let go of what the executor holds (idle workers)."""
+
+
+def executor_class(backend: str) -> type:
+    module, _, name = BACKENDS[backend].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def create(backend: str, work: Any, options: Options, events: Any = None) -> Executor:
+    """The executor of ``backend`` for ``work`` (see :mod:`.work`), recording into ``events``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
+    return executor_class(backend)(work, options, events)
+
+
+def worst(states: Iterable[str]) -> str:
+    """A task's state from its runs' (the worst wins)."""
+    states = set(states)
+    for state in (LOST, INTERRUPTED, FAILED):
+        if state in states:
+            return state
+    return COMPLETED

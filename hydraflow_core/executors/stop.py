@@ -21,7 +21,7 @@ import contextlib
 import functools
 import signal
 import threading
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterable, Iterator, List, Optional
 
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s)
 
@@ -52,11 +52,6 @@ _state = _State()
 def stopping() -> Optional[int]:
     """The stop signal received so far, if any."""
     return _state.signum
-
-
-def exit_code(default: int = signal.SIGINT) -> int:
-    """128 + the stop signal received (130 when none was recorded: a plain KeyboardInterrupt)."""
-    return 128 + (_state.signum or default)
 
 
 def check() -> None:
@@ -173,3 +168,24 @@ def ignore_from_now_on() -> None:
     if threading.current_thread() is threading.main_thread():
         for s in SIGNALS:
             signal.signal(s, signal.SIG_IGN)
+
+
+def drain(executor: Any, tasks: Iterable[Any], take: Callable[[Any], None]) -> None:
+    """Every result of ``executor`` running ``tasks`` into ``take``, under :func:`stop_signals`.
+
+    The one place a front end's Ctrl-C, SIGTERM or SIGHUP is handled: on a
+    stop the executor stops what runs (its late results go to ``take`` too),
+    the executor is closed, and :class:`Stopped` is raised with the signal,
+    whose ``exit_code`` (130, 143, 129) the front end exits with after its summary.
+    """
+    with stop_signals():
+        try:
+            for result in executor.stream(tasks):
+                take(result)
+        except KeyboardInterrupt:  # Stopped, or a Ctrl-C inside an in-process task
+            signum = stopping() or signal.SIGINT
+            for result in executor.stop(signum):
+                take(result)
+            raise Stopped(signum) from None
+        finally:
+            executor.close()

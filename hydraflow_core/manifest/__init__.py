@@ -21,9 +21,9 @@ attempt an end beats a start, and the running process's own end record beats
 one its launcher wrote for it (a worker that died after recording its end).
 """
 
-from .files import (
+from .files import (  # noqa: F401 - the package's public names
     DIR_NAME, FORMAT, HOST, VERSION, append, json_line, manifest_dir, process_alive, process_start, read_lines,
-    relative_to, slurm_ids, write_atomic,
+    disk_is_full, relative_to, slurm_ids, write_atomic,
 )
 from .read import RunRecord, SweepState, read
 from .states import (

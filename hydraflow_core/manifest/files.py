@@ -132,3 +132,12 @@ def write_atomic(path: Path, text: str) -> None:
             tmp.unlink()
         raise
 
+
+
+def disk_is_full(path: os.PathLike) -> bool:
+    """True when the filesystem holding ``path`` has (next to) no space left for us."""
+    try:
+        stat = os.statvfs(path)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 64 * 1024

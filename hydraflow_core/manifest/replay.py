@@ -58,6 +58,18 @@ def write_spec(sweep_dir: os.PathLike, runs: Sequence[int], reason: str = "retry
     return path
 
 
+def write_task_spec(path: os.PathLike, sweep_dir: os.PathLike, attempt: int, tasks: Sequence[Sequence[int]]) -> Path:
+    """A spec for tasks of one launch (a Slurm array, a fresh interpreter): ``HYDRAFLOW_REPLAY_TASK`` picks one.
+
+    Such a task never runs a run that already completed (it may be a requeued
+    Slurm task), nor one that a later attempt owns (a retry started since).
+    """
+    record = {"sweep_dir": str(Path(sweep_dir).absolute()), "reason": "task", "attempt": attempt,
+              "tasks": [list(t) for t in tasks]}
+    write_atomic(Path(path), json.dumps(record) + "\n")
+    return Path(path)
+
+
 def current_spec() -> Optional[ReplaySpec]:
     """The replay this process was started for, if any (``HYDRAFLOW_REPLAY``)."""
     path = os.environ.get(ENV)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Iterable, Iterator, List, Sequence, Tuple, TypeVar
+from typing import Any, Iterable, Iterator, List, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -33,6 +33,8 @@ class Task:
     index: int  # 0.. in the order tasks are planned
     group: int
     runs: Tuple[Run, ...]  # consecutive runs, executed one after another
+    # what the task asks of a scheduler, over the executor's settings (a job step's `slurm:`), as sorted pairs
+    resources: Tuple[Tuple[str, Any], ...] = ()
 
     @property
     def numbers(self) -> Tuple[int, ...]:

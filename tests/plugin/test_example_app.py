@@ -368,6 +368,7 @@ def test_ctrl_c_at_random_moments_counts_every_finished_run(app, parallel):
     import re
     import shutil
 
+    rng = random.Random(parallel)  # seeded: a failing attempt can be replayed
     for attempt in range(8):
         shutil.rmtree(app / "sweep", ignore_errors=True)
         process = subprocess.Popen(
@@ -376,11 +377,11 @@ def test_ctrl_c_at_random_moments_counts_every_finished_run(app, parallel):
             cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         while not (app / "sweep" / "0").exists() and process.poll() is None:
             time.sleep(0.01)
-        time.sleep(random.uniform(0, 0.5))
-        for _ in range(random.randint(1, 3)):  # Ctrl-C reaches the whole process group, maybe more than once
+        time.sleep(rng.uniform(0, 0.5))
+        for _ in range(rng.randint(1, 3)):  # Ctrl-C reaches the whole process group, maybe more than once
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGINT)
-            time.sleep(random.uniform(0, 0.05))
+            time.sleep(rng.uniform(0, 0.05))
         out, err = process.communicate(timeout=60)
         finished = len(list((app / "sweep").glob("*/result.json")))
         assert "Traceback" not in out + err and "Exception ignored" not in out + err, (attempt, err)

@@ -63,6 +63,25 @@ def cluster_problem() -> str | None:
             return f"{NO_CLUSTER} (sacct does not work: {acct.stderr.strip()})"
     except subprocess.TimeoutExpired as exc:
         return f"{NO_CLUSTER} ({' '.join(exc.cmd)} timed out)"
+    return not_ours()
+
+
+def not_ours() -> str | None:
+    """Why the cluster this machine reaches is not the local test cluster, or None when it is.
+
+    The tests submit hundreds of jobs: only to the cluster start-cluster.sh
+    started (its ClusterName), never to a real one a login node reaches --
+    unless HYDRAFLOW_TEST_CLUSTER names that cluster on purpose.
+    """
+    wanted = os.environ.get("HYDRAFLOW_TEST_CLUSTER") or cluster_settings().get("LOCAL_SLURM_CLUSTER")
+    if not wanted:
+        return (f"{NO_CLUSTER} (the Slurm cluster here was not started by it: the tests submit only to that one, "
+                f"or to the cluster HYDRAFLOW_TEST_CLUSTER names)")
+    config = _run("scontrol", "show", "config", timeout=15).stdout
+    name = next((line.split("=", 1)[1].strip() for line in config.splitlines()
+                 if line.split("=", 1)[0].strip() == "ClusterName"), None)
+    if name != wanted:
+        return f"{NO_CLUSTER} (this machine reaches cluster {name!r}, not the test cluster {wanted!r})"
     return None
 
 
@@ -194,3 +213,11 @@ def slurm_restart(slurm_cluster):
     if not cluster_settings():
         _unusable(f"{NO_CLUSTER} (this one was not started by it: no {STATE_DIR / 'env'})")
     return restarted_cluster
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/slurm is a `slurm` test (deselect them with -m 'not slurm')."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.slurm)

@@ -1,116 +1,119 @@
-"""The Slurm executor: tasks of a run plan as Slurm job arrays, through submitit.
+"""Tasks as Slurm job arrays through submitit: one ``sbatch`` per array, never one per run. Heavy (submitit).
 
-Each task becomes one array task. What is pickled is only :class:`NodeTask`
--- a command line, a working directory and two environment variables --
-never the user's task function or config: on the node, the task starts the
-user's app again as it was started (same Python, script, overrides and
-working directory, after the ``setup`` lines), with ``HYDRAFLOW_REPLAY``
-naming the array's runs and ``HYDRAFLOW_REPLAY_TASK`` its own task, so the
-hydraflow sweeper there runs exactly that task's runs in-process and records
-each in the manifest. A task that times out or is preempted is requeued by
-submitit (``max_num_timeout``) and runs again only its runs that had not
-completed.
-
-Arrays never exceed the cluster's ``MaxArraySize`` (read from ``scontrol show
-config`` unless given): a larger sweep goes out as several arrays, each
-indexed from 0. The sbatch script of each array is kept in the sweep's
-``.hydraflow/slurm/`` directory, and ``.hydraflow/slurm.jsonl`` maps each
-array to its job id and first task.
+Tasks with the same settings (the executor's ``slurm.*`` with a task's own
+resources over them) go out as one array, split at the cluster's
+``MaxArraySize``; each array's %N is ``max_parallel`` when it is given, else
+``slurm.array_parallelism``. What submitit pickles is a
+:class:`~.node.NodeTask` -- the path of a spec file -- never the user's
+function or config. The sbatch script of each array is kept in
+``.hydraflow/slurm/``, and ``.hydraflow/slurm.jsonl`` maps each array to its
+job id, each task's Slurm id (``123_4``, or ``876`` for a one-task
+submission) and each task's runs.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import submitit  # heavy; this module is imported only for the slurm backend
+import submitit
 
-from hydraflow_core.manifest import append, json_line, manifest_dir
-from hydraflow_core.executors.slurm.fields import FIELDS
+from hydraflow_core.errors import HydraflowError
+from hydraflow_core.executors.slurm.fields import submitit_parameters
+from hydraflow_core.executors.slurm.node import NodeTask
+from hydraflow_core.executors.slurm.query import max_array_size
+from hydraflow_core.manifest import append, json_line, manifest_dir, write_atomic
 from hydraflow_core.plan import Task, chunks
 
-from hydraflow_core.executors.slurm.query import ENDED_STATES, arrays_of, sacct_states  # noqa: F401  (re-exported)
 
-
-class NodeTask(submitit.helpers.Checkpointable):
-    """What one array task runs: the app's replay command (a plain, picklable command line)."""
-
-    def __init__(self, argv: Sequence[str], cwd: str, env: Dict[str, str]) -> None:
-        self.argv, self.cwd, self.env = list(argv), cwd, dict(env)
-
-    def __call__(self, index: int) -> int:
-        env = {**os.environ, **self.env, "HYDRAFLOW_REPLAY_TASK": str(index)}
-        return subprocess.call(self.argv, cwd=self.cwd, env=env)
-
-    def checkpoint(self, index: int) -> Any:
-        """Timed out or preempted: submitit requeues the same task; it runs its unfinished runs."""
-        return submitit.helpers.DelayedSubmission(self, index)
-
-
-def max_array_size() -> int:
-    """The cluster's MaxArraySize (``scontrol show config``); Slurm's default 1001 if it cannot be read."""
-    try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 1001
-    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.M)
-    return int(match.group(1)) if match else 1001
-
-
-def submitit_parameters(settings: Dict[str, Any], job_name: str) -> Dict[str, Any]:
-    """hydra.launcher.slurm.* -> submitit SlurmExecutor.update_parameters keywords."""
-    params: Dict[str, Any] = {"job_name": job_name}
-    for name, value in settings.items():
-        target = FIELDS[name][0]
-        if target is None or value is None:
-            continue
-        if name == "mem_gb":
-            value = f"{value}GB"
-        if name in ("setup", "teardown", "srun_args") and isinstance(value, str):
-            value = [value]
-        params[target] = value
-    return params
+class SchedulerError(HydraflowError):
+    """Slurm refused a submission (sbatch's own words, the setting it names, what to do)."""
 
 
 @dataclass
 class Array:
-    index: int  # 0.. within the sweep's submission
+    index: int  # 0.. within the attempt
     job_id: str
-    first_task: int  # position of its task 0 in the submitted task list
-    tasks: int
+    task_ids: List[str]  # each task's Slurm id, as submitit gave it
+    tasks: List[Task]
+    settings: Dict[str, Any]
     script: Optional[str]
 
 
-def submit(tasks: List[Task], command: Sequence[str], cwd: str, sweep_dir: Path, folder: str,
-           settings: Dict[str, Any], job_name: str, attempt: int) -> List[Array]:
-    """Every task as array tasks: one ``sbatch`` per array of at most MaxArraySize tasks."""
-    size = int(settings.get("max_array_size") or max_array_size())
-    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=int(settings.get("max_num_timeout") or 0))
-    executor.update_parameters(**submitit_parameters(settings, job_name))
-    directory = manifest_dir(sweep_dir)
+def settings_of(task: Task, base: Dict[str, Any], max_parallel: Optional[int]) -> Dict[str, Any]:
+    settings = {**base, **dict(task.resources)}
+    if max_parallel is not None:
+        settings["array_parallelism"] = max_parallel
+    return settings
+
+
+def group_by_settings(tasks: Sequence[Task], base: Dict[str, Any],
+                      max_parallel: Optional[int]) -> List[tuple]:
+    """``[(settings, tasks)]`` in the order each set of settings first appears."""
+    groups: Dict[str, List[Task]] = {}
+    for task in tasks:
+        groups.setdefault(json.dumps(settings_of(task, base, max_parallel), sort_keys=True, default=str),
+                          []).append(task)
+    return [(json.loads(key), members) for key, members in groups.items()]
+
+
+def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base: Dict[str, Any],
+           max_parallel: Optional[int], job_name: str) -> List[Array]:
+    """Every task as array tasks; ``spec_of(tasks, index)`` gives the spec of one array (its kind's fields)."""
+    directory = manifest_dir(record_dir)
     (directory / "slurm").mkdir(parents=True, exist_ok=True)
     arrays: List[Array] = []
-    first = 0
-    for index, chunk in enumerate(chunks(tasks, max(1, size))):
-        spec = directory / "slurm" / f"replay-{attempt}-{index}.json"
-        spec.write_text(json.dumps({"sweep_dir": str(sweep_dir), "reason": "task", "attempt": attempt,
-                                    "tasks": [[r.number for r in t.runs] for t in chunk]}) + "\n")
-        node = NodeTask(command, cwd, {"HYDRAFLOW_REPLAY": str(spec)})
-        jobs = executor.map_array(node, list(range(len(chunk))))
-        job_id = jobs[0].job_id.split("_")[0]
-        script = _keep_script(folder, job_id, directory / "slurm" / f"array-{attempt}-{index}.sh")
-        array = Array(index, job_id, first, len(chunk), script)
-        append(directory / "slurm.jsonl", json_line({"attempt": attempt, **array.__dict__,
-                                                   "tasks_runs": [list(t.numbers) for t in chunk]}))
-        arrays.append(array)
-        first += len(chunk)
+    size = None
+    for settings, members in group_by_settings(tasks, base, max_parallel):
+        size = size or int(settings.get("max_array_size") or max_array_size())
+        folder = str(settings.get("submitit_folder") or f"{record_dir}/.submitit/%j")
+        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=int(settings.get("max_num_timeout") or 0))
+        executor.update_parameters(**submitit_parameters(settings, job_name))
+        for chunk in chunks(members, max(1, size)):
+            index = len(arrays)
+            spec = directory / "slurm" / f"spec-{attempt}-{index}.json"
+            write_atomic(spec, json.dumps({**spec_of(chunk), "attempt": attempt}) + "\n")
+            node = NodeTask(str(spec), int(settings.get("max_num_timeout") or 0))
+            try:
+                jobs = executor.map_array(node, list(range(len(chunk))))
+            except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
+                raise refusal(error, settings, arrays) from None
+            job_id = str(jobs[0].job_id).split("_")[0]
+            script = _keep_script(folder, job_id, directory / "slurm" / f"array-{attempt}-{index}.sh")
+            array = Array(index, job_id, [str(j.job_id) for j in jobs], list(chunk), settings, script)
+            append(directory / "slurm.jsonl", json_line({
+                "attempt": attempt, "index": index, "job_id": job_id, "task_ids": array.task_ids,
+                "tasks": len(chunk), "tasks_runs": [list(t.numbers) for t in chunk], "script": script,
+                "settings": settings}))
+            arrays.append(array)
     return arrays
+
+
+#: Words of sbatch's refusals -> the setting that most likely caused them.
+_CAUSES = (("partition", "partition"), ("memory", "mem_gb"), ("mem", "mem_gb"), ("time limit", "timeout_min"),
+           ("account", "account"), ("qos", "qos"), ("gres", "gres"), ("feature", "constraint"),
+           ("node", "nodes"), ("array", "max_array_size"), ("cpu", "cpus_per_task"), ("gpu", "gpus_per_node"))
+
+
+def refusal(error: BaseException, settings: Dict[str, Any], submitted: List[Array]) -> SchedulerError:
+    """One message for a refused submission: Slurm's words, the setting named, what was submitted already."""
+    text = str(getattr(error, "stderr", None) or error).strip()
+    lines = [line.strip() for line in text.splitlines() if "error" in line.lower()] or text.splitlines()[-1:]
+    said = lines[-1] if lines else type(error).__name__
+    said = said.split("FailedJobError:")[-1].strip()
+    lowered = said.lower()
+    field = next((name for word, name in _CAUSES if word in lowered), None)
+    hint = ""
+    if field is not None:
+        hint = f" (hydra.launcher.slurm.{field}={settings.get(field)!r}; check it against `sinfo` and " \
+               f"`sacctmgr show qos`)"
+    done = f"; already submitted: {', '.join(a.job_id for a in submitted)}" if submitted else ""
+    return SchedulerError(f"Slurm refused the submission: {said}{hint}; no run of it was submitted{done}")
 
 
 def _keep_script(folder: str, job_id: str, target: Path) -> Optional[str]:
@@ -123,6 +126,14 @@ def _keep_script(folder: str, job_id: str, target: Path) -> Optional[str]:
         return None
 
 
-def wait_seconds(elapsed: float) -> float:
-    """Poll interval: quick at first, at most 5 s (one sacct call per poll, whatever the sweep's size)."""
-    return min(5.0, 0.5 + elapsed / 20)
+def sbatch_preview(settings: Dict[str, Any], job_name: str, tasks: int, record_dir: str) -> Optional[str]:
+    """The sbatch script submitit will write (its own function, private: a preview only, so guarded)."""
+    try:
+        from submitit.slurm.slurm import _make_sbatch_string
+
+        params = submitit_parameters(settings, job_name)
+        folder = str(settings.get("submitit_folder") or f"{record_dir}/.submitit/%j")
+        return _make_sbatch_string(command=f"{sys.executable} -u -m submitit.core._submit {folder}",
+                                   folder=folder, map_count=tasks, **params)
+    except Exception:  # submitit moved it: the settings above say what matters
+        return None

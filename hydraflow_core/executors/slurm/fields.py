@@ -68,10 +68,20 @@ _WHOLE = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_n
           "cpus_per_gpu", "signal_delay_s", "max_num_timeout", "array_parallelism", "max_array_size")
 
 
+#: Fields holding text that goes into the sbatch script's #SBATCH lines (a newline there breaks it).
+_TEXT = ("partition", "qos", "constraint", "account", "gres", "comment", "exclude", "mem_per_gpu", "mem_per_cpu",
+         "dependency", "nodelist", "mail_type", "mail_user", "wckey", "job_name")
+
+
 def problems(settings: Dict[str, Any]) -> List[str]:
     """Every bad hydra.launcher.slurm.* field: unknown names (with did-you-mean) and bad values."""
     out = []
     for name, value in settings.items():
+        if name == "mem_gb" and value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                       or value <= 0):
+            out.append(f"slurm.mem_gb must be a positive number of GB (e.g. 16), not {value!r}")
+        if name in _TEXT and isinstance(value, str) and ("\n" in value or "\r" in value):
+            out.append(f"slurm.{name} must be one line of text, not {value!r}")
         if name not in FIELDS:
             close = difflib.get_close_matches(name, list(FIELDS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
@@ -81,3 +91,34 @@ def problems(settings: Dict[str, Any]) -> List[str]:
             least = 0 if name == "max_num_timeout" else 1
             out.append(f"slurm.{name} must be a whole number of at least {least}, not {value!r}")
     return out
+
+
+def submitit_parameters(settings: Dict[str, Any], job_name: str) -> Dict[str, Any]:
+    """hydra.launcher.slurm.* -> submitit SlurmExecutor.update_parameters keywords."""
+    params: Dict[str, Any] = {"job_name": job_name}
+    for name, value in settings.items():
+        target = FIELDS[name][0]
+        if target is None or value is None:
+            continue
+        if name == "mem_gb":
+            value = f"{value}GB"
+        if name in ("setup", "teardown", "srun_args") and isinstance(value, str):
+            value = [value]
+        params[target] = value
+    return params
+
+
+def checked_signal_delay(settings: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
+    """``settings`` with ``signal_delay_s`` below the time limit, and a warning when it had to be lowered.
+
+    Slurm sends the warning signal ``signal_delay_s`` before ``timeout_min``;
+    a delay of at least the limit (the default 120 s with ``timeout_min: 1``)
+    would signal the task as it starts. It is lowered to a quarter of the limit.
+    """
+    delay, limit = settings.get("signal_delay_s"), settings.get("timeout_min")
+    if not isinstance(delay, int) or not isinstance(limit, int) or delay < limit * 60:
+        return settings, None
+    lowered = max(1, limit * 60 // 4)
+    return ({**settings, "signal_delay_s": lowered},
+            f"hydra.launcher.slurm.signal_delay_s={delay} is not below the time limit (timeout_min={limit}, "
+            f"{limit * 60} s): the warning signal comes {lowered} s before the limit instead")

@@ -1,4 +1,5 @@
-"""How one Hydra run executes, for hydraflow's executors: compose once, then Hydra's ``run_job``.
+"""How one Hydra run executes, for hydraflow's executors: compose once, then Hydra's ``run_job``;
+and the one conversion of an executor's result into the JobReturn sweepers expect (:func:`as_job_return`).
 
 :class:`HydraRuns` is the run function the local executor calls, in this
 process or in a forked worker (inherited, never pickled: no task function,
@@ -21,7 +22,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
-from hydraflow_core.executors.local.executor import machine_error
+from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
 
@@ -145,19 +146,6 @@ class HydraRuns:
                          returned=None if failed else _json_safe(result._return_value))
 
 
-def job_return_from_record(overrides: Sequence[str], state: str, error: Optional[str], log: Optional[str],
-                           output_dir: Optional[str], returned: Any) -> JobReturn:
-    """A run's JobReturn from its end record (the run ended in another process: a Slurm task, a fresh one)."""
-    if state == COMPLETED:
-        result = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=returned,
-                           working_dir=output_dir, task_name=None)
-        result.log_path, result.traceback_in_log = log, False
-        return result
-    result = failed_return(overrides, error or "failed", log)
-    result.traceback_in_log = True  # the process that ran it appended it to the log
-    return result
-
-
 def _json_safe(value: Any) -> Any:
     """What a run returned, if it is small plain data (a loss for an optimizing sweeper); else None."""
     import json
@@ -173,20 +161,25 @@ def _json_safe(value: Any) -> Any:
 
 
 def as_job_return(result: RunResult) -> JobReturn:
-    """The sweeper's view of an executor result: the run's JobReturn, or one made from the record."""
+    """The sweeper's view of an executor result: the run's own JobReturn when it travelled (forked workers,
+    in-process runs), else one made from the run's record (a fresh interpreter, a Slurm task, a dead worker)."""
     value = result.value
     if result.state == INTERRUPTED:  # stopped by a signal: neither finished nor failed
         ret = failed_return(result.run.overrides, result.error or "interrupted", result.log)
         ret.interrupted = True
-        return ret
-    if isinstance(value, JobReturn):
-        return value
-    if result.state == COMPLETED:  # its JobReturn could not travel (e.g. an unpicklable return value)
-        ret = JobReturn(overrides=list(result.run.overrides), status=JobStatus.COMPLETED, _return_value=value,
+    elif isinstance(value, JobReturn):
+        ret = value
+    elif result.state == COMPLETED:  # ran elsewhere, or its JobReturn could not travel (an unpicklable value)
+        ret = JobReturn(overrides=list(result.run.overrides), status=JobStatus.COMPLETED,
+                        _return_value=value if value is not None else result.returned,
                         working_dir=result.output_dir, task_name=None)
         ret.log_path, ret.traceback_in_log = result.log, False
-        return ret
-    ret = failed_return(result.run.overrides, result.error or result.state, result.log)
-    # A run that failed in its worker has its traceback in its log even when its error could not travel.
-    ret.traceback_in_log = "could not be unpickled" in (result.error or "")
+    else:
+        ret = failed_return(result.run.overrides, result.error or result.state, result.log)
+        # The process that ran a failed run appended its traceback to its log (a worker whose result
+        # could not travel, a replayed app); a run that never started has none.
+        ret.traceback_in_log = "could not be unpickled" in (result.error or "") or result.value is None and \
+            result.returncode is None and result.started is not None and result.log is not None
+    ret.job_id = result.job_id
+    ret.state = result.state
     return ret

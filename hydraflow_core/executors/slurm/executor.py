@@ -1,0 +1,165 @@
+"""The Slurm executor: a run plan's tasks as job arrays, then one wait for sweeps and jobs alike.
+
+Every task is planned before anything is submitted (arrays are built from
+all of them). While waiting, each run's state comes from the manifest (the
+node records its runs as they go) and from one ``sacct`` (plus one
+``squeue``) call per poll for every array, never one per run; a run whose
+task Slurm says has ended, or no longer knows, without an end record of this
+attempt ends with that task's state (:mod:`.states`). A stop signal cancels
+nothing: the arrays go on on the cluster (``left_running``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Iterable, Iterator, List, Optional
+
+from hydraflow_core.executors import stop as stops
+from hydraflow_core.executors.base import Executor, Options, RunResult
+from hydraflow_core.executors.slurm import arrays as slurm_arrays
+from hydraflow_core.executors.slurm.fields import checked_signal_delay
+from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, task_states
+from hydraflow_core.executors.slurm.states import fold
+from hydraflow_core.executors.work import CommandWork, ReplayWork
+from hydraflow_core.manifest import COMPLETED, FAILED, OVER, EventLog, disk_is_full, json_line, read
+from hydraflow_core.plan import Task
+
+log = logging.getLogger(__name__)
+
+#: Seconds a task may be over in Slurm's eyes before its runs without an end record end with its state
+#: (the records of its last run may trail sacct a little on a shared filesystem).
+SETTLE_SECONDS = 3.0
+
+
+def wait_seconds(elapsed: float) -> float:
+    """Poll interval: quick at first, at most 5 s (one sacct call per poll, whatever the sweep's size)."""
+    return min(5.0, 0.5 + elapsed / 20)
+
+
+class SlurmExecutor(Executor):
+    backend = "slurm"
+
+    def __init__(self, work: Any, options: Options = Options(), events: Optional[EventLog] = None) -> None:
+        if not isinstance(work, (ReplayWork, CommandWork)):
+            raise TypeError("the slurm backend runs commands and replays of recorded runs, not functions in "
+                            "this process")
+        if events is None:
+            raise ValueError("the slurm backend needs the manifest's event log (its records are the results)")
+        self.work, self.options, self.events = work, options, events
+        self.record_dir = events.dir.parent.parent  # SWEEP_DIR/.hydraflow/events -> SWEEP_DIR
+        settings, warning = checked_signal_delay(dict(options.slurm))
+        if warning:
+            log.warning(f"hydraflow: {warning}")
+        self.settings = settings
+        self.arrays: List[slurm_arrays.Array] = []
+
+    def _spec(self, tasks: List[Task]) -> Dict[str, Any]:
+        if isinstance(self.work, ReplayWork):
+            return {"kind": "replay", "sweep_dir": self.work.sweep_dir, "reason": "task",
+                    "argv": list(self.work.argv), "cwd": self.work.cwd, "tasks": [list(t.numbers) for t in tasks]}
+        batches = []
+        for task in tasks:
+            command = self.work.command(task)
+            batches.append({"run": task.runs[0].number, "argv": list(command.argv), "cwd": command.cwd,
+                            "log": command.log})
+        return {"kind": "command", "run_dir": str(self.record_dir), "batches": batches}
+
+    def submit(self, tasks: List[Task]) -> List[slurm_arrays.Array]:
+        """Every task as array tasks (a refusal is recorded, then raised as a SchedulerError)."""
+        try:
+            self.arrays = slurm_arrays.submit(tasks, self._spec, self.record_dir, self.events.attempt,
+                                              self.settings, self.options.max_parallel, self.options.job_name)
+        except slurm_arrays.SchedulerError as error:
+            from hydraflow_core.manifest import append, manifest_dir
+
+            append(manifest_dir(self.record_dir) / "slurm.jsonl",
+                   json_line({"attempt": self.events.attempt, "refused": str(error)}))
+            raise
+        for array in self.arrays:
+            for task in array.tasks:
+                if self.on_start is not None:
+                    self.on_start(task)
+        return self.arrays
+
+    def stream(self, tasks: Iterable[Task]) -> Iterator[RunResult]:
+        tasks = list(tasks)  # the front end records the plan as they are pulled: all of it, before submitting
+        arrays = self.submit(tasks)
+        ids = ", ".join(a.job_id for a in arrays)
+        runs = sum(len(t.runs) for t in tasks)
+        log.info(f"hydraflow: {runs} runs as {len(tasks)} Slurm array tasks in {len(arrays)} array(s): {ids}")
+        for array in arrays:
+            if array.script:
+                log.info(f"hydraflow: sbatch script of array {array.job_id}: {array.script}")
+        if not self.options.wait:
+            self.submitted_only = True
+            return
+        yield from self.wait(arrays)
+
+    def stop(self, signum: int) -> Iterator[RunResult]:
+        self.left_running = True  # nothing is cancelled: `hydraflow cancel` does that
+        return iter(())
+
+    def wait(self, arrays: List[slurm_arrays.Array]) -> Iterator[RunResult]:
+        """Every run's result as it ends; only records of this attempt count (a retry's runs ended before)."""
+        attempt = self.events.attempt
+        task_of: Dict[int, str] = {}
+        runs = {}
+        for array in arrays:
+            for task_id, task in zip(array.task_ids, array.tasks):
+                for run in task.runs:
+                    task_of[run.number], runs[run.number] = task_id, run
+        left = set(task_of)
+        over_since: Dict[str, float] = {}
+        started, shown = time.monotonic(), None
+        while left:
+            stops.check()
+            records = {r.number: r for r in read(self.record_dir).runs}
+            states = task_states(set(task_of.values())) or {}
+            full = None
+            for number in sorted(left):
+                record, task = records.get(number), task_of[number]
+                slurm = states.get(task)
+                if record is not None and record.state in (COMPLETED, FAILED) and (record.attempt or 0) >= attempt:
+                    left.discard(number)
+                    yield _from_record(runs[number], record, task)
+                    continue
+                if slurm not in ENDED_STATES and slurm not in (GONE, UNLISTED):
+                    continue
+                first = over_since.setdefault(task, time.monotonic())
+                if time.monotonic() - first < SETTLE_SECONDS:
+                    continue
+                if full is None:
+                    full = disk_is_full(self.record_dir)
+                mine = record is not None and (record.attempt or 0) >= attempt
+                state, error = fold(record.state if mine else "pending", bool(mine and record.started), task, slurm,
+                                    record.error if mine else None, disk_full=full)
+                if state not in OVER and state != COMPLETED:
+                    state = FAILED
+                left.discard(number)
+                yield RunResult(runs[number], state, error, job_id=task,
+                                log=record.log if record is not None else None,
+                                output_dir=record.output_dir if record is not None else None)
+            counts = _counts(states, task_of)
+            if counts != shown:
+                shown = counts
+                log.info("hydraflow: slurm tasks: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
+                         + f"; runs ended: {len(task_of) - len(left)} of {len(task_of)}")
+            if left:
+                stops.sleep(wait_seconds(time.monotonic() - started))
+
+
+def _from_record(run, record, task: str) -> RunResult:
+    return RunResult(run, record.state, record.error, log=record.log, output_dir=record.output_dir,
+                     job_id=record.job_id or task, started=record.started,
+                     duration=(record.ended or 0) - (record.started or 0) if record.started else 0.0,
+                     returned=record.extra.get("return_value"), returncode=record.extra.get("returncode"))
+
+
+def _counts(states: Dict[str, str], task_of: Dict[int, str]) -> Dict[str, int]:
+    out: Dict[str, int] = {}
+    for task in set(task_of.values()):
+        state = states.get(task, "PENDING")
+        out[state] = out.get(state, 0) + 1
+    return dict(sorted(out.items()))
+

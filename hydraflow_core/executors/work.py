@@ -1,0 +1,58 @@
+"""What a task runs: the three kinds of work an executor is given.
+
+- :class:`FunctionWork`: each run is ``function.prepare`` then
+  ``function.execute`` (the Hydra launcher's runs, a ``call`` job's batches);
+  locally in this process or on forked workers; nothing is pickled in.
+- :class:`CommandWork`: each task is one command (a ``run`` job's batch); the
+  executor records its start and end, its output goes to the task's log.
+- :class:`ReplayWork`: each task is the app started again with
+  ``HYDRAFLOW_REPLAY`` naming the task's recorded runs (``start: exec``, a
+  Slurm array task, ``hydraflow retry``); the app records its own runs.
+
+Only commands and replays can leave this machine (Slurm); a function cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Tuple
+
+from hydraflow_core.plan import Run, Task
+
+
+class RunFunction(Protocol):
+    """How one run executes: ``prepare`` (cheap: where it will write), then ``execute``."""
+
+    def prepare(self, run: Run) -> Dict[str, Any]:
+        """Details for the run's start record (``output_dir``, ``log``); may raise: the run fails."""
+
+    def execute(self, run: Run, prepared: Dict[str, Any]) -> Any:
+        """Run it: a RunResult; a failure of the run itself is a FAILED result, not an exception."""
+
+
+@dataclass(frozen=True)
+class FunctionWork:
+    function: RunFunction
+    # where a run writes, worked out again for a run whose worker died (optional: ``function.describe``)
+    describe: Optional[Callable[[Run], Dict[str, Any]]] = None
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: Tuple[str, ...]
+    cwd: str
+    log: str  # the task's output (stdout and stderr)
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandWork:
+    command: Callable[[Task], Command]  # the command of a task (a task is one batch: one run)
+
+
+@dataclass(frozen=True)
+class ReplayWork:
+    sweep_dir: str  # absolute: the sweep whose recorded runs are replayed
+    argv: Tuple[str, ...]  # the app's command, pinned to the sweep directory (replay.replay_command)
+    cwd: str
+    env: Mapping[str, str] = field(default_factory=dict)
