@@ -28,7 +28,7 @@ def console_blocks():
         for match in re.finditer(r"```console\n(.*?)```", text, re.S):
             command, *output = match.group(1).splitlines()
             assert command.startswith("$ "), command
-            yield pytest.param(part, command[2:], "\n".join(output), id=command[2:60])
+            yield pytest.param(part, command[2:], "\n".join(output), id=f"{part}: {command[2:60]}")
 
 
 def first_screen_files() -> dict:
