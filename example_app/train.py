@@ -1,4 +1,4 @@
-"""A small Hydra app to try hydraflow on: `python train.py -m 'lr=1m:3m' model=small,large`."""
+"""A small Hydra app to try hydraflow on: `python train.py -m 'learning_rate=1m:3m' model=small,large`."""
 
 import json
 import logging

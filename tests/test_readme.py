@@ -16,13 +16,25 @@ from conftest import copy_example_app
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))
+TOC = "\n## Contents\n"
+# The first screen (from the top to the table of contents) walks a newcomer through
+# an app of their own: its examples run in a directory holding only the files it shows.
+FIRST_SCREEN, REFERENCE = README.split(TOC, 1)
+FIRST_SCREEN_LINES = 150
 
 
 def console_blocks():
-    for match in re.finditer(r"```console\n(.*?)```", README, re.S):
-        command, *output = match.group(1).splitlines()
-        assert command.startswith("$ "), command
-        yield pytest.param(command[2:], "\n".join(output), id=command[2:60])
+    for part, text in (("first screen", FIRST_SCREEN), ("reference", REFERENCE)):
+        for match in re.finditer(r"```console\n(.*?)```", text, re.S):
+            command, *output = match.group(1).splitlines()
+            assert command.startswith("$ "), command
+            yield pytest.param(part, command[2:], "\n".join(output), id=f"{part}: {command[2:60]}")
+
+
+def first_screen_files() -> dict:
+    """The files the first screen shows: code blocks whose first line is `# NAME`."""
+    blocks = re.findall(r"```(?:python|yaml)\n# ([\w.]+)\n(.*?)```", FIRST_SCREEN, re.S)
+    return dict(blocks)
 
 
 def normalize(text: str) -> str:
@@ -38,13 +50,22 @@ def app(tmp_path_factory):
     return copy_example_app(tmp_path_factory.mktemp("readme"))
 
 
-@pytest.mark.parametrize("command, expected", list(console_blocks()))
-def test_console_example(command, expected, app):
+@pytest.fixture(scope="module")
+def own_app(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("own_app")
+    for name, text in first_screen_files().items():
+        (directory / name).write_text(text)
+    return directory
+
+
+@pytest.mark.parametrize("part, command, expected", list(console_blocks()))
+def test_console_example(part, command, expected, request):
+    cwd = request.getfixturevalue("own_app" if part == "first screen" else "app")
     argv = shlex.split(command)
     assert argv[0] in ("hydraflow", "python")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     program = HYDRAFLOW if argv[0] == "hydraflow" else sys.executable
-    result = subprocess.run([program, *argv[1:]], capture_output=True, text=True, cwd=app, env=env)
+    result = subprocess.run([program, *argv[1:]], capture_output=True, text=True, cwd=cwd, env=env)
     assert normalize(result.stdout + result.stderr) == normalize(expected)
     assert result.returncode == (2 if expected.startswith("hydraflow: error:") else 0)
     assert "Traceback" not in result.stderr
@@ -65,3 +86,42 @@ def test_readme_starts_with_the_two_commands():
     assert len(first_block) == 2
     assert "example_app" in first_block[0]
     assert "pytest" in first_block[1]
+
+
+def test_first_screen_is_short_and_runs_an_app_of_your_own():
+    lines = FIRST_SCREEN.count("\n") + 1
+    assert lines <= FIRST_SCREEN_LINES, f"the first screen has {lines} lines"
+    assert set(first_screen_files()) == {"train.py", "config.yaml", "hydraflow.yaml"}
+    for needed in ("pip install hydraflow-launcher", "pip install .", "pip install hydraflow`",
+                   "hydra/launcher=hydraflow ", "hydraflow run train", "hydra/launcher=hydraflow_slurm",
+                   "hydraflow status", "hydraflow retry", "typed-config rule", "original HydraFlow"):
+        assert needed in FIRST_SCREEN, needed
+
+
+def test_points_at_nothing_outside_the_repository():
+    texts = {"README.md": README}
+    texts.update((str(path.relative_to(ROOT)), path.read_text())
+                 for path in sorted((ROOT / "example_app").rglob("*"))
+                 if path.is_file() and not {"__pycache__", "multirun", "outputs"} & set(path.parts))
+    for name, text in texts.items():
+        assert "../shared" not in text, name
+        assert not re.search(r"\bSPEC\b", text), name
+
+
+def anchor(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_inside_the_readme_has_its_heading():
+    without_code = re.sub(r"^```.*?^```", "", README, flags=re.S | re.M)
+    headings = re.findall(r"^#{1,6} (.+)$", without_code, re.M)
+    anchors = [anchor(heading) for heading in headings]
+    assert len(anchors) == len(set(anchors)), "two headings share an anchor"
+    links = re.findall(r"\]\(#([^)]+)\)", without_code)
+    assert links
+    assert sorted(set(links) - set(anchors)) == []
+    toc = re.search(r"^## Contents\n(.*?)^## ", README, re.S | re.M).group(1)
+    in_toc = re.findall(r"\]\(#([^)]+)\)", toc)
+    top_level = [anchor(h) for h in re.findall(r"^## (.+)$", REFERENCE, re.M)]
+    assert set(top_level) <= set(in_toc), "every reference section is in the table of contents"
