@@ -475,7 +475,7 @@ def test_plain_words_are_split_as_a_shell_splits_them(text):
     """The fast path for words without quotes or escapes gives exactly what shlex gives."""
     import shlex
 
-    checker = jobfile._Checker.__new__(jobfile._Checker)
+    checker = jobfile.Checker.__new__(jobfile.Checker)
     assert checker.words(None, "k", text) == shlex.split(text)
 
 

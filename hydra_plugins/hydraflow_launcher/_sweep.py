@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
 import sys
 from pathlib import Path
@@ -34,6 +33,7 @@ from hydraflow_core.syntax.parser import unquote_groups
 from ._compose import RunComposer
 from ._overrides import prepare
 from ._reasons import base60_source, composition_reason
+from ._summary import failure_summary, next_steps, shown, slim
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
             return  # stopped half way: not finished, and retry runs it again
         done += 1  # every result counts, also those that come in while stopping
         if result.status != JobStatus.COMPLETED:
-            failures.append((number, _slim(result)))
+            failures.append((number, slim(result)))
         if keep:
             results[number] = result
 
@@ -101,10 +101,10 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     except Stopped as stop:
         if getattr(launcher, "left_running", False):  # Slurm: nothing is cancelled
             sys.stderr.write(f"hydraflow: stopped waiting after {done} of {total} runs ended; the sweep goes "
-                             f"on on the cluster\n" + _next_steps(sweep_dir, slurm=True))
+                             f"on on the cluster\n" + next_steps(sweep_dir, slurm=True))
         else:
             sys.stderr.write(f"hydraflow: interrupted after {done} of {total} runs ({len(failures)} failed)\n"
-                             + _next_steps(sweep_dir))
+                             + next_steps(sweep_dir))
         raise SystemExit(stop.exit_code) from None
     except HydraflowError as error:  # a claim held by another launch, a submission Slurm refused
         sys.stderr.write(f"hydraflow: error: {error}\n")
@@ -115,13 +115,13 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     if getattr(launcher, "submitted_only", False):  # slurm, wait=false: the runs go on on the cluster
         arrays = len(getattr(launcher, "arrays", []) or [])
         sys.stderr.write(f"hydraflow: submitted {total} runs to Slurm in {arrays} array(s); they run on the "
-                         f"cluster: {_shown(sweep_dir)}\n" + _next_steps(sweep_dir, slurm=True))
+                         f"cluster: {shown(sweep_dir)}\n" + next_steps(sweep_dir, slurm=True))
         return []
     if failures or done < total:
         # Printed here and ended with SystemExit, which Hydra's run_and_report does not
         # decorate: its HYDRA_FULL_ERROR advice would show only hydraflow's own stack.
-        summary = _failure_summary(total, sorted(failures, key=lambda f: f[0]), done, machine)
-        sys.stderr.write(summary + "\n" + _next_steps(sweep_dir))
+        summary = failure_summary(total, sorted(failures, key=lambda f: f[0]), done, machine)
+        sys.stderr.write(summary + "\n" + next_steps(sweep_dir))
         sys.stderr.flush()
         raise SystemExit(1)
     log.info(f"hydraflow: {total} runs completed")
@@ -220,22 +220,6 @@ def _record_end(events: EventLog, number: int, result: JobReturn) -> None:
     events.ended(number, state, error, **({"output_dir": output} if output else {}))
 
 
-def _next_steps(sweep_dir: Path, slurm: bool = False) -> str:
-    shown = _shown(sweep_dir)
-    return (f"every run's state: hydraflow status {shown}\n"
-            f"run again what did not complete: hydraflow retry {shown}\n"
-            + (f"cancel what has not ended: hydraflow cancel {shown}\n" if slurm else ""))
-
-
-def _shown(path: Path) -> str:
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - another drive
-        return str(path)
-    text = relative if not relative.startswith("..") else str(path)
-    return text if " " not in text else f"'{text}'"
-
-
 def _batch_groups(sweeper: Any, arguments: List[str], composer: RunComposer) -> list:
     """Each sub-sweep (a '|' section) is a batch group; with `job`, each batch of the job too."""
     params = [f"{key}={_param_text(sweeper, key, value)}" for key, value in sweeper.params.items()]
@@ -310,47 +294,3 @@ def _validate(composer: RunComposer, groups: list) -> None:
                 ) from None
 
 
-def _slim(result: JobReturn) -> JobReturn:
-    slim = JobReturn(overrides=result.overrides, working_dir=result.working_dir,
-                     task_name=result.task_name, status=result.status,
-                     _return_value=result._return_value)
-    slim.log_path = getattr(result, "log_path", None)
-    slim.traceback_in_log = getattr(result, "traceback_in_log", False)
-    slim.job_id = getattr(result, "job_id", None)
-    slim.output_dir = None
-    if slim.log_path is None and result.hydra_cfg is not None:  # another launcher's result
-        slim.output_dir = str(result.hydra_cfg.hydra.runtime.output_dir)
-    return slim
-
-
-def _failure_summary(total: int, failures: List[Tuple[int, JobReturn]], done: Optional[int] = None,
-                     machine: Optional[str] = None) -> str:
-    done = total if done is None else done
-    lines = []
-    if machine:
-        lines.append(f"hydraflow: stopped starting runs: {machine}")
-    not_run = f", {total - done} not run" if done < total else ""
-    lines.append(f"hydraflow: {len(failures)} of {total} runs failed ({done - len(failures)} completed{not_run})"
-                 + (":" if failures else ""))
-    tracebacks_in_logs = False
-    for number, result in failures:
-        error = result._return_value
-        if error is None:
-            reason = "failed"
-        elif type(error).__name__ == "RunError":  # known only as text: no class name to add
-            reason = str(error).splitlines()[0]
-        else:
-            reason = f"{type(error).__name__}: {error}".splitlines()[0]
-        lines.append(f"  #{number} {' '.join(result.overrides or [])}")
-        lines.append(f"      {reason}")
-        job_id = getattr(result, "job_id", None)
-        if job_id and not str(job_id).startswith("local:"):
-            lines.append(f"      slurm job: {job_id}")
-        if result.log_path:
-            lines.append(f"      log: {result.log_path}")
-        elif result.output_dir:
-            lines.append(f"      output: {result.output_dir}")
-        tracebacks_in_logs = tracebacks_in_logs or result.traceback_in_log
-    if tracebacks_in_logs:
-        lines.append("The traceback of a failed run is at the end of its log.")
-    return "\n".join(lines)

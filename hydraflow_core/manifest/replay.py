@@ -95,4 +95,6 @@ def replay_command(header: Dict[str, Any], extra: Sequence[str] = ()) -> Tuple[L
         raise UsageError(f"{header.get('sweep_dir')}: the manifest does not say how the sweep was launched")
     argv[0] = launch.get("python") or argv[0]
     pinned = f"hydra.sweep.dir={hydra_quote(str(header['sweep_dir']))}"
+    # The recorded directory, said once: an earlier hydra.sweep.dir=... of the command line gives way to it.
+    argv = [a for a in argv if not a.lstrip("+").startswith("hydra.sweep.dir=")]
     return [*argv, pinned, *extra], str(launch.get("cwd") or ".")

@@ -46,7 +46,10 @@ def hydraflow(app: Path, *args: str, timeout: float = 240) -> subprocess.Complet
 
 def status(app: Path) -> dict:
     result = hydraflow(app, "status", "sweep", "--json")
-    return {r["number"]: r for r in json.loads(result.stdout)["runs"]}
+    try:
+        return {r["number"]: r for r in json.loads(result.stdout)["runs"]}
+    except ValueError:
+        raise AssertionError(f"status --json: {result.output}") from None
 
 
 def arrays(app: Path) -> list:

@@ -1,0 +1,171 @@
+"""The job verbs: ``hydraflow run`` (and its list of jobs) and ``hydraflow show``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from hydraflow_core.cli import run as dispatch
+from hydraflow_core.cli.display import print_summary, ProgressDisplay
+from hydraflow_core.errors import UsageError
+from hydraflow_core.jobs import load as jobfile
+from hydraflow_core.jobs.shell import quote as shell_quote
+from hydraflow_core.plan.batches import count_batches, dry_run_text, plan_job, submit_command
+
+EXIT_FAILED = 1
+
+
+def _load_job(args: argparse.Namespace):
+    """The job file, checked in depth only for ``args.job`` when one is named."""
+    path = jobfile.find(args.file, Path.cwd())
+    shown = args.file or jobfile.FILE_NAME
+    return jobfile.load(path, shown, only=args.job), shown
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    if args.job is None:
+        if args.args or args.dry_run:
+            raise UsageError("name a job: hydraflow run JOB [ARGS...] (hydraflow run alone lists them)")
+        return _list_jobs(args)
+    job_file, shown = _load_job(args)
+    job = jobfile.get_job(job_file, args.job, shown)
+    directory = job_file.directory
+    # Bad ARGS and too many batches fail here, before anything is created.
+    preview = plan_job(job, args.args, max_batches=args.max_batches)
+    on_slurm = bool(job.slurm or any(step.slurm for step in job.steps))
+    if args.dry_run:
+        if on_slurm:
+            parallel = args.max_parallel or job.max_parallel
+            sys.stdout.write(dispatch.slurm_dry_run_text(preview.batches, shlex.split(job.target), parallel, job.name,
+                                           preview.run_dir))
+            return 0
+        sys.stdout.write(dry_run_text(preview))
+        return 0
+    if on_slurm and shutil.which("sbatch") is None:
+        raise UsageError(f"{job.where}: jobs.{job.name}.slurm: sbatch not found: this machine is not a Slurm "
+                         "login node (--dry-run shows what would be submitted)")
+    if job.kind == "call":
+        try:
+            dispatch.load_function(job.target, directory)
+        except UsageError as error:
+            raise UsageError(f"{job.where}: jobs.{job.name}.{error}") from None
+    else:
+        command = submit_command(preview) if job.kind == "submit" else shlex.split(job.target)
+        _check_command(command[0], directory, f"{job.where}: jobs.{job.name}.{job.kind}")
+    run_id = dispatch.new_run_id(directory, job.name)
+    plan = plan_job(job, args.args, run_id, max_batches=args.max_batches)
+    console = make_console()
+    if job.kind == "submit":
+        console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
+        try:
+            code = dispatch.submit(plan, directory)
+        except dispatch.Interrupted as stop:
+            return stop.exit_code
+        return 0 if code == 0 else EXIT_FAILED
+    parallel = args.max_parallel or job.max_parallel
+    count = len(plan.batches)
+    title = f"{job.name}: {count} batch{'es' if count != 1 else ''}"
+    console.print(f"{title} -> {_shown_path(directory / plan.run_dir)}")
+    interrupted = 0
+    with ProgressDisplay(console, len(plan.batches), title) as display:
+        try:
+            if job.kind == "call":
+                function = dispatch.load_function(job.target, directory)
+                results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function)
+            else:
+                results = dispatch.run_job(plan, command, directory, parallel, display, on_slurm=on_slurm)
+        except dispatch.Interrupted as stop:
+            results, interrupted = stop.results, stop.exit_code
+            if stop.left_running:
+                shown = _shown_path(directory / plan.run_dir)
+                console.print(f"stopped waiting; the batches go on on Slurm.\nevery batch's state: hydraflow status "
+                              f"{shown}\nrun again what did not complete: hydraflow retry {shown}\n"
+                              f"cancel what has not ended: hydraflow cancel {shown}", highlight=False)
+                return interrupted
+    print_summary(console, results, directory, plan.run_dir, _shown_path(directory / plan.run_dir))
+    if interrupted:
+        return interrupted
+    return EXIT_FAILED if any(r.state != dispatch.COMPLETED for r in results) else 0
+
+
+def make_console() -> Console:
+    """Rich's console on a copy of the terminal's file descriptor 1.
+
+    ``call`` jobs send fds 1 and 2 to each batch's log while the function
+    runs; the live progress bar, drawn from rich's own thread, must keep
+    drawing on the terminal, never into a log.
+    """
+    sys.stdout.flush()
+    stream = open(os.dup(sys.stdout.fileno()), "w", encoding=sys.stdout.encoding or "utf-8",
+                  errors="replace", closefd=True)
+    # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
+    return Console(file=stream, highlight=False, width=None if stream.isatty() else 200)
+
+
+def _list_jobs(args: argparse.Namespace) -> int:
+    """``hydraflow run`` alone: every job with its kind, batch count and command."""
+    job_file, shown = _load_job(args)
+    rows = []
+    for job in job_file.jobs.values():
+        count = count_batches(job)
+        rows.append((job.name, job.kind, f"{count} batch{'es' if count != 1 else ''}", job.target))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    print(f"jobs in {shown}:")
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3])
+    print("run one with: hydraflow run JOB [ARGS...] (--dry-run shows its commands)")
+    return 0
+
+
+def _check_command(program: str, directory: Path, where: str) -> None:
+    found = shutil.which(program) if os.sep not in program else (
+        str(directory / program) if os.access(directory / program, os.X_OK) else None)
+    if found is None:
+        raise UsageError(f"{where}: command '{program}' not found")
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        return str(path)
+
+
+def show_verb(args: argparse.Namespace) -> int:
+    job_file, shown = _load_job(args)
+    names = [args.job] if args.job else list(job_file.jobs)
+    jobs = {name: _job_as_dict(jobfile.get_job(job_file, name, shown)) for name in names}
+    sys.stdout.write(yaml.safe_dump({"jobs": jobs}, sort_keys=False, width=100))
+    return 0
+
+
+def _job_as_dict(job) -> dict:
+    out = {job.kind: job.target}
+    if job.with_:
+        out["with"] = _words(job.with_)
+    if job.max_parallel != 1:
+        out["max_parallel"] = job.max_parallel
+    steps = []
+    for step in job.steps:
+        fields = {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_}
+        steps.append({k: _words(v) for k, v in fields.items() if v})
+    if any(steps):
+        out["steps"] = steps
+    return out
+
+
+def _words(words) -> str:
+    """Words joined so that hydraflow.yaml reads them back the same (quoted only where needed).
+
+    The loader splits with ``shlex``, which knows no ``$'...'``: a word with a
+    newline gets plain single quotes (YAML keeps the newline).
+    """
+    return " ".join(w if shlex.split(w) == [w] else shlex.quote(w) if "\n" in w or "\t" in w
+                    else shell_quote(w) for w in words)
