@@ -4,7 +4,6 @@ with its exact message (FILE:LINE: dotted.key: message), all problems at once.""
 from __future__ import annotations
 
 import textwrap
-import time
 
 import pytest
 from hypothesis import given
@@ -410,23 +409,19 @@ def test_placeholders_and_shell_braces_load(tmp_path):
 def test_too_big_a_file_is_refused_at_once(tmp_path):
     path = tmp_path / "hydraflow.yaml"
     path.write_text("jobs:\n  j:\n    run: " + "x" * (50 * 2**20) + "\n")
-    start = time.monotonic()
     with pytest.raises(JobFileError) as info:
         jobfile.load(path, "hydraflow.yaml")
     assert str(info.value) == ("hydraflow.yaml: 52428821 bytes, more than the 4 MiB a job file may have; "
                                "is it the right file?")
-    assert time.monotonic() - start < 2
 
 
-def test_one_job_of_20000_is_checked_alone_and_fast(tmp_path):
-    """``only=NAME`` reads past the other jobs: a broken one elsewhere is not reported."""
+def test_one_job_of_20000_is_checked_alone(tmp_path):
+    """``only=NAME`` reads past the other jobs: a broken one elsewhere is not reported (speed: the benchmarks)."""
     jobs = "".join(f"  j{i}:\n    run: python train.py\n    with: seed=1\n    steps:\n"
                    f"      - batch: a=1,2\n        args: b=1:3\n" for i in range(20000))
     path = tmp_path / "hydraflow.yaml"
     path.write_text("jobs:\n" + jobs + "  broken:\n    runn: x\n")
-    start = time.monotonic()
     loaded = jobfile.load(path, "hydraflow.yaml", only="j1")
-    assert time.monotonic() - start < 2
     assert list(loaded.jobs) == ["j1"]
     assert loaded.jobs["j1"].steps == (Step(batch=("a=1,2",), args=("b=1:3",)),)
     with pytest.raises(JobFileError, match="jobs.broken.runn: unknown key"):

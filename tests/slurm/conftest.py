@@ -216,8 +216,15 @@ def slurm_restart(slurm_cluster):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every test under tests/slurm is a `slurm` test (deselect them with -m 'not slurm')."""
+    """Every test under tests/slurm is a `slurm` test (deselect them with -m 'not slurm').
+
+    Under pytest-xdist (`--dist loadgroup`), the tests of one file run one after
+    another on one worker: a file's tests share the cluster's 4 CPUs in the
+    order they were written for, while other files' tests run beside them.
+    """
     here = Path(__file__).parent
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        path = Path(str(item.fspath))
+        if here in path.parents:
             item.add_marker(pytest.mark.slurm)
+            item.add_marker(pytest.mark.xdist_group(f"slurm-{path.stem}"))

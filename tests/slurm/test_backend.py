@@ -185,7 +185,7 @@ def main(cfg):
     marker = out.parent / "slow-once"
     if cfg.x == 1 and not marker.exists():
         marker.write_text("")
-        time.sleep(120)  # longer than the task may run: the time-limit signal comes first
+        time.sleep(200)  # longer than the task may run: the time-limit signal comes first
     return cfg.x
 
 
@@ -198,9 +198,10 @@ def test_a_timed_out_task_is_requeued_and_runs_only_what_had_not_completed(tmp_p
     (tmp_path / "app.py").write_text(REQUEUE_APP)
     result = subprocess.run(
         [sys.executable, "app.py", "-m", "hydra/launcher=hydraflow_slurm", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-         "+x=0,1,2", "hydra.launcher.runs_per_task=3", "hydra.launcher.slurm.timeout_min=1",
-         "hydra.launcher.slurm.signal_delay_s=50", "hydra.launcher.slurm.max_num_timeout=2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+         "+x=0,1,2", "hydra.launcher.runs_per_task=3", "hydra.launcher.slurm.timeout_min=2",
+         # Slurm looks at signals every ~30 s: the warning comes 20-50 s in, well before the limit.
+         "hydra.launcher.slurm.signal_delay_s=100", "hydra.launcher.slurm.max_num_timeout=2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=420)
     assert result.returncode == 0, result.stderr
     starts = {n: (tmp_path / "sweep" / str(n) / "starts.txt").read_text().split() for n in range(3)}
     assert starts[0] == ["0"], "a completed run ran again after the requeue"
