@@ -90,7 +90,7 @@ class HydraRuns:
     def _config(self, run: Run) -> DictConfig:
         cfg = self.ctx.composer.compose(run.overrides)
         with open_dict(cfg):
-            cfg.hydra.job.id = run.number
+            cfg.hydra.job.id = str(run.number)  # a str field: OmegaConf 2.4 warns on an int
             cfg.hydra.job.num = run.number
             if run.number in self.ctx.subdirs:  # a replay writes where the run wrote before
                 cfg.hydra.sweep.subdir = self.ctx.subdirs[run.number]
