@@ -49,15 +49,31 @@ def _log_file(hydra: DictConfig) -> str:
 
 
 def _append_traceback(path: str, error: Any) -> bool:
-    """Hydra keeps a failed run's exception in memory only; its log gets the traceback."""
+    """Hydra 1.3 keeps a failed run's exception in memory only; its log gets the traceback.
+    Hydra 1.4 logs it there itself ("Job failed"): then it is not written twice."""
     if not isinstance(error, BaseException):
         return False
+    if _log_ends_with(path, error):
+        return True
     try:
         with open(path, "a") as log_file:
             traceback.print_exception(type(error), error, error.__traceback__, file=log_file)
     except OSError:
         return False
     return True
+
+
+def _log_ends_with(path: str, error: BaseException) -> bool:
+    """True when the log at ``path`` already ends with ``error``'s traceback."""
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    try:
+        with open(path, "rb") as log_file:
+            log_file.seek(0, os.SEEK_END)
+            log_file.seek(max(0, log_file.tell() - 4 * len(last) - 4096))
+            tail = log_file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return "Traceback (most recent call last)" in tail and tail.rstrip().endswith(last)
 
 
 def one_line(error: BaseException) -> str:
