@@ -36,20 +36,27 @@ HAS_WHITELIST = hasattr(hydra.utils, "target_whitelist")  # Hydra >= 1.4
 # --- the fast path's private names, and the public fallback -------------------------------------
 
 
+def _loader_names() -> dict:
+    """The names of Hydra's config loader module, read from Hydra's own code: ``sys.modules`` may
+    hold a stand-in (test_compose.py's fixture leaves one there)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    return ConfigLoaderImpl.load_sweep_config.__globals__
+
+
 class _Without(types.ModuleType):
     """Hydra's config loader module with some names gone, as a later Hydra may have it."""
 
-    def __init__(self, real: types.ModuleType, hidden: set) -> None:
-        super().__init__(real.__name__)
-        self._real, self._hidden = real, hidden
+    def __init__(self, names: dict, hidden: set) -> None:
+        super().__init__(LOADER_MODULE)
+        self._names, self._hidden = names, hidden
 
     def __getattr__(self, name):
-        if name in self._hidden:
+        if name in self._hidden or name not in self._names:
             raise AttributeError(name)
-        value = getattr(self._real, name)
         if name == "ConfigLoaderImpl" and "_apply_overrides_to_config" in self._hidden:
             return type("ConfigLoaderImpl", (), {})  # the class without its private method
-        return value
+        return self._names[name]
 
 
 @pytest.fixture
@@ -57,8 +64,7 @@ def hide(monkeypatch):
     """hide(names, lazy_dirname): Hydra's private ``names`` gone; its public lazy dirname resolver there or not."""
 
     def apply(names, lazy_dirname):
-        real = sys.modules[LOADER_MODULE]
-        monkeypatch.setitem(sys.modules, LOADER_MODULE, _Without(real, set(names)))
+        monkeypatch.setitem(sys.modules, LOADER_MODULE, _Without(_loader_names(), set(names)))
         if lazy_dirname:
             monkeypatch.setattr(hydra.core.utils, "hydra_override_dirname", lambda *a, **k: "", raising=False)
         else:
@@ -75,8 +81,7 @@ def hide(monkeypatch):
     pytest.param(["ConfigLoaderImpl"], True, False, None, id="loader-class-moved"),
 ])
 def test_private_names_used_only_where_the_running_hydra_needs_them(hide, hidden, lazy_dirname, fast, sets_dirname):
-    real = sys.modules[LOADER_MODULE]
-    if not hasattr(real, "get_overrides_dirname") and not hidden:
+    if "get_overrides_dirname" not in _loader_names() and not hidden:
         pytest.skip("this Hydra has no get_overrides_dirname to keep")
     hide(hidden, lazy_dirname)
     api = _compose._private_api()
