@@ -246,3 +246,38 @@ def test_the_launcher_alone_sweeps_with_no_warning_from_hydraflow(app, extra):
         hydra_yaml = yaml.safe_load((sweep / str(number) / ".hydra" / "hydra.yaml").read_text())["hydra"]
         assert hydra_yaml["job"]["id"] == str(number) and hydra_yaml["job"]["num"] == number
         assert hydra_yaml["sweeper"]["_target_"] != callback.HYDRAFLOW_SWEEPER  # composed, as Hydra composes it
+
+
+# --- a failed run's traceback in its log: once (Hydra 1.4 logs it itself, 1.3 does not) ---------
+
+
+def _failure() -> RuntimeError:
+    try:
+        raise RuntimeError("failing on purpose")
+    except RuntimeError as error:
+        return error
+
+
+def _traceback_text(error: BaseException) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
+
+
+@pytest.mark.parametrize("before, during, tracebacks", [
+    pytest.param("", "[INFO] - step 1\n", 1, id="hydra-1.3-the-run-logged-none"),
+    pytest.param("", "[ERROR] - Job failed\n{tb}", 1, id="hydra-1.4-logged-it"),
+    pytest.param("[ERROR] - Job failed\n{tb}", "", 2, id="a-retry-after-a-failed-attempt"),
+    pytest.param("[ERROR] - Job failed\n{tb}", "[ERROR] - Job failed\n{tb}", 2, id="a-retry-on-hydra-1.4"),
+])
+def test_a_failed_runs_traceback_is_in_its_log_once_per_attempt(tmp_path, before, during, tracebacks):
+    from hydra_plugins.hydraflow_launcher._local import _append_traceback
+
+    error = _failure()
+    log = tmp_path / "train.log"
+    log.write_text(before.format(tb=_traceback_text(error)))
+    start = log.stat().st_size
+    with log.open("a") as out:
+        out.write(during.format(tb=_traceback_text(error)))
+    assert _append_traceback(str(log), error, start)
+    assert log.read_text().count("Traceback (most recent call last)") == tracebacks
