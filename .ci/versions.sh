@@ -74,7 +74,7 @@ find_python() {
 
 # count LINE WORDS: the number before WORDS (a regex) in pytest's closing LINE, summed; 0 if none.
 count() {
-    grep -oE "[0-9]+ ($2)" <<<"$1" | awk '{ n += $1 } END { print n + 0 }'
+    { grep -oE "[0-9]+ ($2)" <<<"$1" || true; } | awk '{ n += $1 } END { print n + 0 }'
 }
 
 # record NAME STATE DETAIL: one summary line.
