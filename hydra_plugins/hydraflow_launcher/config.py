@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from .callback import callback_accepted
+
 
 def _slurm_defaults() -> Dict[str, Any]:
     from hydraflow_core.slurm_fields import DEFAULTS
@@ -73,15 +75,9 @@ def _launcher_node(conf: type, with_swap: bool) -> Dict[str, Any]:
     return {"hydra": hydra}
 
 
-def _swap_accepted() -> bool:
-    from .callback import callback_accepted
-
-    return callback_accepted()
-
-
 _store = ConfigStore.instance()
 _store.store(group="hydra/sweeper", name="hydraflow", node=HydraflowSweeperConf, provider="hydraflow")
-_with_swap = _swap_accepted()
+_with_swap = callback_accepted()
 for _name, _conf in (("hydraflow", HydraflowLauncherConf), ("hydraflow_slurm", HydraflowSlurmLauncherConf)):
     _store.store(group="hydra/launcher", name=_name, package="_global_", provider="hydraflow",
                  node=_launcher_node(_conf, _with_swap))
