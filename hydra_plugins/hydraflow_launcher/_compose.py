@@ -8,17 +8,26 @@ overrides, cached per distinct set of them -- copied, with the run's value
 overrides applied exactly as Hydra applies them after composition.
 ``tests/plugin/test_compose.py`` checks the result equals Hydra's own.
 
-The shortcut uses two private names of hydra-core 1.3 (how overrides are
-applied, and ``override_dirname``). When they are gone (Hydra's main branch
-removed ``get_overrides_dirname``), every run is composed by Hydra's public
+The shortcut applies the value overrides with hydra-core's private
+``ConfigLoaderImpl._apply_overrides_to_config``. On hydra-core 1.3 it also
+sets ``hydra.job.override_dirname`` with the private ``get_overrides_dirname``;
+Hydra 1.4 removed that function and made the value a lazy resolver over
+``hydra.overrides.task``, which needs nothing set. When a private name the
+running Hydra needs is gone, every run is composed by Hydra's public
 ``config_loader.load_sweep_config``: slower, same config.
+
+Hydra >= 1.4 refuses a run whose ``hydra.sweeper`` differs from the master
+config's. The launcher's callback replaced the master's sweeper target, so
+Hydra composes each run against the master config with that target put back
+(:func:`_as_composed`).
 """
 
 from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from typing import Dict, List, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -29,16 +38,50 @@ _TEMPLATES_KEPT = 32
 
 
 def _private_api():
-    """``(apply_overrides, overrides_dirname)`` from hydra-core's internals, or None when they moved."""
-    try:
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+    """``(apply_overrides, overrides_dirname)`` from hydra-core's internals, or None when they moved.
 
-        return ConfigLoaderImpl._apply_overrides_to_config, get_overrides_dirname
+    ``overrides_dirname`` is None where Hydra's composition sets no ``hydra.job.override_dirname``
+    (Hydra >= 1.4 resolves it lazily, see the module's doc).
+    """
+    try:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        apply_overrides = ConfigLoaderImpl._apply_overrides_to_config
     except (ImportError, AttributeError):
         return None
+    try:
+        from hydra._internal.config_loader_impl import get_overrides_dirname
+    except ImportError:
+        return (apply_overrides, None) if _lazy_override_dirname() else None
+    return apply_overrides, get_overrides_dirname
+
+
+def _lazy_override_dirname() -> bool:
+    """True on a Hydra that resolves ``hydra.job.override_dirname`` itself (its public resolver, 1.4+)."""
+    import hydra.core.utils
+
+    return callable(getattr(hydra.core.utils, "hydra_override_dirname", None))
 
 
 PRIVATE = _private_api()
+
+
+@contextmanager
+def _as_composed(master: DictConfig) -> Iterator[None]:
+    """``master`` with the sweeper target Hydra composed, while Hydra composes a run against it."""
+    from .callback import composed_sweeper_target
+
+    composed = composed_sweeper_target(master)
+    if composed is None:
+        yield
+        return
+    sweeper = master.hydra.sweeper
+    swapped = sweeper._target_
+    sweeper._target_ = composed
+    try:
+        yield
+    finally:
+        sweeper._target_ = swapped
 
 
 class RunComposer:
@@ -48,6 +91,9 @@ class RunComposer:
         self.parser = OverridesParser.create(config_loader=self.loader)
         self.templates: "OrderedDict[Tuple[str, ...], DictConfig]" = OrderedDict()
         self._is_group: Dict[str, bool] = {}
+        from .callback import warn_if_swap_left_out
+
+        warn_if_swap_left_out(master)  # the launcher builds this composer when it is set up
 
     def is_group_key(self, key: str) -> bool:
         """True when ``key`` (as written before '=') selects a config group."""
@@ -76,17 +122,19 @@ class RunComposer:
         task = [o for o in parsed if not o.is_hydra_override()]
         with open_dict(cfg.hydra):
             cfg.hydra.overrides.task = [o.input_line for o in task]
-            naming = cfg.hydra.job.config.override_dirname
-            cfg.hydra.job.override_dirname = overrides_dirname(
-                overrides=task, kv_sep=naming.kv_sep, item_sep=naming.item_sep,
-                exclude_keys=naming.exclude_keys,
-            )
+            if overrides_dirname is not None:
+                naming = cfg.hydra.job.config.override_dirname
+                cfg.hydra.job.override_dirname = overrides_dirname(
+                    overrides=task, kv_sep=naming.kv_sep, item_sep=naming.item_sep,
+                    exclude_keys=naming.exclude_keys,
+                )
         OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
         return cfg
 
     def compose_fully(self, overrides: Sequence[str]) -> DictConfig:
         """Hydra's own composition (used to validate, and for templates)."""
-        return self.loader.load_sweep_config(self.master, list(overrides))
+        with _as_composed(self.master):
+            return self.loader.load_sweep_config(self.master, list(overrides))
 
     def _structural(self, override: Override) -> bool:
         return (override.is_hydra_override() or override.package is not None

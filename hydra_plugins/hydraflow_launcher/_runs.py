@@ -49,16 +49,40 @@ def _log_file(hydra: DictConfig) -> str:
     return str(path) if path else str(hydra.runtime.output_dir)
 
 
-def _append_traceback(path: str, error: Any) -> bool:
-    """Hydra keeps a failed run's exception in memory only; its log gets the traceback."""
+def _append_traceback(path: str, error: Any, start: int = 0) -> bool:
+    """Hydra 1.3 keeps a failed run's exception in memory only; its log gets the traceback.
+    Hydra 1.4 logs it there itself ("Job failed"): then it is not written twice. ``start`` is
+    the log's size when the run began (a retry's log goes on after the failed attempt's)."""
     if not isinstance(error, BaseException):
         return False
+    if _logged_since(path, start, error):
+        return True
     try:
         with open(path, "a") as log_file:
             traceback.print_exception(type(error), error, error.__traceback__, file=log_file)
     except OSError:
         return False
     return True
+
+
+def _log_size(path: Optional[str]) -> int:
+    try:
+        return os.path.getsize(path) if path else 0
+    except OSError:
+        return 0
+
+
+def _logged_since(path: str, start: int, error: BaseException) -> bool:
+    """True when what the log at ``path`` got after byte ``start`` ends with ``error``'s traceback."""
+    last = traceback.format_exception_only(type(error), error)[-1].strip()
+    try:
+        with open(path, "rb") as log_file:
+            end = log_file.seek(0, os.SEEK_END)
+            log_file.seek(max(start if start <= end else 0, end - 4 * len(last) - 4096))
+            tail = log_file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return "Traceback (most recent call last)" in tail and tail.rstrip().endswith(last)
 
 
 def one_line(error: BaseException) -> str:
@@ -91,7 +115,7 @@ class HydraRuns:
     def _config(self, run: Run) -> DictConfig:
         cfg = self.ctx.composer.compose(run.overrides)
         with open_dict(cfg):
-            cfg.hydra.job.id = run.number
+            cfg.hydra.job.id = str(run.number)  # a str field: OmegaConf 2.4 warns on an int
             cfg.hydra.job.num = run.number
             if run.number in self.ctx.subdirs:  # a replay writes where the run wrote before
                 cfg.hydra.sweep.subdir = self.ctx.subdirs[run.number]
@@ -123,6 +147,7 @@ class HydraRuns:
 
     def execute(self, run: Run, prepared: Dict[str, Any]) -> RunResult:
         ctx = self.ctx
+        log_start = _log_size(prepared.get("log"))
         result = run_job(
             hydra_context=ctx.hydra_context, task_function=in_task(ctx.task_function), config=prepared["config"],
             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
@@ -131,7 +156,7 @@ class HydraRuns:
         result.log_path = None if result.hydra_cfg is None else _log_file(result.hydra_cfg.hydra)
         failed = result.status != JobStatus.COMPLETED
         result.traceback_in_log = bool(failed and result.log_path
-                                       and _append_traceback(result.log_path, result._return_value))
+                                       and _append_traceback(result.log_path, result._return_value, log_start))
         output_dir = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
         if not ctx.keep_configs:
             result.cfg = result.hydra_cfg = None

@@ -2,10 +2,28 @@
 for the hydraflow sweeper, so that selecting the launcher alone gives the
 extended syntax. An explicitly chosen other sweeper (optuna, ...) is kept.
 In a single run (no -m) it warns about values written in the extended syntax,
-which Hydra then takes as plain text."""
+which Hydra then takes as plain text.
+
+The swap rewrites the master config's ``hydra.sweeper._target_`` only. Hydra
+1.4 refuses a run whose recomposed ``hydra.sweeper`` differs from the master
+config's, so the callback notes the target it replaced (in its own config
+node) and :func:`composed_sweeper_target` gives composition the sweeper as
+Hydra composed it.
+
+Hydra 1.4 also asks every ``_target_`` it instantiates to be whitelisted by
+trusted code at the call site, and will refuse unlisted ones in 1.5. Callbacks
+are instantiated by Hydra itself with no whitelist, and Hydra offers plugins no
+way to add one: only the application can, around its ``main()`` with
+``hydra.utils.target_whitelist(CALLBACK_TARGET)``. Until it does, Hydra 1.4
+warns about this callback as about every callback. :func:`callback_accepted`
+asks Hydra whether it would instantiate it; where it would not, the launcher
+config leaves the callback out (see ``config.py``) so that a Hydra that refuses
+it still runs the app, with the sweeper chosen in the config.
+"""
 
 import logging
-from typing import Any
+import warnings
+from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
@@ -14,27 +32,43 @@ log = logging.getLogger(__name__)
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 HYDRAFLOW_SWEEPER = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
+CALLBACK_TARGET = "hydra_plugins.hydraflow_launcher.callback.UseHydraflowSweeper"
+#: The key of the callback's node, in the master config only: the sweeper target it replaced.
+REPLACED = "replaced_sweeper"
 
 
 class UseHydraflowSweeper(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweeper = config.hydra.sweeper
-        if _replaying() and str(sweeper.get("_target_")) != HYDRAFLOW_SWEEPER:
+        target = str(sweeper.get("_target_"))
+        if _replaying() and target != HYDRAFLOW_SWEEPER:
             # A replay of recorded runs (retry, a Slurm task) of a sweep made behind another sweeper
-            # (basic, Optuna ...): only the hydraflow sweeper runs exactly the recorded runs.
-            with open_dict(config.hydra):
-                config.hydra.sweeper = {"_target_": HYDRAFLOW_SWEEPER}
+            # (basic, Optuna ...): only the hydraflow sweeper runs exactly the recorded runs. It
+            # ignores the other sweeper's settings while it replays.
+            self._swap(config, target)
             return
-        if not _is_basic_sweeper(str(sweeper.get("_target_"))):
+        if not _is_basic_sweeper(target):
             return
         if config.hydra.runtime.choices.get("hydra/sweeper") not in (None, "basic"):
             return  # pragma: no cover - another sweeper built on BasicSweeper
         if _basic_chosen_explicitly(config):
             log.info("hydraflow: keeping the basic sweeper chosen with hydra/sweeper=basic")
             return
-        with open_dict(sweeper):
-            sweeper._target_ = HYDRAFLOW_SWEEPER
-        log.info("hydraflow: using the hydraflow sweeper (extended sweep syntax)")
+        if self._swap(config, target):
+            log.info("hydraflow: using the hydraflow sweeper (extended sweep syntax)")
+
+    @staticmethod
+    def _swap(config: DictConfig, target: str) -> bool:
+        """The hydraflow sweeper in place of ``target``, which is remembered (runs are composed with it)."""
+        node = _own_node(config)
+        if node is None:  # pragma: no cover - instantiated from a node that is not under hydra.callbacks
+            log.warning("hydraflow: the sweeper swap callback found no node of its own: keeping the basic sweeper")
+            return False
+        with open_dict(node):
+            node[REPLACED] = target
+        with open_dict(config.hydra.sweeper):
+            config.hydra.sweeper._target_ = HYDRAFLOW_SWEEPER
+        return True
 
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -97,3 +131,63 @@ def _basic_chosen_explicitly(config: DictConfig) -> bool:
         return "hydra/sweeper" in defaults.overrides.override_choices
     except Exception:  # pragma: no cover - Hydra internals changed: keep the command-line check
         return False
+
+
+def _own_node(config: DictConfig) -> Optional[DictConfig]:
+    """This callback's node under hydra.callbacks (its key is the launcher config's, or the user's)."""
+    callbacks = config.hydra.get("callbacks") or {}
+    for node in callbacks.values():
+        if node is not None and node.get("_target_") == CALLBACK_TARGET:
+            return node
+    return None
+
+
+def composed_sweeper_target(config: DictConfig) -> Optional[str]:
+    """The ``hydra.sweeper._target_`` Hydra composed, when this callback replaced it in ``config``; else None.
+
+    A run's config is composed again from the defaults, so it holds this target:
+    Hydra >= 1.4 refuses the run unless the master config it is compared with
+    holds it too (see RunComposer.compose_fully).
+    """
+    node = _own_node(config)
+    replaced = node.get(REPLACED) if node is not None else None
+    if replaced is None or config.hydra.sweeper.get("_target_") != HYDRAFLOW_SWEEPER:
+        return None
+    return str(replaced)
+
+
+def callback_accepted() -> bool:
+    """True when Hydra instantiates this callback the way it instantiates every callback (no
+    whitelist passed): Hydra < 1.4; Hydra 1.4's legacy mode, which warns; or an application that
+    whitelisted it around ``main()`` with ``hydra.utils.target_whitelist(CALLBACK_TARGET)``. False
+    when Hydra refuses it: Hydra 1.5, or 1.4 with HYDRA_DEPRECATION_WARNINGS_AS_ERRORS set.
+
+    Asked through Hydra's public ``instantiate``, called as Hydra's callbacks call it.
+    """
+    from hydra.utils import instantiate
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a question, not a use: Hydra warns when it is used
+            instantiate({"_target_": CALLBACK_TARGET})
+    except Exception as error:  # refused (InstantiationException, HydraDeprecationError ...)
+        log.debug(f"hydraflow: Hydra refuses the sweeper swap callback: {error}")
+        return False
+    return True
+
+
+def warn_if_swap_left_out(config: DictConfig) -> None:
+    """Say so when the hydraflow launcher runs behind Hydra's basic sweeper only because this
+    callback was left out (Hydra refused it): values in the extended syntax would be taken as text."""
+    launcher = str(config.hydra.launcher.get("_target_", ""))
+    if not launcher.startswith("hydra_plugins.hydraflow_launcher.") or _own_node(config) is not None:
+        return
+    if not _is_basic_sweeper(str(config.hydra.sweeper.get("_target_"))) or _basic_chosen_explicitly(config):
+        return
+    if config.hydra.runtime.choices.get("hydra/sweeper") not in (None, "basic"):
+        return  # pragma: no cover - another sweeper built on BasicSweeper
+    log.warning(
+        f"hydraflow: this Hydra refuses callbacks no whitelist names, so hydra/launcher=hydraflow cannot switch "
+        f"to the hydraflow sweeper: Hydra's basic sweeper runs, and the extended sweep syntax is taken as text. "
+        f"Add hydra/sweeper=hydraflow (or `override hydra/sweeper: hydraflow` in the primary config's defaults), "
+        f"or call main() inside hydra.utils.target_whitelist(\"{CALLBACK_TARGET}\")")

@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from .callback import callback_accepted
+
 
 def _slurm_defaults() -> Dict[str, Any]:
     from hydraflow_core.executors.slurm.fields import DEFAULTS
@@ -61,13 +63,22 @@ class HydraflowSlurmLauncherConf(HydraflowLauncherConf):
     backend: str = "slurm"
 
 
+def _launcher_node(conf: type, with_swap: bool) -> Dict[str, Any]:
+    """`hydra/launcher=...`'s node: the launcher, and the sweeper swap callback where Hydra accepts it.
+
+    Hydra builds the callbacks of every run, single runs included, and a Hydra
+    that refuses a callback's target (1.5) stops the app: there the callback is
+    left out, and the extended syntax needs hydra/sweeper=hydraflow.
+    """
+    hydra: Dict[str, Any] = {"launcher": conf}
+    if with_swap:
+        hydra["callbacks"] = {"hydraflow_sweeper": UseHydraflowSweeperConf}
+    return {"hydra": hydra}
+
+
 _store = ConfigStore.instance()
 _store.store(group="hydra/sweeper", name="hydraflow", node=HydraflowSweeperConf, provider="hydraflow")
+_with_swap = callback_accepted()
 for _name, _conf in (("hydraflow", HydraflowLauncherConf), ("hydraflow_slurm", HydraflowSlurmLauncherConf)):
-    _store.store(
-        group="hydra/launcher",
-        name=_name,
-        package="_global_",
-        provider="hydraflow",
-        node={"hydra": {"launcher": _conf, "callbacks": {"hydraflow_sweeper": UseHydraflowSweeperConf}}},
-    )
+    _store.store(group="hydra/launcher", name=_name, package="_global_", provider="hydraflow",
+                 node=_launcher_node(_conf, _with_swap))

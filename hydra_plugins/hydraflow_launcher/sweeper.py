@@ -3,6 +3,7 @@
 Hydra imports this module at start-up: the heavy parts are imported lazily.
 """
 
+import os
 from typing import Any, Dict, List, Optional
 
 from hydra.errors import CompactHydraException
@@ -33,7 +34,7 @@ class HydraflowSweeper(Sweeper):
     def check_settings(self) -> None:
         """Every bad hydra.sweeper.* value in one message (what is valid included)."""
         problems = []
-        if self.unknown:
+        if self.unknown and not os.environ.get("HYDRAFLOW_REPLAY"):  # a replay ignores another sweeper's settings
             problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
         if self.raw_params is not None and not (OmegaConf.is_dict(self.raw_params) or isinstance(self.raw_params, dict)):
             problems.append(f"params must be a mapping of key: sweep, not {self.raw_params!r}")
