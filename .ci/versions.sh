@@ -36,7 +36,7 @@ HYDRA_MAIN_TESTS=(tests/plugin tests/test_run_e2e.py tests/test_readme.py tests/
                   # These two fake "Hydra main" on hydra-core 1.3 by hiding get_overrides_dirname; on
                   # Hydra main, whose composition needs no such name, test_versions.py tests the fallback.
                   --deselect tests/plugin/test_compose.py::test_without_private_names_a_sweep_gives_the_same_results
-                  -k "not test_without_private_names_runs_are_composed_by_hydras_public_path and not stopped_half_way")
+                  -k "not test_without_private_names_runs_are_composed_by_hydras_public_path and not stopped_half_way and not optuna")
 # py3.10, py3.13 (~2 min each): the unit and plugin tests. Left out for time, as they
 # run on the main suite's Python and on hydra-main, and test nothing the interpreter
 # changes: test_never_lose.py (~70 s), test_run_e2e.py (~30 s), test_readme.py (~15 s),
@@ -103,7 +103,7 @@ run_tests() {
     echo "+ [$name] $versions: pytest -q $*"
     started=$SECONDS
     # 3 workers, as the README's test command: the cluster is stopped, the 2 cores are the tests'.
-    "$python" -m pytest -q -n 3 --dist loadgroup "$@" 2>&1 | tee -a "$LOGS/$name.log" | tail -n 25
+    "$python" -m pytest -q -n 3 --dist loadfile "$@" 2>&1 | tee -a "$LOGS/$name.log" | tail -n 25
     rc=${PIPESTATUS[0]}
     counts=$(tail -n 1 "$LOGS/$name.log")
     passed=$(count "$counts" passed)

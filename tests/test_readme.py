@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import copy_example_app
 
-# The console examples build on each other (a sweep, then its status): one worker runs them in order.
-pytestmark = pytest.mark.xdist_group("readme")
-
+# The console examples build on each other (a sweep, then its status): the README's test command
+# runs a file's tests in order on one worker (pytest-xdist --dist loadfile).
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))

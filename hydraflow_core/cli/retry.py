@@ -120,7 +120,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
         def of(task) -> Command:
             batch = batches[task.index]
             sweep_dir = directory / batch.sweep_dir
-            if (manifest.manifest_dir(sweep_dir) / "manifest.json").exists():  # its app used hydraflow
+            if _fully_planned(sweep_dir):  # its app used hydraflow and recorded every run: retry those
                 argv = (sys.executable, "-m", "hydraflow_core.cli", "retry", str(sweep_dir), "--quiet", *overrides)
                 return Command(argv, str(directory), str(sweep_dir / LOG_NAME))
             base = plain.command(task)
@@ -129,6 +129,19 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
         work = plain if on_slurm else CommandWork(of)  # on Slurm each batch runs again whole, as submitted
     with Claim.held(state.sweep_dir):
         return _retry_batches(state, work, batches, directory, parallel, on_slurm, console)
+
+
+def _fully_planned(sweep_dir: Path) -> bool:
+    """True when the sweep at ``sweep_dir`` has a manifest whose plan holds every run of the sweep
+    (a batch stopped before its app planned its runs is run again whole)."""
+    if not (manifest.manifest_dir(sweep_dir) / "manifest.json").exists():
+        return False
+    try:
+        state = manifest.read(sweep_dir)
+    except UsageError:
+        return False
+    total = state.header.get("runs")
+    return bool(state.runs) and (not isinstance(total, int) or len(state.runs) >= total)
 
 
 def _retry_batches(state, work, batches, directory: Path, parallel: int, on_slurm: bool, console) -> int:

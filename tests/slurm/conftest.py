@@ -21,9 +21,11 @@ package so that this module does not shadow ``tests/conftest.py``):
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -55,7 +57,11 @@ def cluster_problem() -> str | None:
         if shutil.which(tool) is None:
             return f"{NO_CLUSTER} ({tool} is not on PATH)"
     try:
+        deadline = time.monotonic() + 60  # another worker may be restarting it this moment
         ping = _run("scontrol", "ping", timeout=15)
+        while " is UP" not in ping.stdout and time.monotonic() < deadline and cluster_settings():
+            time.sleep(1)
+            ping = _run("scontrol", "ping", timeout=15)
         if " is UP" not in ping.stdout:
             return f"{NO_CLUSTER} (scontrol ping: {(ping.stdout + ping.stderr).strip() or 'no answer'})"
         acct = _run("sacct", "-n", "-X", "-P", "-o", "JobID", "-S", "now", timeout=15)
@@ -205,26 +211,68 @@ def restarted_cluster(max_array_size: int):
         _start_cluster({**keep, "LOCAL_SLURM_MAX_ARRAY_SIZE": before.get("LOCAL_SLURM_MAX_ARRAY_SIZE", 10001)})
 
 
+# Tests of several files run at once (pytest-xdist, --dist loadfile). A test that restarts the
+# cluster must not pull it from under the others: every Slurm test holds a shared lock while it
+# runs, a restart takes it exclusively, and a gate file keeps new tests from starting meanwhile.
+LOCK = Path(tempfile.gettempdir()) / "hydraflow-slurm-tests.lock"
+GATE = LOCK.with_suffix(".restart")
+
+
+@pytest.fixture(autouse=True)
+def _cluster_shared(request):
+    if "slurm_restart" in request.fixturenames:
+        yield
+        return
+    deadline = time.monotonic() + 300
+    while GATE.exists() and time.monotonic() < deadline:  # a restart waits or runs: start after it
+        time.sleep(0.2)
+    with open(LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _cluster_alone():
+    GATE.write_text(str(os.getpid()))
+    try:
+        with open(LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # every running Slurm test has ended
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        with contextlib.suppress(OSError):
+            GATE.unlink()
+
+
 @pytest.fixture
 def slurm_restart(slurm_cluster):
-    """``restarted_cluster``, for a test that may restart the cluster (needs root and our start script)."""
+    """``restarted_cluster``, for a test that may restart the cluster (needs root and our start script);
+    no other Slurm test runs while it does."""
     if os.geteuid() != 0:
         _unusable("restarting the Slurm cluster needs root")
     if not cluster_settings():
         _unusable(f"{NO_CLUSTER} (this one was not started by it: no {STATE_DIR / 'env'})")
-    return restarted_cluster
+
+    @contextlib.contextmanager
+    def alone(max_array_size: int):
+        with _cluster_alone(), restarted_cluster(max_array_size):
+            yield
+
+    return alone
 
 
 def pytest_collection_modifyitems(config, items):
     """Every test under tests/slurm is a `slurm` test (deselect them with -m 'not slurm').
 
-    Under pytest-xdist (`--dist loadgroup`), the tests of one file run one after
-    another on one worker: a file's tests share the cluster's 4 CPUs in the
-    order they were written for, while other files' tests run beside them.
+    Under pytest-xdist (`--dist loadfile`) the tests of one file run in order on one worker.
     """
     here = Path(__file__).parent
     for item in items:
         path = Path(str(item.fspath))
         if here in path.parents:
             item.add_marker(pytest.mark.slurm)
-            item.add_marker(pytest.mark.xdist_group(f"slurm-{path.stem}"))
