@@ -32,7 +32,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.types import HydraContext
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 _TEMPLATES_KEPT = 32
 
@@ -77,11 +77,13 @@ def _as_composed(master: DictConfig) -> Iterator[None]:
         return
     sweeper = master.hydra.sweeper
     swapped = sweeper._target_
-    sweeper._target_ = composed
+    with read_write(sweeper):  # Hydra 1.4 releases make the master config read-only
+        sweeper._target_ = composed
     try:
         yield
     finally:
-        sweeper._target_ = swapped
+        with read_write(sweeper):
+            sweeper._target_ = swapped
 
 
 class RunComposer:

@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,10 @@ class UseHydraflowSweeper(Callback):
         if node is None:  # pragma: no cover - instantiated from a node that is not under hydra.callbacks
             log.warning("hydraflow: the sweeper swap callback found no node of its own: keeping the basic sweeper")
             return False
-        with open_dict(node):
+        # Hydra 1.4 hands callbacks a read-only config: opened for these two writes only.
+        with read_write(node), open_dict(node):
             node[REPLACED] = target
-        with open_dict(config.hydra.sweeper):
+        with read_write(config.hydra.sweeper), open_dict(config.hydra.sweeper):
             config.hydra.sweeper._target_ = HYDRAFLOW_SWEEPER
         return True
 
