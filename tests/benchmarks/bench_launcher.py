@@ -44,7 +44,9 @@ ROOT = HERE.parent.parent
 VENV = HERE / ".venv"
 WORK = HERE / "work"
 VPY = VENV / "bin" / "python"
-PACKAGES = ["-e", str(ROOT), "hydra-joblib-launcher", "hydra-submitit-launcher"]
+# hydra-core pinned: the figures compare launchers on one Hydra (a release candidate of the next
+# one, which pip may otherwise pick, costs every launcher 2-3x per run).
+PACKAGES = ["-e", str(ROOT), "hydra-core==1.3.8", "omegaconf<2.4", "hydra-joblib-launcher", "hydra-submitit-launcher"]
 
 
 def ensure_venv() -> None:
