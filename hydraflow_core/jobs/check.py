@@ -15,6 +15,7 @@ import yaml
 
 from hydraflow_core.errors import HydraflowError
 from hydraflow_core.jobs.model import KINDS, Job, Step
+from hydraflow_core.jobs.yaml_nodes import describe, plain_value
 from hydraflow_core.plan.batches import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
                    merge_with, step_count, submit_placeholders, sweep_dir_problem, zip_choices)
 
@@ -74,7 +75,7 @@ class Checker:
         if self.tagged(node, key):
             return {}
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, key, f"expected a mapping, got {_describe(node)}")
+            self.problem(node, key, f"expected a mapping, got {describe(node)}")
             return {}
         out: Dict[str, Tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
@@ -119,7 +120,7 @@ class Checker:
         if self.tagged(node, key):
             return None
         if not isinstance(node, yaml.MappingNode):
-            self.problem(node, key, f"expected a mapping with run, call or submit, got {_describe(node)}")
+            self.problem(node, key, f"expected a mapping with run, call or submit, got {describe(node)}")
             return None
         before = len(self.problems)
         fields = self.mapping(node, key, JOB_KEYS)
@@ -208,7 +209,7 @@ class Checker:
         if node.tag == _NULL:
             return [(Step(), {})]
         if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, key, f"expected a list of steps, got {_describe(node)}")
+            self.problem(node, key, f"expected a list of steps, got {describe(node)}")
             return None
         merged: List[Dict[str, Tuple[yaml.Node, str]]] = []
         ok = True
@@ -286,7 +287,7 @@ class Checker:
         if self.tagged(node, key):
             return None
         if not isinstance(node, yaml.ScalarNode) or node.tag == _NULL and not node.style:
-            self.problem(node, key, f"expected text, got {_describe(node)}")
+            self.problem(node, key, f"expected text, got {describe(node)}")
             return None
         return node.value
 
@@ -310,13 +311,13 @@ class Checker:
             return None
         if not isinstance(node, yaml.MappingNode):
             self.problem(node, key, f"expected a mapping of Slurm settings (partition: ..., cpus_per_task: ...), "
-                         f"got {_describe(node)}")
+                         f"got {describe(node)}")
             return None
         settings: Dict[str, Any] = {}
         ok = True
         for key_node, value_node in node.value:
             name = key_node.value
-            value = _plain_value(value_node)
+            value = plain_value(value_node)
             for problem in slurm_problems({name: value}):
                 self.problem(key_node, f"{key}.{name}", problem.split(": ", 1)[1] if problem.startswith("slurm.")
                              and ": " in problem else problem)
@@ -332,36 +333,6 @@ class Checker:
             return None
         if not (isinstance(node, yaml.ScalarNode) and re.fullmatch(r"[0-9]+", node.value)
                 and int(node.value) >= 1):
-            self.problem(node, key, f"expected a whole number of at least 1, got {_describe(node)}")
+            self.problem(node, key, f"expected a whole number of at least 1, got {describe(node)}")
             return None
         return int(node.value)
-
-
-def _plain_value(node: yaml.Node) -> Any:
-    """A Slurm setting as YAML reads it (numbers, true/false, lists, mappings), from our own nodes."""
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain_value(item) for item in node.value]
-    if isinstance(node, yaml.MappingNode):
-        return {k.value: _plain_value(v) for k, v in node.value}
-    text = node.value
-    if node.style:  # quoted: text
-        return text
-    if re.fullmatch(r"-?[0-9]+", text):
-        return int(text)
-    if re.fullmatch(r"-?[0-9]*\.[0-9]+", text):
-        return float(text)
-    if text in ("true", "True", "false", "False"):
-        return text in ("true", "True")
-    if text in ("null", "~", ""):
-        return None
-    return text
-
-
-def _describe(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag == _NULL:
-        return "nothing"
-    return f"'{node.value}'" if node.tag == _STR else f"{node.value}"

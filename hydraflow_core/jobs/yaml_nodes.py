@@ -12,7 +12,7 @@ plain text, and YAML's reading of a tag would silently change a value.
 from __future__ import annotations
 
 import re
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import yaml
 
@@ -176,3 +176,37 @@ def _yaml_message(error: yaml.YAMLError, name: str, text: str) -> str:
     problem = getattr(error, "problem", None) or str(error)
     tab = "\\t" in problem or "tab" in problem or (mark is not None and text[mark.index:mark.index + 1] == "\t")
     return f"{where}: invalid YAML: {problem}" + ("; indent with spaces, not tabs" if tab else "")
+
+
+STR_TAG = "tag:yaml.org,2002:str"
+NULL_TAG = "tag:yaml.org,2002:null"
+
+
+def plain_value(node: yaml.Node) -> Any:
+    """A Slurm setting as YAML reads it (numbers, true/false, lists, mappings), from our own nodes."""
+    if isinstance(node, yaml.SequenceNode):
+        return [plain_value(item) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        return {k.value: plain_value(v) for k, v in node.value}
+    text = node.value
+    if node.style:  # quoted: text
+        return text
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    if re.fullmatch(r"-?[0-9]*\.[0-9]+", text):
+        return float(text)
+    if text in ("true", "True", "false", "False"):
+        return text in ("true", "True")
+    if text in ("null", "~", ""):
+        return None
+    return text
+
+
+def describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == NULL_TAG:
+        return "nothing"
+    return f"'{node.value}'" if node.tag == STR_TAG else f"{node.value}"
