@@ -42,10 +42,6 @@ class RunResult:
     returncode: Optional[int] = None  # a command task's exit code
     returned: Any = None  # a JSON-safe copy of what the run returned, recorded in the manifest
 
-    @property
-    def ended_well(self) -> bool:
-        return self.state == COMPLETED
-
 
 class MachineError(Exception):
     """A fault of the machine, not of a run (disk full): stops dispatching, named in the summary."""

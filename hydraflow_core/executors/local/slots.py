@@ -6,7 +6,7 @@ from multiprocessing.connection import Connection
 from typing import Any, List, Optional
 
 from hydraflow_core.executors.base import RunResult, worst
-from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING
+from hydraflow_core.manifest import PENDING
 from hydraflow_core.plan import Run, Task
 
 
@@ -18,9 +18,6 @@ class Handle:
         self.id: Optional[str] = None  # the backend's id once the task runs ('local:4242')
         self.state = PENDING
         self.results: List[RunResult] = []
-
-    def done(self) -> bool:
-        return self.state in (COMPLETED, FAILED, INTERRUPTED, LOST)
 
     def finish(self) -> None:
         """Set the task's state from its runs' (the worst wins), once all of them ended."""

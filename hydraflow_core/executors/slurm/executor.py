@@ -22,7 +22,9 @@ from hydraflow_core.executors.slurm.fields import checked_signal_delay
 from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, task_states
 from hydraflow_core.executors.slurm.states import fold
 from hydraflow_core.executors.work import CommandWork, ReplayWork
-from hydraflow_core.manifest import COMPLETED, FAILED, OVER, EventLog, disk_is_full, json_line, read
+from hydraflow_core.manifest import (
+    COMPLETED, FAILED, OVER, EventLog, append, disk_is_full, json_line, manifest_dir, read,
+)
 from hydraflow_core.plan import Task
 
 log = logging.getLogger(__name__)
@@ -71,8 +73,6 @@ class SlurmExecutor(Executor):
             self.arrays = slurm_arrays.submit(tasks, self._spec, self.record_dir, self.events.attempt,
                                               self.settings, self.options.max_parallel, self.options.job_name)
         except slurm_arrays.SchedulerError as error:
-            from hydraflow_core.manifest import append, manifest_dir
-
             append(manifest_dir(self.record_dir) / "slurm.jsonl",
                    json_line({"attempt": self.events.attempt, "refused": str(error)}))
             raise
