@@ -71,3 +71,7 @@ class JobFileError(HydraflowError):
 
 class UsageError(HydraflowError):
     """A command used wrongly: unknown job, missing file, bad option value."""
+
+
+class ResourceError(UsageError):
+    """A run's Slurm settings cannot be resolved, or resolve to a bad value (names the run and the field)."""

@@ -70,6 +70,14 @@ class Session:
         self.events = EventLog(self.sweep_dir, attempt, job_id=job_id, details=slurm)
         return self.events
 
+    def again(self, numbers: List[int]) -> EventLog:
+        """A new attempt of this launch, for runs that failed (``max_retries``); their records go on there."""
+        attempt = self.record.begin_attempt({"kind": "retry", "auto": True, "runs": len(numbers),
+                                             "launcher": self.settings, "argv": sys.argv, "numbers": list(numbers)})
+        job_id, slurm = manifest.slurm_ids()
+        self.events = EventLog(self.sweep_dir, attempt, job_id=job_id, details=slurm)
+        return self.events
+
     def _create(self, total: Optional[int]) -> None:
         if self.record.exists:  # the same sweep dir again: the earlier record stays, under another name
             self.record.dir.rename(self.record.dir.with_name(

@@ -138,6 +138,12 @@ class HydraRuns:
         prepared["config"] = cfg
         return prepared
 
+    def prepare_config(self, run: Run) -> DictConfig:
+        """The run's config as it will run, ``hydra.runtime.output_dir`` set (a plan's look ahead)."""
+        cfg = self._config(run)
+        self._where(cfg)
+        return cfg
+
     def describe(self, run: Run) -> Dict[str, Any]:
         """Where run ``run`` writes, worked out again (for a run whose worker died)."""
         try:

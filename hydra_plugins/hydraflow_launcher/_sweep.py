@@ -69,10 +69,13 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         raise SweepError(f"hydraflow: {error}") from None
     total = sum(_size(group) for group in groups)
 
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if spec is None:
+    dry_run = bool(getattr(launcher, "dry_run", False))
+    if not dry_run:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+    if spec is None and not dry_run:
         OmegaConf.save(config, sweep_dir / "multirun.yaml")
-    _validate(composer, groups)
+    if not dry_run:  # a dry run composes every run itself, and lists the first that fail
+        _validate(composer, groups)
     keep = total <= KEEP_CONFIGS_UP_TO
     if hasattr(launcher, "keep_configs"):
         launcher.keep_configs = keep
@@ -112,6 +115,8 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     finally:
         getattr(launcher, "close", lambda: None)()
     machine = getattr(launcher, "machine_error", None)
+    if dry_run:
+        return []
     if getattr(launcher, "submitted_only", False):  # slurm, wait=false: the runs go on on the cluster
         arrays = len(getattr(launcher, "arrays", []) or [])
         sys.stderr.write(f"hydraflow: submitted {total} runs to Slurm in {arrays} array(s); they run on the "

@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,14 @@ HYDRAFLOW_SWEEPER = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
 CALLBACK_TARGET = "hydra_plugins.hydraflow_launcher.callback.UseHydraflowSweeper"
 #: The key of the callback's node, in the master config only: the sweeper target it replaced.
 REPLACED = "replaced_sweeper"
+#: ... and the hydra.launcher.slurm.* fields that interpolate each run's config, as written.
+DEFERRED = "per_run_slurm"
+_OURS = "hydra_plugins.hydraflow_launcher."
 
 
 class UseHydraflowSweeper(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        defer_run_interpolations(config)
         sweeper = config.hydra.sweeper
         target = str(sweeper.get("_target_"))
         if _replaying() and target != HYDRAFLOW_SWEEPER:
@@ -73,11 +77,48 @@ class UseHydraflowSweeper(Callback):
 
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        for override in config.hydra.overrides.task:
+        for override in OmegaConf.to_container(config.hydra.overrides.task, resolve=False):
             meant = _extended_meaning(str(override))
             if meant:
                 log.warning(f"hydraflow: {override} means {meant} in hydraflow's sweep syntax, but without -m "
                             f"Hydra runs once with the text as written: add -m (--multirun) to sweep")
+
+
+def defer_run_interpolations(config: DictConfig) -> None:
+    """Take ``hydra.launcher.slurm.*`` fields that interpolate a run's own config (``${model.gpus}``) out of
+    the master config, into this callback's node, as written.
+
+    Hydra resolves the launcher's config against the master config when it
+    instantiates it: a key only runs have (``+cpus=1,2``) would stop the app,
+    and a default would hide the runs' values. The launcher reads them here
+    (:func:`deferred_slurm`) and resolves them per run: each run's config holds
+    them as written, since Hydra composes runs afresh.
+    """
+    from hydraflow_core.executors.slurm.resources import interpolated_fields
+
+    launcher = config.hydra.get("launcher")
+    node = _own_node(config)
+    if node is None or launcher is None or not str(launcher.get("_target_", "")).startswith(_OURS):
+        return
+    slurm = launcher.get("slurm")
+    if not OmegaConf.is_dict(slurm):
+        return
+    raw = OmegaConf.to_container(slurm, resolve=False)
+    fields = interpolated_fields(raw)
+    if not fields:
+        return
+    with read_write(node), open_dict(node):
+        node[DEFERRED] = {name: raw[name].replace("${", "\\${") for name in fields}  # kept as text
+    with read_write(slurm):
+        for name in fields:
+            slurm[name] = None
+
+
+def deferred_slurm(config: DictConfig) -> dict:
+    """The slurm.* fields :func:`defer_run_interpolations` took out of ``config``, as written."""
+    node = _own_node(config)
+    deferred = node.get(DEFERRED) if node is not None else None
+    return dict(OmegaConf.to_container(deferred, resolve=True)) if deferred is not None else {}
 
 
 def _replaying() -> bool:
@@ -118,7 +159,7 @@ def _extended_meaning(override: str) -> str:
 def _basic_chosen_explicitly(config: DictConfig) -> bool:
     """True when hydra/sweeper=basic was chosen on purpose: on the command line or as an
     `override hydra/sweeper: basic` in the primary config's defaults."""
-    hydra_overrides = list(config.hydra.overrides.hydra)
+    hydra_overrides = [str(o) for o in OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)]
     if any(o.replace(" ", "").lstrip("+") == "hydra/sweeper=basic" for o in hydra_overrides):
         return True
     try:

@@ -36,7 +36,12 @@ class HydraflowLauncherConf:
     start: str = "fork"
     # slurm: block until every run has ended (true), or return once the arrays are submitted (false)
     wait: bool = True
-    # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm")
+    # compose every run and print the plan (Slurm: arrays, settings, sbatch scripts); submit and run nothing
+    dry_run: bool = False
+    # a run that failed, timed out, ran out of memory or was lost is run again up to this many times
+    max_retries: int = 0
+    # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm");
+    # a field may interpolate the run's own config (${model.gpus}): resolved per run
     slurm: Dict[str, Any] = field(default_factory=_slurm_defaults)
 
 

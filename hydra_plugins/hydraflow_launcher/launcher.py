@@ -6,7 +6,7 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 import logging
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn
 from hydra.errors import CompactHydraException
@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "slurm")
-FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "start", "wait", "slurm")
+FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "start", "wait", "dry_run", "max_retries", "slurm")
 STARTS = ("fork", "exec")
 
 
@@ -44,15 +44,14 @@ def _gpu_problems(gpus: Any) -> List[str]:
 
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: Optional[int] = None, gpus: Any = (),
-                 runs_per_task: int = 1, start: str = "fork", wait: bool = True, slurm: Any = None,
-                 **unknown: Any) -> None:
+                 runs_per_task: int = 1, start: str = "fork", wait: bool = True, dry_run: bool = False,
+                 max_retries: int = 0, slurm: Any = None, **unknown: Any) -> None:
         # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
         self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
         self.wait = wait
         self.start = start
-        if OmegaConf.is_config(slurm):
-            slurm = OmegaConf.to_container(slurm, resolve=True)
-        self.slurm = dict(slurm or {})
+        self.dry_run, self.max_retries = dry_run, max_retries
+        self.slurm, self.per_run, self.slurm_problems = _slurm_settings(slurm)
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
         if isinstance(gpus, str):
@@ -76,20 +75,22 @@ class HydraflowLauncher(Launcher):
             problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
         if self.backend not in BACKENDS:
             problems.append(f"backend must be one of: {', '.join(BACKENDS)}, not {self.backend!r}")
-        for name in ("max_parallel", "runs_per_task"):
+        for name, least in (("max_parallel", 1), ("runs_per_task", 1), ("max_retries", 0)):
             value = getattr(self, name)
             if name == "max_parallel" and value is None:
                 continue  # the backend's default: 1 here, slurm.array_parallelism on Slurm
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a whole number of at least 1, not {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                problems.append(f"{name} must be a whole number of at least {least}, not {value!r}")
         problems.extend(_gpu_problems(self.raw_gpus))
         from hydraflow_core.executors.slurm.fields import problems as slurm_problems
 
-        problems.extend(slurm_problems(self.slurm))
+        problems.extend(self.slurm_problems)
+        problems.extend(slurm_problems({k: v for k, v in self.slurm.items() if k not in self.per_run}))
         if self.start not in STARTS:
             problems.append(f"start must be one of: {', '.join(STARTS)}, not {self.start!r}")
-        if not isinstance(self.wait, bool):
-            problems.append(f"wait must be true or false, not {self.wait!r}")
+        for name in ("wait", "dry_run"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false, not {getattr(self, name)!r}")
         if problems:
             raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
         repeated = sorted({g for g in self.gpus if self.gpus.count(g) > 1})
@@ -104,6 +105,12 @@ class HydraflowLauncher(Launcher):
         from ._compose import RunComposer
         from ._runs import Context
 
+        from .callback import deferred_slurm
+
+        deferred = deferred_slurm(config)  # fields interpolating each run's config, as written
+        if deferred:
+            self.slurm.update(deferred)
+            self.per_run = tuple(sorted(set(self.per_run) | set(deferred)))
         self._check_settings()
         self.config = config
         self.ctx = Context(hydra_context, task_function, config, RunComposer(hydra_context, config))
@@ -122,28 +129,37 @@ class HydraflowLauncher(Launcher):
         """The launcher settings, as recorded in a sweep's manifest."""
         return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
                 "runs_per_task": self.runs_per_task, "start": self.start, "wait": self.wait,
-                "slurm": dict(self.slurm)}
+                "max_retries": self.max_retries, "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Hydra's launcher API, for any other sweeper (basic, Optuna ...): one batch, results in run order.
 
         Every call's runs are recorded in the sweep's manifest, as with the hydraflow sweeper.
         """
+        from hydraflow_core.errors import HydraflowError
         from hydraflow_core.plan import number_runs
 
         sweeper = str(OmegaConf.select(self.config, "hydra.sweeper._target_", default=""))
-        if self.backend == "slurm" and not self.wait and not sweeper.endswith(".BasicSweeper"):
-            raise LauncherSettingsError(
-                f"hydra.launcher: wait=false needs a sweeper that does not read the runs' results (the hydraflow "
-                f"or Hydra's basic sweeper), not {sweeper}: it would get no results to go on with")
+        reads_results = not sweeper.endswith(".BasicSweeper")
+        for name, refused in (("wait=false", self.backend == "slurm" and not self.wait), ("dry_run=true", self.dry_run)):
+            if refused and reads_results:
+                raise LauncherSettingsError(
+                    f"hydra.launcher: {name} needs a sweeper that does not read the runs' results (the hydraflow "
+                    f"or Hydra's basic sweeper), not {sweeper}: it would get no results to go on with")
         runs = number_runs([[list(o) for o in job_overrides]], initial_job_idx)
         results = {}
 
         def take(number: int, result: JobReturn) -> None:
             results[number] = result
 
-        self.dispatch(runs, len(job_overrides), take, {"_target_": sweeper})
-        if self.submitted_only:  # Slurm, wait=false, behind the basic sweeper (which reads no value)
+        try:
+            self.dispatch(runs, len(job_overrides), take, {"_target_": sweeper})
+        except HydraflowError as error:  # a claim held by another launch, a refused submission, a bad resource
+            import sys
+
+            sys.stderr.write(f"hydraflow: error: {error}\n")
+            raise SystemExit(2) from None
+        if self.submitted_only or self.dry_run:  # nothing ran here (the basic sweeper reads no value)
             return [_submitted(list(o)) for o in job_overrides]
         return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
@@ -151,20 +167,27 @@ class HydraflowLauncher(Launcher):
                  sweeper: Optional[dict] = None) -> None:
         """Plan, record and run ``runs`` (pulled lazily): each run's JobReturn goes to ``take`` as it ends.
 
-        A stop signal raises :class:`~hydraflow_core.executors.Stopped` after the
-        late results went to ``take`` (``self.left_running``: on Slurm, nothing was cancelled).
+        A run that failed goes again, in a new attempt, up to ``max_retries``
+        times; ``take`` gets each run's last result. A stop signal raises
+        :class:`~hydraflow_core.executors.Stopped` after the late results went
+        to ``take`` (``self.left_running``: on Slurm, nothing was cancelled).
         """
         from hydra.core.utils import configure_log, setup_globals
 
         from hydraflow_core.executors import Options, create, drain
+        from hydraflow_core.manifest.states import RETRIED
         from hydraflow_core.plan import pack
 
         from ._dispatch import Session
+        from ._plan import Planner, dry_run
         from ._runs import as_job_return
 
         assert self.ctx is not None, "setup() was not called"
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        if self.dry_run:
+            dry_run(self, runs, total)
+            return
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         if self.session is None:
             self.session = Session(self.config, self.settings(), sweeper or {})
@@ -172,14 +195,40 @@ class HydraflowLauncher(Launcher):
         self.ctx.keep_configs = self.keep_configs
         work, where = self._work(total)
         log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
+        base = {k: v for k, v in self.slurm.items() if k not in self.per_run}
         options = Options(max_parallel=self.max_parallel if self.backend == "slurm" else self.workers,
-                          gpus=tuple(self.gpus), wait=self.wait, slurm=self.slurm,
+                          gpus=tuple(self.gpus), wait=self.wait, slurm=base,
                           job_name=str(self.slurm.get("job_name") or self.config.hydra.job.name))
-        executor = create(self.backend, work, options, events)
-        self.executor = executor
+        if self.backend == "slurm":
+            runs = Planner(self).resolved(runs)
         tasks = self._logged(self.session.planned(pack(runs, self.runs_per_task)))
+        failed: List[Any] = []
+        retries_left = self.max_retries
+
+        def taken(result: Any) -> None:
+            if retries_left and result.state in RETRIED:
+                failed.append(result)  # goes again: its sweeper sees only its last result
+                return
+            take(result.run.number, as_job_return(result))
+
+        executor = create(self.backend, work, options, events)
         try:
-            drain(executor, tasks, lambda result: take(result.run.number, as_job_return(result)))
+            self.executor = executor
+            drain(executor, tasks, taken)
+            while failed and not executor.machine_error:
+                again = sorted((result.run for result in failed), key=lambda run: run.number)
+                failed.clear()
+                retries_left -= 1
+                log.warning(f"hydraflow: {len(again)} run(s) failed; running them again (retry "
+                            f"{self.max_retries - retries_left} of {self.max_retries}): "
+                            + " ".join(f"#{run.number}" for run in again[:20]) + (" ..." if len(again) > 20 else ""))
+                executor = create(self.backend, work, options, self.session.again([r.number for r in again]))
+                self.executor = executor
+                drain(executor, self._logged(pack(again, self.runs_per_task)), taken)
+        except BaseException:
+            for result in failed:  # stopped before they went again: they stay failed
+                take(result.run.number, as_job_return(result))
+            raise
         finally:
             self.machine_error = executor.machine_error
             self.left_running = executor.left_running
@@ -193,7 +242,8 @@ class HydraflowLauncher(Launcher):
         from ._runs import HydraRuns
 
         if self.backend == "slurm" or self.start == "exec":
-            extra = ["hydra.launcher.backend=local", "hydra.launcher.max_parallel=1", "hydra.launcher.start=fork"]
+            extra = ["hydra.launcher.backend=local", "hydra.launcher.max_parallel=1", "hydra.launcher.start=fork",
+                     "hydra.launcher.max_retries=0"]  # retries are this launch's business
             argv, cwd = self.session.replay_command(extra)
             where = "on Slurm" if self.backend == "slurm" else \
                 f"locally on {self.workers} fresh interpreter(s)"
@@ -219,6 +269,30 @@ class HydraflowLauncher(Launcher):
         session, self.session = self.session, None
         if session is not None:
             session.close()
+
+
+def _slurm_settings(slurm: Any) -> Tuple[Dict[str, Any], Tuple[str, ...], List[str]]:
+    """``(settings, per_run, problems)``: the slurm.* fields resolved against the sweep's config, except
+    those that interpolate each run's own config (``per_run``, kept as written, resolved per run)."""
+    from hydraflow_core.executors.slurm.resources import interpolated_fields
+
+    if not OmegaConf.is_config(slurm):
+        return dict(slurm or {}), (), []
+    raw = OmegaConf.to_container(slurm, resolve=False)
+    per_run = interpolated_fields(raw)
+    settings: Dict[str, Any] = {}
+    problems = []
+    for name, written in raw.items():
+        if name in per_run:
+            settings[name] = written
+            continue
+        try:
+            value = slurm[name]
+        except Exception as error:  # noqa: BLE001 - OmegaConf's resolution errors
+            problems.append(f"slurm.{name}={written} cannot be resolved: {str(error).splitlines()[0]}")
+            continue
+        settings[name] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    return settings, per_run, problems
 
 
 def _submitted(overrides: List[str]) -> JobReturn:

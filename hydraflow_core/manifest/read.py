@@ -46,6 +46,7 @@ class RunRecord:
     output_dir: Optional[str] = None
     log: Optional[str] = None
     error: Optional[str] = None
+    starts: int = 0  # how many times it was started (retries, requeues and max_retries each start it again)
     # other plan fields (a job's batch name ...); replaced, never changed. A factory returning the one
     # shared empty mapping: Python 3.10's dataclasses refuse a dict subclass as a plain default.
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
@@ -54,7 +55,7 @@ class RunRecord:
         out = {"number": self.number, "overrides": self.overrides, "group": self.group, "task": self.task,
                "state": self.state, "attempt": self.attempt, "started": self.started, "ended": self.ended,
                "host": self.host, "pid": self.pid, "job_id": self.job_id, "output_dir": self.output_dir,
-               "log": self.log, "error": self.error}
+               "log": self.log, "error": self.error, "starts": self.starts}
         if self.extra:
             out.update(self.extra)
         return out
@@ -126,6 +127,7 @@ def _read(sweep_dir: os.PathLike) -> SweepState:
     # folded into one float (the time keeps ms precision) to keep this loop cheap.
     best: Dict[Any, Tuple[float, Dict[str, Any]]] = {}
     best_start: Dict[Any, Tuple[float, Dict[str, Any]]] = {}
+    starts: Dict[Any, int] = {}
     rank_of, best_get, start_get = _RANK.get, best.get, best_start.get
     events_dir = directory / "events"
     files = sorted(events_dir.iterdir()) if events_dir.is_dir() else []
@@ -140,12 +142,14 @@ def _read(sweep_dir: os.PathLike) -> SweepState:
             if found is None or key >= found[0]:
                 best[number] = (key, event)
             if rank == 0:
+                starts[number] = starts.get(number, 0) + 1
                 found = start_get(number)
                 if found is None or key >= found[0]:
                     best_start[number] = (key, event)
     launcher_alive = SweepState(Path(sweep_dir), header, attempts, []).launcher_alive
     for number, run in runs.items():
         start = best_start.get(number)
+        run.starts = starts.get(number, 0)
         if start is not None:
             event = start[1]
             run.started, run.host, run.pid = event.get("time"), event.get("host"), event.get("pid")

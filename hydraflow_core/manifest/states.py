@@ -24,3 +24,5 @@ ORDER = (*STATES, REQUEUED, CANCELLED, TIMED_OUT, OUT_OF_MEMORY, NODE_FAIL, PREE
 OVER = (FAILED, INTERRUPTED, LOST, CANCELLED, TIMED_OUT, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED)
 #: States of a run that is still under way somewhere.
 ACTIVE = (PENDING, RUNNING, REQUEUED)
+#: End states ``max_retries`` runs again (not a stop signal's, nor a cancellation's).
+RETRIED = (FAILED, LOST, TIMED_OUT, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED)

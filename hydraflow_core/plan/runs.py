@@ -14,9 +14,10 @@ Nothing here holds a whole sweep: a 10^6-run sweep streams through.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Iterable, Iterator, List, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple, TypeVar
 
 T = TypeVar("T")
 
@@ -26,6 +27,9 @@ class Run:
     number: int  # hydra.job.num: 0..N-1 across the whole sweep
     overrides: Tuple[str, ...]  # the run's plain Hydra overrides
     group: int  # the batch group (a '|' section, a job's batch) it belongs to
+    # Slurm settings of this run's own (resolved from its config), as sorted pairs; runs differing here never
+    # share a task
+    resources: Tuple[Tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,23 +55,38 @@ def number_runs(groups: Iterable[Iterable[Sequence[str]]], first: int = 0) -> It
 
 
 def pack(runs: Iterable[Run], runs_per_task: int = 1, first_task: int = 0) -> Iterator[Task]:
-    """Consecutive runs of one group, at most ``runs_per_task`` to a task.
+    """Runs of one group, at most ``runs_per_task`` to a task, in order.
 
     A task never spans two groups: a group's runs stay together, as Hydra's
     launcher API hands them over, and a task's runs can share a template.
+    Nor does it mix runs of different ``resources``: within a group, each set
+    of resources fills its own tasks (consecutive runs when all runs ask the same).
     """
     if runs_per_task < 1:
         raise ValueError(f"runs_per_task must be at least 1, not {runs_per_task}")
     index = first_task
-    current: List[Run] = []
+    filling: Dict[str, List[Run]] = {}  # resources' key -> the runs of the task being filled
+    group = None
     for run in runs:
-        if current and (len(current) == runs_per_task or run.group != current[0].group):
-            yield Task(index, current[0].group, tuple(current))
+        if run.group != group:
+            for members in filling.values():
+                yield Task(index, members[0].group, tuple(members), members[0].resources)
+                index += 1
+            filling, group = {}, run.group
+        slot = _key(run.resources)
+        members = filling.setdefault(slot, [])
+        members.append(run)
+        if len(members) == runs_per_task:
+            yield Task(index, run.group, tuple(members), run.resources)
             index += 1
-            current = []
-        current.append(run)
-    if current:
-        yield Task(index, current[0].group, tuple(current))
+            del filling[slot]
+    for members in filling.values():
+        yield Task(index, members[0].group, tuple(members), members[0].resources)
+        index += 1
+
+
+def _key(resources: Tuple[Tuple[str, Any], ...]) -> str:
+    return json.dumps(resources, sort_keys=True, default=str) if resources else ""
 
 
 def plan(groups: Iterable[Iterable[Sequence[str]]], runs_per_task: int = 1) -> Iterator[Task]:
