@@ -40,3 +40,21 @@ def pids_running(text: str) -> list:
         if text in cmdline and state != "Z":  # a zombie has already exited
             found.append(int(entry.name))
     return found
+
+
+#: An app whose runs with ``seed`` in ``fail`` fail their first ``times`` tries (counted in files under $MARKERS).
+FAIL_ONCE = """
+import os, pathlib, hydra
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    marker = pathlib.Path(os.environ["MARKERS"]) / f"{cfg.seed}"
+    tries = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(tries))
+    if cfg.seed in cfg.fail and tries <= cfg.times:
+        raise RuntimeError(f"seed {cfg.seed} fails on try {tries}")
+    return cfg.seed
+
+if __name__ == "__main__":
+    main()
+"""

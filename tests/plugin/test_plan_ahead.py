@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_example_app
+from conftest import FAIL_ONCE, copy_example_app
 from test_never_lose import completed_ends, status_json
 
 pytestmark = pytest.mark.slow
@@ -89,23 +89,6 @@ def test_a_dry_run_behind_a_sweeper_that_reads_results_is_refused(app):
                      "hydra.launcher.dry_run=true")
     assert result.returncode != 0 and "dry_run=true needs a sweeper that does not read the runs' results" in \
         result.stderr, result.stderr
-
-
-FAIL_ONCE = """
-import os, pathlib, hydra
-
-@hydra.main(version_base="1.3", config_path=None, config_name=None)
-def main(cfg):
-    marker = pathlib.Path(os.environ["MARKERS"]) / f"{cfg.seed}"
-    tries = int(marker.read_text()) + 1 if marker.exists() else 1
-    marker.write_text(str(tries))
-    if cfg.seed in cfg.fail and tries <= cfg.times:
-        raise RuntimeError(f"seed {cfg.seed} fails on try {tries}")
-    return cfg.seed
-
-if __name__ == "__main__":
-    main()
-"""
 
 
 @pytest.mark.parametrize("parallel", [pytest.param("1", id="in-process"), pytest.param("2", id="two-workers")])

@@ -14,6 +14,7 @@ submission) and each task's runs.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -72,7 +73,8 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
     for settings, members in group_by_settings(tasks, base, max_parallel):
         size = size or int(settings.get("max_array_size") or max_array_size())
         folder = str(settings.get("submitit_folder") or f"{record_dir}/.submitit/%j")
-        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=int(settings.get("max_num_timeout") or 0))
+        executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=int(settings.get("max_num_timeout") or 0),
+                                          python=settings.get("python") or None)
         executor.update_parameters(**submitit_parameters(settings, job_name))
         for chunk in chunks(members, max(1, size)):
             index = len(arrays)
@@ -133,7 +135,8 @@ def sbatch_preview(settings: Dict[str, Any], job_name: str, tasks: int, record_d
 
         params = submitit_parameters(settings, job_name)
         folder = str(settings.get("submitit_folder") or f"{record_dir}/.submitit/%j")
-        return _make_sbatch_string(command=f"{sys.executable} -u -m submitit.core._submit {folder}",
+        python = settings.get("python") or shlex.quote(sys.executable)
+        return _make_sbatch_string(command=f"{python} -u -m submitit.core._submit {shlex.quote(folder)}",
                                    folder=folder, map_count=tasks, **params)
     except Exception:  # submitit moved it: the settings above say what matters
         return None

@@ -49,6 +49,8 @@ FIELDS: Dict[str, Tuple[Optional[str], str]] = {
     "job_name": ("job_name", "the jobs' name (default: the app's job name); hydra-submitit-launcher's `name`"),
     "stderr_to_stdout": ("stderr_to_stdout", "the tasks' stderr into their stdout file"),
     "max_array_size": (None, "most tasks of one array (default: the cluster's MaxArraySize)"),
+    "python": (None, "the command that starts Python on the node, e.g. 'singularity exec img.sif python' "
+                     "(default: this interpreter)"),
 }
 
 
@@ -61,7 +63,7 @@ DEFAULTS: Dict[str, Any] = {
     "max_num_timeout": 0, "additional_parameters": {}, "array_parallelism": 256, "setup": None,
     "srun_args": None, "teardown": None, "exclusive": None, "dependency": None, "nodelist": None,
     "mail_type": None, "mail_user": None, "wckey": None, "use_srun": True, "job_name": None,
-    "max_array_size": None, "stderr_to_stdout": False,
+    "max_array_size": None, "stderr_to_stdout": False, "python": None,
 }
 
 _WHOLE = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_node", "gpus_per_task",
@@ -70,7 +72,7 @@ _WHOLE = ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "gpus_per_n
 
 #: Fields holding text that goes into the sbatch script's #SBATCH lines (a newline there breaks it).
 _TEXT = ("partition", "qos", "constraint", "account", "gres", "comment", "exclude", "mem_per_gpu", "mem_per_cpu",
-         "dependency", "nodelist", "mail_type", "mail_user", "wckey", "job_name")
+         "dependency", "nodelist", "mail_type", "mail_user", "wckey", "job_name", "python")
 
 
 def problems(settings: Dict[str, Any]) -> List[str]:
@@ -86,6 +88,9 @@ def problems(settings: Dict[str, Any]) -> List[str]:
             close = difflib.get_close_matches(name, list(FIELDS), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             out.append(f"slurm.{name}: unknown field{hint}; valid fields: {', '.join(sorted(FIELDS))}")
+        elif name == "python" and value is not None and (not isinstance(value, str) or not value.strip()):
+            out.append(f"slurm.python must be a command that starts Python (e.g. 'singularity exec img.sif "
+                       f"python'), not {value!r}")
         elif name in _WHOLE and value is not None and (not isinstance(value, int) or isinstance(value, bool)
                                                         or value < (0 if name == "max_num_timeout" else 1)):
             least = 0 if name == "max_num_timeout" else 1
