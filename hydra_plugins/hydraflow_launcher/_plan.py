@@ -11,6 +11,7 @@ nothing, submits and runs nothing.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -102,7 +103,13 @@ def dry_run(launcher: Any, runs: Iterable[Run], total: Optional[int], out: Any =
 
 
 def _run_line(run: Run, where: Dict[int, str]) -> str:
-    return f"#{run.number} {' '.join(run.overrides) or '(no overrides)'} -> {where[run.number]}"
+    return f"#{run.number} {' '.join(run.overrides) or '(no overrides)'} -> {_shown(where[run.number])}"
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it is under it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _local_text(launcher: Any, tasks: Sequence[Task], where: Dict[int, str]) -> str:
