@@ -124,12 +124,31 @@ def test_plans(job, extra, expected):
         pytest.param(Job("t", "run", "x"), ("a=1|2",), PlanError,
                      "'a' has a '|', which Hydra cannot sweep inside one batch; move it from ARGS to batch",
                      id="pipe-in-args"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("+cpus=1,2",)),), where="f.yaml:2",
+                         slurm={"cpus_per_task": "${gpus}"}), (), PlanError,
+                     "f.yaml:2: jobs.t: slurm: batch 0 (+cpus=1) sets no 'gpus' for its ${gpus}", id="slurm-interpolates-a-key-the-batch-lacks"),
+        pytest.param(Job("t", "run", "x", steps=(Step(batch=("+cpus=1,x",), slurm={"cpus_per_task": "${cpus}"}),),
+                         where="f.yaml:2"), (), PlanError,
+                     "f.yaml:2: jobs.t: batch 1 (+cpus=x): "
+                     "slurm.cpus_per_task must be a whole number of at least 1, not 'x'", id="slurm-bad-batch-value"),
     ],
 )
 def test_plan_errors(job, extra, error, message):
     with pytest.raises(error) as info:
         plan_job(job, extra)
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("slurm, expected", [
+    pytest.param({"cpus_per_task": "${cpus}"}, [{"cpus_per_task": 1}, {"cpus_per_task": 2}], id="typed-whole-value"),
+    pytest.param({"comment": "run-${cpus}-${seed}", "nodes": 1},
+                 [{"comment": "run-1-7", "nodes": 1}, {"comment": "run-2-7", "nodes": 1}], id="pasted-into-text"),
+    pytest.param({"submitit_folder": "${hydra.sweep.dir}/x"}, [{"submitit_folder": "${hydra.sweep.dir}/x"}] * 2,
+                 id="hydra-keys-left-to-hydra"),
+])
+def test_a_jobs_slurm_settings_interpolate_each_batchs_overrides(slurm, expected):
+    job = Job("t", "run", "x", steps=(Step(batch=("+cpus=1,2",), slurm=slurm),), with_=("seed=7",))
+    assert [dict(b.slurm) for b in plan_job(job, (), run_id="R").batches] == expected
 
 
 @pytest.mark.parametrize(

@@ -303,6 +303,7 @@ class Checker:
     def slurm(self, pair, key: str) -> Optional[Dict[str, Any]]:
         """A ``slurm:`` mapping: hydra.launcher.slurm.* fields, values read as YAML reads them."""
         from hydraflow_core.executors.slurm.fields import problems as slurm_problems
+        from hydraflow_core.executors.slurm.resources import interpolated_fields
 
         if pair is None:
             return {}
@@ -318,6 +319,9 @@ class Checker:
         for key_node, value_node in node.value:
             name = key_node.value
             value = plain_value(value_node)
+            if interpolated_fields({name: value}):  # ${key}: each batch's own value, checked per batch
+                settings[name] = value
+                continue
             for problem in slurm_problems({name: value}):
                 self.problem(key_node, f"{key}.{name}", problem.split(": ", 1)[1] if problem.startswith("slurm.")
                              and ": " in problem else problem)

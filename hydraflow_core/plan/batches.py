@@ -108,9 +108,30 @@ def plan_job(
                 if generated and _key(setting) not in own_keys
             ]
             arguments = (*overrides, *inner, *settings, *added, *extra_args)
-            slurm = tuple({**job.slurm, **step.slurm}.items())
+            slurm = tuple(_batch_slurm(job, {**job.slurm, **step.slurm}, index, overrides, arguments).items())
             batches.append(Batch(index, number, name, arguments, sweep_dir, slurm))
     return Plan(job, run_dir, tuple(batches))
+
+
+def _batch_slurm(job: Job, raw: Dict[str, Any], index: int, own: Sequence[str],
+                 arguments: Sequence[str]) -> Dict[str, Any]:
+    """The batch's Slurm settings, ``${key}`` given by its own overrides (see resources.batch_settings)."""
+    from hydraflow_core.executors.slurm.fields import problems
+    from hydraflow_core.executors.slurm.resources import batch_settings, interpolated_fields
+
+    if not interpolated_fields(raw):
+        return raw
+    shown = f"batch {index}" + (f" ({' '.join(own)})" if own else "")
+    try:
+        settings = batch_settings(raw, arguments)
+    except KeyError as missing:
+        raise PlanError(f"{job.where}: jobs.{job.name}: slurm: {shown} sets no '{missing.args[0]}' "
+                        f"for its ${{{missing.args[0]}}}: a job's slurm: fields interpolate the batch's own "
+                        f"overrides") from None
+    bad = problems(settings)
+    if bad:
+        raise PlanError(f"{job.where}: jobs.{job.name}: {shown}: " + "; ".join(bad))
+    return settings
 
 
 def count_batches(job: Job) -> int:

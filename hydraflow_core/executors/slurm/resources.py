@@ -11,7 +11,7 @@ resolved once, with the sweep's config.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Mapping, Sequence, Tuple
 
 from hydraflow_core.errors import ResourceError
 from hydraflow_core.executors.slurm.fields import problems
@@ -56,3 +56,38 @@ def resolve(number: int, overrides: Sequence[str], fields: Iterable[str], select
         raise ResourceError(f"{shown(number, overrides)}: " + "; ".join(f"hydra.launcher.{p}" for p in bad))
     return tuple(sorted(values.items()))
 
+
+def batch_settings(raw: Mapping[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """A job's ``slurm:`` for one batch: each ``${key}`` is the value the batch's own overrides give ``key``.
+
+    A value that is one interpolation takes the override's value as YAML reads
+    it (``cpus=2`` gives 2); inside text it is pasted as written. Raises
+    KeyError naming a key the batch does not set.
+    """
+    values: Dict[str, str] = {}
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        if equals:
+            values[key.strip().lstrip("+~")] = value
+    out = dict(raw)
+    for name in interpolated_fields(raw):
+        text = raw[name]
+        keys = _NODE.findall(text)
+        missing = [k for k in keys if k not in values]
+        if missing:
+            raise KeyError(missing[0])
+        whole = _NODE.fullmatch(text.strip())
+        if whole:
+            out[name] = _yaml_value(values[whole.group(1)])
+        else:
+            out[name] = _NODE.sub(lambda match: values[match.group(1)], text)
+    return out
+
+
+def _yaml_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
