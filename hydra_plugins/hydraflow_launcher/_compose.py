@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -93,6 +93,8 @@ class RunComposer:
         self.parser = OverridesParser.create(config_loader=self.loader)
         self.templates: "OrderedDict[Tuple[str, ...], DictConfig]" = OrderedDict()
         self._is_group: Dict[str, bool] = {}
+        self._scratch_key: Optional[Tuple[str, ...]] = None  # look-ahead: the template of the kept hydra node
+        self._scratch: Optional[DictConfig] = None
         from .callback import warn_if_swap_left_out
 
         warn_if_swap_left_out(master)  # the launcher builds this composer when it is set up
@@ -111,15 +113,23 @@ class RunComposer:
         """The overrides that choose config groups or set hydra.*: the template's key."""
         return tuple(o for o in overrides if self.is_group_key(o.split("=", 1)[0].strip()))
 
-    def compose(self, overrides: Sequence[str]) -> DictConfig:
+    def compose(self, overrides: Sequence[str], look_ahead: bool = False) -> DictConfig:
+        """The run's config. ``look_ahead``: to be read before the next call only (a plan, a dry run): its
+        ``hydra`` node is one kept per template and set again for each run, not copied (most of the cost)."""
         if PRIVATE is None:
             return self.compose_fully(overrides)
         apply_overrides, overrides_dirname = PRIVATE
         parsed: List[Override] = self.parser.parse_overrides(list(overrides))
         structural = [o for o in parsed if self._structural(o)]
         values = [o for o in parsed if not self._structural(o)]
-        template = self._template(tuple(o.input_line for o in structural))
-        cfg = copy.deepcopy(template)
+        key = tuple(o.input_line for o in structural)
+        template = self._template(key)
+        memo = {}
+        if look_ahead:  # value overrides never touch hydra.* (those are structural: part of the template)
+            if self._scratch_key != key:
+                self._scratch_key, self._scratch = key, copy.deepcopy(template._get_node("hydra"))
+            memo[id(template._get_node("hydra"))] = self._scratch
+        cfg = copy.deepcopy(template, memo)
         apply_overrides(values, cfg)
         task = [o for o in parsed if not o.is_hydra_override()]
         with open_dict(cfg.hydra):

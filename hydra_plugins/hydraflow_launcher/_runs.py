@@ -112,8 +112,8 @@ class HydraRuns:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def _config(self, run: Run) -> DictConfig:
-        cfg = self.ctx.composer.compose(run.overrides)
+    def _config(self, run: Run, look_ahead: bool = False) -> DictConfig:
+        cfg = self.ctx.composer.compose(run.overrides, look_ahead=look_ahead)
         with open_dict(cfg):
             cfg.hydra.job.id = str(run.number)  # a str field: OmegaConf 2.4 warns on an int
             cfg.hydra.job.num = run.number
@@ -139,9 +139,12 @@ class HydraRuns:
         return prepared
 
     def prepare_config(self, run: Run) -> DictConfig:
-        """The run's config as it will run, ``hydra.runtime.output_dir`` set (a plan's look ahead)."""
-        cfg = self._config(run)
-        self._where(cfg)
+        """The run's config as it will run, ``hydra.runtime.output_dir`` set: a plan's look ahead, to be read
+        before the next call (see RunComposer.compose)."""
+        cfg = self._config(run, look_ahead=True)
+        hydra = cfg.hydra
+        with open_dict(hydra):
+            hydra.runtime.output_dir = os.path.abspath(Path(str(hydra.sweep.dir)) / str(hydra.sweep.subdir))
         return cfg
 
     def describe(self, run: Run) -> Dict[str, Any]:
