@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
-from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST
+from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, TIMED_OUT
 from hydraflow_core.plan import Run, Task
 
 #: backend name -> "module:Class"; imported only when that backend is used (submitit is heavy).
@@ -31,7 +31,7 @@ class RunResult:
     """The outcome of one run, as the process that ran it saw it."""
 
     run: Run
-    state: str  # COMPLETED, FAILED, INTERRUPTED or LOST (Slurm adds its own end states)
+    state: str  # COMPLETED, FAILED, INTERRUPTED, LOST or TIMED_OUT (Slurm adds its own end states)
     error: Optional[str] = None  # one line: 'RuntimeError: boom', 'the worker died (signal 9)'
     value: Any = None  # what the run function returned (the plugin: a JobReturn), when it could be carried
     log: Optional[str] = None  # where the run's output / traceback is
@@ -57,6 +57,7 @@ class Options:
     slurm: Mapping[str, Any] = field(default_factory=dict)  # Slurm: hydra.launcher.slurm.* settings
     job_name: str = "hydraflow"  # Slurm: the arrays' name
     grace: float = 5.0  # seconds a stopped task gets before SIGKILL
+    timeout: Optional[float] = None  # local: seconds one run may take (then stopped: timed out); None: no limit
 
 
 class Executor:
@@ -95,7 +96,7 @@ def create(backend: str, work: Any, options: Options, events: Any = None) -> Exe
 def worst(states: Iterable[str]) -> str:
     """A task's state from its runs' (the worst wins)."""
     states = set(states)
-    for state in (LOST, INTERRUPTED, FAILED):
+    for state in (LOST, INTERRUPTED, TIMED_OUT, FAILED):
         if state in states:
             return state
     return COMPLETED

@@ -27,7 +27,7 @@ from .files import (  # noqa: F401 - the package's public names
 )
 from .read import RunRecord, SweepState, read
 from .states import (
-    ACTIVE, CANCELLED, COMPLETED, ENDED, FAILED, INTERRUPTED, LOST, NODE_FAIL, ORDER, OUT_OF_MEMORY, OVER, PENDING,
+    ACTIVE, CANCELLED, COMPLETED, ENDED, FAILED, FINAL, INTERRUPTED, LOST, NODE_FAIL, ORDER, OUT_OF_MEMORY, OVER, PENDING,
     PLANNED, PREEMPTED, REQUEUED, RUNNING, STATES, TIMED_OUT,
 )
 from .write import EventLog, Manifest

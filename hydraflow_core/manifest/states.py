@@ -9,7 +9,6 @@ FAILED = "failed"
 INTERRUPTED = "interrupted"
 LOST = "lost"  # started, no end record, and the process that ran it is gone
 STATES = (PLANNED, PENDING, RUNNING, COMPLETED, FAILED, INTERRUPTED, LOST)
-ENDED = (COMPLETED, FAILED, INTERRUPTED)
 # What Slurm's own accounting adds for a run that left no end record of its own
 # (its task ended, or waits to run again); see executors/slurm/states.py.
 REQUEUED = "requeued"
@@ -18,6 +17,10 @@ TIMED_OUT = "timed out"
 OUT_OF_MEMORY = "out of memory"
 NODE_FAIL = "node fail"
 PREEMPTED = "preempted"
+#: States of a run's own end record (TIMED_OUT: past its local limit, ``hydra.launcher.timeout_min``).
+ENDED = (COMPLETED, FAILED, INTERRUPTED, TIMED_OUT)
+#: End records that say it all, whatever Slurm says of the run's task.
+FINAL = (COMPLETED, FAILED, TIMED_OUT)
 #: Every state word, in the order summaries list them.
 ORDER = (*STATES, REQUEUED, CANCELLED, TIMED_OUT, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED)
 #: States of a run that has ended and will not run again by itself (retry runs it again).

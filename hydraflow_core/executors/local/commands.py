@@ -20,10 +20,11 @@ import time
 from typing import Any, Dict, List, Optional
 
 from hydraflow_core.executors.base import RunResult
-from hydraflow_core.executors.local.runone import machine_error, one_line, os_error_text, signal_name
+from hydraflow_core.executors.local.runone import limit_text, machine_error, one_line, os_error_text, signal_name
 from hydraflow_core.executors.local.workers import die_with_parent
 from hydraflow_core.executors.work import Command, CommandWork, ReplayWork
-from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, EventLog, manifest_dir, process_start, replay
+from hydraflow_core.manifest import (COMPLETED, FAILED, INTERRUPTED, TIMED_OUT, EventLog, manifest_dir, process_start,
+                                     replay)
 from hydraflow_core.plan import Task
 
 _POLL_SECONDS = 0.05  # how often the commands' exits are checked
@@ -81,6 +82,8 @@ class CommandSlots:
             return
         handle.id = f"local:{slot.process.pid}"
         slot.current = run
+        if not self._replaying:  # a replayed app's runs are timed from their own start records
+            slot.run_started = time.monotonic()
         if self.events is not None and not self._replaying:  # a replayed app records its own runs
             try:
                 self.events.started(run.number, log=command.log, pid=slot.process.pid,
@@ -104,8 +107,12 @@ class CommandSlots:
             state, error = INTERRUPTED, f"stopped by {signal.Signals(self._stopping).name}"
         elif code != 0 and slot.cancelled:
             state, error = INTERRUPTED, "cancelled"
+        elif code != 0 and slot.timed_out is not None:
+            state, error = TIMED_OUT, limit_text(self.timeout)
         handle = slot.handle
-        if self._replaying:
+        if self._replaying and slot.timed_out is not None:
+            results = self._replayed_past_limit(slot)
+        elif self._replaying:
             results = self._replayed(slot, state, error)
         else:
             run = handle.task.runs[0]

@@ -25,14 +25,16 @@ from hydraflow_core.executors.base import Executor, MachineError, Options, RunRe
 from hydraflow_core.executors.local.commands import CommandSlots
 from hydraflow_core.executors.local.runone import RunInterrupted, record_for, run_one
 from hydraflow_core.executors.local.slots import Handle, Slot
+from hydraflow_core.executors.local.timeouts import TimeLimits
 from hydraflow_core.executors.local.workers import WorkerSlots
 from hydraflow_core.executors.work import CommandWork, FunctionWork, ReplayWork
 from hydraflow_core.manifest import FAILED, INTERRUPTED, RUNNING, EventLog
 from hydraflow_core.plan import Run, Task
 
 
-class LocalExecutor(WorkerSlots, CommandSlots, Executor):
-    """Tasks on this machine, at most ``max_parallel`` at once (default 1: a function's runs in this process)."""
+class LocalExecutor(WorkerSlots, CommandSlots, TimeLimits, Executor):
+    """Tasks on this machine, at most ``max_parallel`` at once (default 1: a function's runs in this process,
+    unless runs have a time limit: only a worker can be stopped)."""
 
     backend = "local"
 
@@ -44,8 +46,9 @@ class LocalExecutor(WorkerSlots, CommandSlots, Executor):
         self.gpus = list(options.gpus)
         self.events = events
         self.grace = options.grace
+        self.timeout = options.timeout  # seconds per run (see .timeouts)
         self.uses_workers = isinstance(work, FunctionWork)
-        self.in_process = self.uses_workers and self.max_parallel == 1
+        self.in_process = self.uses_workers and self.max_parallel == 1 and self.timeout is None
         self.slots: List[Slot] = []
         self.queue: Deque[Handle] = deque()  # not started yet (the rest of a dead worker's task first)
         self.source: Iterator[Task] = iter(())
@@ -69,6 +72,7 @@ class LocalExecutor(WorkerSlots, CommandSlots, Executor):
                 yield self._ready.pop(0)
             if self._busy():
                 self._step(timeout=None)
+                self._watch_limits()
             elif started == 0 and not self.queue:
                 return
 
@@ -196,6 +200,7 @@ class LocalExecutor(WorkerSlots, CommandSlots, Executor):
     def _start(self, slot: Slot, handle: Handle) -> None:
         slot.handle, slot.remaining, slot.current = handle, list(handle.task.runs), None
         slot.started_at, slot.cancelled = time.time(), False
+        slot.clear_limit()
         handle.state = RUNNING
         if self.uses_workers:
             self._start_worker(slot, handle)

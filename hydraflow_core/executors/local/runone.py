@@ -8,16 +8,17 @@ import signal
 import time
 from typing import Any, Callable, Dict, Optional
 
+from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import MachineError, RunResult
 from hydraflow_core.executors.work import RunFunction
-from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, EventLog
+from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, TIMED_OUT, EventLog
 from hydraflow_core.plan import Run
 
 #: errno values that mean the machine, not the run, is at fault.
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE}
 
 __all__ = ["COMPLETED", "FAILED", "INTERRUPTED", "RunInterrupted", "run_one", "machine_error", "one_line",
-           "os_error_text", "signal_name", "record_start", "record_end"]
+           "os_error_text", "signal_name", "limit_text", "record_start", "record_end"]
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -58,12 +59,19 @@ def signal_name(number: int) -> str:
         return f"killed by signal {number}"
 
 
+def limit_text(seconds: float) -> str:
+    """The error of a run stopped for its time limit: ``timed out after 0.02 min``."""
+    return f"timed out after {seconds / 60:g} min"
+
+
 def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
-            announce: Callable[[Run], None] = lambda run: None) -> RunResult:
+            announce: Callable[[Run], None] = lambda run: None, limit: Optional[float] = None) -> RunResult:
     """One run with its start and end records (in whichever process runs it).
 
     Raises :class:`MachineError` for a fault of the machine, KeyboardInterrupt
-    (after recording the run as interrupted) when stopped.
+    (after recording the run as interrupted) when stopped. ``limit``: the
+    run's time limit in seconds; a run stopped once past it ends timed out
+    (the executor's loop stopped it: :mod:`.timeouts`).
     """
     started = time.time()
     try:
@@ -76,6 +84,7 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
         record_end(events, result)
         return result
     record_start(events, run, prepared)
+    begun = time.monotonic()  # before announce(): once the executor finds the run past its limit, so is this
     announce(run)  # from here on, a death is this run's
     try:
         result = function.execute(run, prepared)
@@ -83,8 +92,9 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
         _record_quietly(events, RunResult(run, FAILED, str(error)))
         raise
     except KeyboardInterrupt:
-        result = RunResult(run, INTERRUPTED, "stopped by a signal", started=started,
-                           log=prepared.get("log"), output_dir=prepared.get("output_dir"))
+        state, error = (TIMED_OUT, limit_text(limit)) if _past(limit, begun) else (INTERRUPTED, "stopped by a signal")
+        result = RunResult(run, state, error, started=started, log=prepared.get("log"),
+                           output_dir=prepared.get("output_dir"))
         _record_quietly(events, result)
         raise RunInterrupted(result) from None
     except Exception as error:  # outside the task function: Hydra's own writing, our code
@@ -94,10 +104,16 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
             raise MachineError(text) from error
         result = RunResult(run, FAILED, one_line(error), log=prepared.get("log"),
                            output_dir=prepared.get("output_dir"))
+    if result.state != COMPLETED and _past(limit, begun) and stops.stopping() is not None:
+        result.state, result.error = TIMED_OUT, limit_text(limit)  # the task turned the stop into an error
     result.started = started
     result.duration = time.time() - started
     record_end(events, result)
     return result
+
+
+def _past(limit: Optional[float], since: float) -> bool:
+    return limit is not None and time.monotonic() - since >= limit
 
 
 def record_start(events: Optional[EventLog], run: Run, prepared: Dict[str, Any]) -> None:

@@ -42,3 +42,11 @@ class Slot:
         self.replay_spec: Optional[str] = None  # a replayed task: the spec naming its runs
         self.started_at = 0.0
         self.cancelled = False
+        self.clear_limit()
+
+    def clear_limit(self) -> None:
+        """A new task: no run clock yet, nothing stopped for its time limit (see :mod:`.timeouts`)."""
+        self.run_started: Optional[float] = None  # time.monotonic() when ``current`` began
+        self.timed_out: Optional[Run] = None  # the run stopped for its time limit
+        self.kill_at: Optional[float] = None  # when SIGKILL follows the SIGTERM that stopped it
+        self.followed = 0  # a replayed task: bytes of the app's events file read so far

@@ -24,9 +24,10 @@ from typing import Any, Dict, List, Optional
 
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import MachineError, RunResult
-from hydraflow_core.executors.local.runone import RunInterrupted, one_line, record_for, run_one, signal_name
+from hydraflow_core.executors.local.runone import (RunInterrupted, limit_text, one_line, record_for, run_one,
+                                                   signal_name)
 from hydraflow_core.executors.work import RunFunction
-from hydraflow_core.manifest import FAILED, INTERRUPTED, LOST, EventLog
+from hydraflow_core.manifest import FAILED, INTERRUPTED, LOST, TIMED_OUT, EventLog
 from hydraflow_core.plan import Task
 
 from hydraflow_core.executors.local.slots import Handle
@@ -71,7 +72,7 @@ def die_with_parent() -> None:
 
 
 def _worker(conn: Connection, inherited: List[Connection], function: RunFunction,
-            events: Optional[EventLog], env: Dict[str, str]) -> None:
+            events: Optional[EventLog], env: Dict[str, str], limit: Optional[float] = None) -> None:
     die_with_parent()
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)  # its own process group: a stop reaches the task's subprocesses too
@@ -87,7 +88,7 @@ def _worker(conn: Connection, inherited: List[Connection], function: RunFunction
             for run in task.runs:
                 if stops.stopping() is not None:
                     break
-                result = run_one(function, run, events, lambda r: conn.send_bytes(b"S%d" % r.number))
+                result = run_one(function, run, events, lambda r: conn.send_bytes(b"S%d" % r.number), limit)
                 conn.send_bytes(b"R" + _encode(result))
             conn.send_bytes(b"D")
     except MachineError as error:
@@ -121,7 +122,7 @@ class WorkerSlots:
         parent, child = self._fork.Pipe()
         inherited = [s.conn for s in self.slots if s.conn is not None] + [parent]
         process = self._fork.Process(target=_worker, args=(child, inherited, self.work.function, self.events,
-                                                            self._env(slot.index)),
+                                                            self._env(slot.index), self.timeout),
                                      name=f"hydraflow-worker-{slot.index}", daemon=False)
         process.start()
         self.workers_started += 1
@@ -148,16 +149,24 @@ class WorkerSlots:
                 if kind == b"S":
                     number = int(body)
                     slot.current = next((r for r in slot.remaining if r.number == number), None)
+                    slot.run_started = time.monotonic()
                 elif kind == b"R":
                     result = _decode(body)
                     result.job_id = slot.handle.id
-                    slot.current = None
+                    slot.current = slot.run_started = None
+                    if self._stopped_by_limit(slot, result):
+                        continue  # it runs again, with the rest of the task
                     slot.remaining = [r for r in slot.remaining if r.number != result.run.number]
                     slot.handle.results.append(result)
                     self._ready.append(result)
                     self._deaths_in_a_row = 0
                     self._last_progress = time.monotonic()
                 elif kind == b"D":
+                    if slot.timed_out is not None:  # the stop came between two runs: the rest runs elsewhere
+                        self._requeue(slot.handle, slot.remaining)
+                        self._finish_slot(slot, [])
+                        self._kill(slot)  # replaced by a new worker
+                        return
                     self._finish_slot(slot, [])
                     return
                 elif kind == b"F":
@@ -178,6 +187,9 @@ class WorkerSlots:
             own = self.events.has_ended(pid, run.number) if self.events is not None else None
             if own is not None:  # it recorded its end, then died before telling us
                 state, error = own.get("state", FAILED), own.get("error")
+            elif slot.timed_out is not None and slot.timed_out.number == run.number:  # killed after its grace
+                state, error = TIMED_OUT, limit_text(self.timeout)
+                record_for(self.events, run, state, error)
             elif self._stopping is not None:  # killed by our stop (a second signal): interrupted, not failed
                 state, error = INTERRUPTED, f"stopped by {signal.Signals(self._stopping).name}"
                 record_for(self.events, run, state, error)
@@ -198,6 +210,8 @@ class WorkerSlots:
                 record_for(self.events, run, INTERRUPTED, error)
                 results.append(RunResult(run, INTERRUPTED, error, job_id=slot.handle.id))
             slot.remaining = []
+        elif slot.timed_out is not None:
+            pass  # stopped for a run's time limit, not a crash: the rest runs on a new worker
         elif not results and slot.remaining:  # died between two runs, or setting up the next one
             self._deaths_in_a_row += 1
             killed = code is not None and code < 0 and -code in (signal.SIGKILL, signal.SIGTERM)
