@@ -16,6 +16,7 @@ import pytest
 from hydraflow_core.executors import (
     COMPLETED, FAILED, INTERRUPTED, Command, CommandWork, FunctionWork, Options, RunResult,
 )
+from hydraflow_core.manifest import TIMED_OUT
 from hydraflow_core.executors.local.executor import LocalExecutor
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.manifest import EventLog, Manifest, read
@@ -47,6 +48,9 @@ class Function:
             os._exit(9)
         if do == "sleep":
             time.sleep(float(args.get("s", "30")))
+        if do == "stubborn":  # ignores the SIGTERM of a time limit: only SIGKILL ends it
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            time.sleep(30)
         if do == "twoarg":
             return RunResult(run, FAILED, "TwoArgError: 1 and 2", value=TwoArgError(1, 2))
         if do == "lock":
@@ -57,6 +61,8 @@ class Function:
             raise ValueError("not the task's fault")
         if do == "slow":
             time.sleep(0.02)
+        if do == "nap":
+            time.sleep(0.2)
         time.sleep(float(args.get("s", "0")))
         with open(self.marks / f"done-{run.number}", "a") as f:
             f.write("x")
@@ -75,9 +81,9 @@ def _sweep(tmp_path, dos, runs_per_task=1):
     return tasks, events, Function(marks)
 
 
-def _run(tmp_path, dos, max_parallel, runs_per_task=1):
+def _run(tmp_path, dos, max_parallel, runs_per_task=1, **options):
     tasks, events, function = _sweep(tmp_path, dos, runs_per_task)
-    executor = LocalExecutor(FunctionWork(function), Options(max_parallel=max_parallel), events)
+    executor = LocalExecutor(FunctionWork(function), Options(max_parallel=max_parallel, **options), events)
     try:
         results = list(executor.stream(tasks))
     finally:
@@ -195,7 +201,7 @@ def test_workers_killed_at_random_moments(tmp_path):
     assert failed <= len(kills)
 
 
-def _commands(tmp_path, scripts, max_parallel=2):
+def _commands(tmp_path, scripts, max_parallel=2, **options):
     manifest = Manifest(tmp_path / "job")
     manifest.create({"kind": "job"})
     tasks = list(plan([[[s] for s in scripts]], 1))
@@ -207,7 +213,7 @@ def _commands(tmp_path, scripts, max_parallel=2):
         argv = [sys.executable, "-c", script] if script != "missing" else ["/no/such/program"]
         return Command(tuple(argv), str(tmp_path), str(tmp_path / f"log-{task.index}.txt"), {"MARK": str(task.index)})
 
-    return tasks, LocalExecutor(CommandWork(spec), Options(max_parallel=max_parallel), events)
+    return tasks, LocalExecutor(CommandWork(spec), Options(max_parallel=max_parallel, **options), events)
 
 
 def test_commands(tmp_path):
@@ -244,3 +250,40 @@ def test_stop_interrupts_running_commands_and_kills_after_grace(tmp_path):
     assert all(s.process is None for s in executor.slots)
     assert [run.state for run in read(tmp_path / "job").runs][:2] == [INTERRUPTED, INTERRUPTED]
     assert not (tmp_path / "log-2.txt").exists(), "a queued task started after the stop"
+
+
+LIMIT = "timed out after 0.01 min"  # 0.6 s: a nap of 0.2 s is well inside it
+
+
+@pytest.mark.parametrize(
+    "dos, max_parallel, runs_per_task, expected, workers",
+    [
+        pytest.param(["", "sleep", ""], 1, 1, {0: COMPLETED, 1: TIMED_OUT, 2: COMPLETED}, 2,
+                     id="max_parallel=1-on-a-worker"),
+        pytest.param(["", "sleep", "", ""], 2, 1, {0: COMPLETED, 1: TIMED_OUT, 2: COMPLETED, 3: COMPLETED}, 2,
+                     id="max_parallel=2"),
+        pytest.param(["sleep", "", "", ""], 1, 2, {0: TIMED_OUT, 1: COMPLETED, 2: COMPLETED, 3: COMPLETED}, 2,
+                     id="rest-of-the-task-on-a-new-worker"),
+        pytest.param(["stubborn", ""], 2, 2, {0: TIMED_OUT, 1: COMPLETED}, 2, id="killed-after-the-grace-period"),
+        pytest.param(["nap", "nap"], 1, 2, {0: COMPLETED, 1: COMPLETED}, 1, id="each-run-has-its-own-limit"),
+    ],
+)
+def test_time_limits(tmp_path, dos, max_parallel, runs_per_task, expected, workers):
+    started = time.monotonic()
+    results, executor = _run(tmp_path, dos, max_parallel, runs_per_task, timeout=0.6, grace=0.3)
+    assert time.monotonic() - started < 10
+    assert {n: r.state for n, r in results.items()} == expected
+    assert all(r.error == LIMIT for r in results.values() if r.state == TIMED_OUT)
+    recorded = {run.number: (run.state, run.error) for run in read(tmp_path / "sweep").runs}
+    assert recorded == {n: (r.state, r.error) for n, r in results.items()}
+    assert executor.workers_started == workers  # a worker stopped for a limit is replaced when there is more to run
+    marks = tmp_path / "marks"
+    assert all((marks / f"done-{n}").read_text() == "x" for n, state in expected.items() if state == COMPLETED)
+
+
+def test_commands_past_their_limit_time_out(tmp_path):
+    tasks, executor = _commands(tmp_path, ["import time; time.sleep(30)", "print('on time')"], timeout=0.6, grace=0.3)
+    results = {r.run.number: r for r in executor.stream(tasks)}
+    assert {n: (r.state, r.error, r.returncode) for n, r in results.items()} == {
+        0: (TIMED_OUT, LIMIT, -signal.SIGTERM), 1: (COMPLETED, None, 0)}
+    assert [run.state for run in read(tmp_path / "job").runs] == [TIMED_OUT, COMPLETED]

@@ -22,6 +22,7 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
+from hydraflow_core.manifest import TIMED_OUT
 from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
@@ -211,9 +212,10 @@ def as_job_return(result: RunResult) -> JobReturn:
     else:
         ret = failed_return(result.run.overrides, result.error or result.state, result.log)
         # The process that ran a failed run appended its traceback to its log (a worker whose result
-        # could not travel, a replayed app); a run that never started has none.
-        ret.traceback_in_log = "could not be unpickled" in (result.error or "") or result.value is None and \
-            result.returncode is None and result.started is not None and result.log is not None
+        # could not travel, a replayed app); a run that never started, or was stopped for its limit, has none.
+        ret.traceback_in_log = result.state != TIMED_OUT and (
+            "could not be unpickled" in (result.error or "") or result.value is None and
+            result.returncode is None and result.started is not None and result.log is not None)
     ret.job_id = result.job_id
     ret.state = result.state
     return ret

@@ -8,6 +8,8 @@ from typing import List, Optional, Tuple
 
 from hydra.core.utils import JobReturn
 
+from hydraflow_core.manifest import TIMED_OUT
+
 
 def next_steps(sweep_dir: Path, slurm: bool = False) -> str:
     where = shown(sweep_dir)
@@ -32,6 +34,7 @@ def slim(result: JobReturn) -> JobReturn:
     slim.log_path = getattr(result, "log_path", None)
     slim.traceback_in_log = getattr(result, "traceback_in_log", False)
     slim.job_id = getattr(result, "job_id", None)
+    slim.state = getattr(result, "state", None)
     slim.output_dir = None
     if slim.log_path is None and result.hydra_cfg is not None:  # another launcher's result
         slim.output_dir = str(result.hydra_cfg.hydra.runtime.output_dir)
@@ -45,8 +48,13 @@ def failure_summary(total: int, failures: List[Tuple[int, JobReturn]], done: Opt
     if machine:
         lines.append(f"hydraflow: stopped starting runs: {machine}")
     not_run = f", {total - done} not run" if done < total else ""
-    lines.append(f"hydraflow: {len(failures)} of {total} runs failed ({done - len(failures)} completed{not_run})"
-                 + (":" if failures else ""))
+    timed_out = sum(getattr(result, "state", None) == TIMED_OUT for _, result in failures)
+    failed = len(failures) - timed_out
+    if failed or not timed_out:
+        what = f"{failed} of {total} runs failed" + (f" and {timed_out} timed out" if timed_out else "")
+    else:
+        what = f"{timed_out} of {total} runs timed out"
+    lines.append(f"hydraflow: {what} ({done - len(failures)} completed{not_run})" + (":" if failures else ""))
     tracebacks_in_logs = False
     for number, result in failures:
         error = result._return_value

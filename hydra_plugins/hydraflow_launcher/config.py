@@ -40,6 +40,9 @@ class HydraflowLauncherConf:
     dry_run: bool = False
     # a run that failed, timed out, ran out of memory or was lost is run again up to this many times
     max_retries: int = 0
+    # maximum time of one run in minutes, then it is stopped and recorded as timed out (null: no limit).
+    # Local runs; on Slurm it limits each run inside an array task (slurm.timeout_min limits the task)
+    timeout_min: Optional[float] = None
     # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm");
     # a field may interpolate the run's own config (${model.gpus}): resolved per run
     slurm: Dict[str, Any] = field(default_factory=_slurm_defaults)

@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "slurm")
-FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "start", "wait", "dry_run", "max_retries", "slurm")
+FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "start", "wait", "dry_run", "max_retries", "timeout_min",
+          "slurm")
 STARTS = ("fork", "exec")
 
 
@@ -27,6 +28,15 @@ class LauncherSettingsError(CompactHydraException):
 
 # A GPU id as CUDA_VISIBLE_DEVICES takes it: an index, or a GPU / MIG UUID.
 _GPU_ID = re.compile(r"[0-9]+|(GPU|MIG)-[0-9A-Za-z/-]+")
+
+
+def _timeout_problems(minutes: Any) -> List[str]:
+    if minutes is None:
+        return []
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes < float("inf"):
+        return [f"timeout_min must be a positive number of minutes (e.g. 30 or 0.5), or null for no limit, "
+                f"not {minutes!r}"]
+    return []
 
 
 def _gpu_problems(gpus: Any) -> List[str]:
@@ -45,12 +55,14 @@ def _gpu_problems(gpus: Any) -> List[str]:
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: Optional[int] = None, gpus: Any = (),
                  runs_per_task: int = 1, start: str = "fork", wait: bool = True, dry_run: bool = False,
-                 max_retries: int = 0, slurm: Any = None, **unknown: Any) -> None:
+                 max_retries: int = 0, slurm: Any = None, timeout_min: Optional[float] = None,
+                 **unknown: Any) -> None:
         # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
         self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
         self.wait = wait
         self.start = start
         self.dry_run, self.max_retries = dry_run, max_retries
+        self.timeout_min = timeout_min
         self.slurm, self.per_run, self.slurm_problems = _slurm_settings(slurm)
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
@@ -91,6 +103,7 @@ class HydraflowLauncher(Launcher):
         for name in ("wait", "dry_run"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false, not {getattr(self, name)!r}")
+        problems.extend(_timeout_problems(self.timeout_min))
         if problems:
             raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
         repeated = sorted({g for g in self.gpus if self.gpus.count(g) > 1})
@@ -118,8 +131,13 @@ class HydraflowLauncher(Launcher):
 
     @property
     def workers(self) -> int:
-        """Local: how many tasks run at once (1: in this process)."""
+        """Local: how many tasks run at once (1: in this process, unless runs have a time limit)."""
         return self.max_parallel or 1
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds one run may take (``timeout_min``), None: no limit."""
+        return None if self.timeout_min is None else float(self.timeout_min) * 60
 
     @property
     def composer(self):
@@ -129,7 +147,7 @@ class HydraflowLauncher(Launcher):
         """The launcher settings, as recorded in a sweep's manifest."""
         return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
                 "runs_per_task": self.runs_per_task, "start": self.start, "wait": self.wait,
-                "max_retries": self.max_retries, "slurm": dict(self.slurm)}
+                "max_retries": self.max_retries, "timeout_min": self.timeout_min, "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Hydra's launcher API, for any other sweeper (basic, Optuna ...): one batch, results in run order.
@@ -197,7 +215,7 @@ class HydraflowLauncher(Launcher):
         log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
         base = {k: v for k, v in self.slurm.items() if k not in self.per_run}
         options = Options(max_parallel=self.max_parallel if self.backend == "slurm" else self.workers,
-                          gpus=tuple(self.gpus), wait=self.wait, slurm=base,
+                          gpus=tuple(self.gpus), wait=self.wait, slurm=base, timeout=self.timeout,
                           job_name=str(self.slurm.get("job_name") or self.config.hydra.job.name))
         if self.backend == "slurm":
             runs = Planner(self).resolved(runs)
@@ -244,12 +262,15 @@ class HydraflowLauncher(Launcher):
         if self.backend == "slurm" or self.start == "exec":
             extra = ["hydra.launcher.backend=local", "hydra.launcher.max_parallel=1", "hydra.launcher.start=fork",
                      "hydra.launcher.max_retries=0"]  # retries are this launch's business
+            if self.backend == "local":  # each run's limit is kept by this process (on Slurm by the task's app)
+                extra.append("hydra.launcher.timeout_min=null")
             argv, cwd = self.session.replay_command(extra)
             where = "on Slurm" if self.backend == "slurm" else \
                 f"locally on {self.workers} fresh interpreter(s)"
             return ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd), where
         workers = min(self.workers, -(-total // self.runs_per_task)) if total else self.workers
-        where = "in this process" if self.workers == 1 else f"on {workers} worker{'s' * (workers > 1)}"
+        here = self.workers == 1 and self.timeout is None  # a run in this process could not be stopped
+        where = "in this process" if here else f"on {workers} worker{'s' * (workers > 1)}"
         return FunctionWork(HydraRuns(self.ctx)), f"locally {where}"
 
     def _logged(self, tasks: Iterable[Any], block: int = 1000) -> Iterator[Any]:

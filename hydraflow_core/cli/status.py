@@ -54,7 +54,7 @@ def apply_slurm(state: SweepState) -> Optional[str]:
     full = None
     for run in state.runs:
         job = tasks.get(run.number)
-        if job is None or run.state in (COMPLETED, FAILED):
+        if job is None or run.state in manifest.FINAL:
             continue
         if full is None:
             full = manifest.disk_is_full(state.sweep_dir)
@@ -124,7 +124,7 @@ def render(console: Console, state: SweepState, shown_dir: str) -> None:
         style = _STYLE.get(run.state, "")
         detail = f" — {run.error}" if run.error else ""
         console.print(f"  #{run.number} [{style}]{run.state}[/] {_what(run, kind)}{detail}", highlight=False)
-        if run.log and run.state in (FAILED, LOST):
+        if run.log and run.state in (FAILED, LOST, manifest.TIMED_OUT):
             console.print(f"      log: {_short(run.log, state.sweep_dir)}", highlight=False)
     if len(unfinished) > LISTED:
         console.print(f"  ... and {len(unfinished) - LISTED} more (hydraflow status --json for all)",

@@ -23,7 +23,7 @@ from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, t
 from hydraflow_core.executors.slurm.states import fold
 from hydraflow_core.executors.work import CommandWork, ReplayWork
 from hydraflow_core.manifest import (
-    COMPLETED, FAILED, OVER, EventLog, append, disk_is_full, json_line, manifest_dir, read,
+    COMPLETED, FAILED, FINAL, OVER, EventLog, append, disk_is_full, json_line, manifest_dir, read,
 )
 from hydraflow_core.plan import Task
 
@@ -120,7 +120,7 @@ class SlurmExecutor(Executor):
             for number in sorted(left):
                 record, task = records.get(number), task_of[number]
                 slurm = states.get(task)
-                if record is not None and record.state in (COMPLETED, FAILED) and (record.attempt or 0) >= attempt:
+                if record is not None and record.state in FINAL and (record.attempt or 0) >= attempt:
                     left.discard(number)
                     yield _from_record(runs[number], record, task)
                     continue

@@ -1,6 +1,7 @@
 """A run's state from its own records and from what Slurm says of its task: one rule for the wait and `status`.
 
-A run's own end record always wins (completed, failed). A run without one
+A run's own end record always wins (completed, failed, and timed out: past
+``hydra.launcher.timeout_min``, which the task's app keeps per run). A run without one
 takes its task's state: pending or running while Slurm has it queued or
 running, requeued while it waits to run again, and once Slurm says the task
 ended: cancelled, timed out, out of memory, node fail, preempted, or failed
@@ -14,7 +15,7 @@ from typing import Optional, Tuple
 
 from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED
 from hydraflow_core.manifest import (
-    CANCELLED, COMPLETED, FAILED, INTERRUPTED, LOST, NODE_FAIL, OUT_OF_MEMORY, PENDING, PREEMPTED, REQUEUED, RUNNING,
+    CANCELLED, FAILED, FINAL, INTERRUPTED, LOST, NODE_FAIL, OUT_OF_MEMORY, PENDING, PREEMPTED, REQUEUED, RUNNING,
     TIMED_OUT,
 )
 
@@ -33,7 +34,7 @@ def fold(state: str, started: bool, task: str, slurm: Optional[str], error: Opti
     ``started``: the run has a start record. ``disk_full``: the sweep's disk
     has no space left (a run that ended without a record is then named for it).
     """
-    if state in (COMPLETED, FAILED) or slurm is None:
+    if state in FINAL or slurm is None:
         return state, error  # its own end record says it all (or Slurm says nothing)
     if state == INTERRUPTED:  # stopped by a signal on the node: why, or that it comes back
         if slurm in ENDED_STATES and slurm != "COMPLETED":
