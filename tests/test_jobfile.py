@@ -71,6 +71,12 @@ VALID = [
         Job("j", "run", "./go"),
         id="empty-steps",
     ),
+    pytest.param("jobs:\n  j:\n    run: ./go\n    timeout_min: 0.5\n", Job("j", "run", "./go", timeout_min=0.5),
+                 id="timeout-min"),
+    pytest.param("jobs:\n  j:\n    run: ./go\n    timeout_min: 90\n", Job("j", "run", "./go", timeout_min=90.0),
+                 id="timeout-min-whole"),
+    pytest.param("jobs:\n  j:\n    run: ./go\n    timeout_min: null\n", Job("j", "run", "./go"),
+                 id="timeout-min-null-no-limit"),
 ]
 
 
@@ -93,6 +99,17 @@ BROKEN = [
     pytest.param("jobs:\n  t:\n    call: launch.sweep\n    slurm:\n      nodes: 1\n", [
         "hydraflow.yaml:3: jobs.t.slurm: slurm: sends the batches of a 'run:' job to Slurm; this job has 'call:'",
     ], id="slurm-on-a-call-job"),
+    *[pytest.param(f"jobs:\n  t:\n    run: ./go\n    timeout_min: {value}\n", [
+        f"hydraflow.yaml:4: jobs.t.timeout_min: expected a positive number of minutes (e.g. 30 or 0.5), got {shown}"],
+        id=f"timeout-min-{id_}") for value, shown, id_ in (
+            ("0", "0", "zero"), ("-1", "-1", "negative"), ("'5'", "'5'", "quoted"), ("5m", "'5m'", "unit"),
+            ("true", "true", "bool"), ("[1]", "a list", "list"))],
+    pytest.param("jobs:\n  t:\n    call: launch.sweep\n    timeout_min: 5\n", [
+        "hydraflow.yaml:4: jobs.t.timeout_min: timeout_min limits the batches a 'run:' job runs on this machine; "
+        "this job has 'call:'"], id="timeout-min-on-a-call-job"),
+    pytest.param("jobs:\n  t:\n    run: ./go\n    timeout_min: 5\n    slurm:\n      nodes: 1\n", [
+        "hydraflow.yaml:4: jobs.t.timeout_min: timeout_min limits the batches a 'run:' job runs on this machine; "
+        "on Slurm a batch's limit is its slurm: timeout_min"], id="timeout-min-on-slurm"),
     pytest.param("", ["hydraflow.yaml:1: the file is empty; it needs a 'jobs:' mapping"], id="empty-file"),
     pytest.param("# only a comment\n", ["hydraflow.yaml:1: the file is empty; it needs a 'jobs:' mapping"],
                  id="only-comments"),
@@ -134,9 +151,9 @@ BROKEN = [
         """,
         [
             "hydraflow.yaml:4: jobs.train.step: unknown key (did you mean 'steps'?); "
-            "valid keys: run, call, submit, with, max_parallel, steps, slurm",
+            "valid keys: run, call, submit, with, max_parallel, timeout_min, steps, slurm",
             "hydraflow.yaml:6: jobs.train.max_paralel: unknown key (did you mean 'max_parallel'?); "
-            "valid keys: run, call, submit, with, max_parallel, steps, slurm",
+            "valid keys: run, call, submit, with, max_parallel, timeout_min, steps, slurm",
         ],
         id="unknown-job-keys-all-reported",
     ),
@@ -258,7 +275,7 @@ BROKEN = [
         [
             "hydraflow.yaml:2: jobs.train: needs one of run, call or submit",
             "hydraflow.yaml:3: jobs.train.runn: unknown key (did you mean 'run'?); "
-            "valid keys: run, call, submit, with, max_parallel, steps, slurm",
+            "valid keys: run, call, submit, with, max_parallel, timeout_min, steps, slurm",
             "hydraflow.yaml:5: jobs.train.steps[0].batch: unclosed '(' in override\n"
             "    a=(1\n      ^\nhint: close the group with ')'",
             "hydraflow.yaml:6: jobs.train.steps[0].arg: unknown key (did you mean 'args'?); "

@@ -10,9 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hydraflow_core.cli.run import COMPLETED, FAILED, BatchResult
+from hydraflow_core.manifest import TIMED_OUT
 from hydraflow_core.plan.batches import Batch
 
-_STYLE = {COMPLETED: "green", FAILED: "bold red"}
+_STYLE = {COMPLETED: "green", FAILED: "bold red", TIMED_OUT: "bold red"}
 _TAIL_LINES = 8
 
 
@@ -78,9 +79,10 @@ def print_summary(
         counts[r.state] = counts.get(r.state, 0) + 1
     console.print(", ".join(f"{n} {state}" for state, n in counts.items()), highlight=False)
     for r in results:
-        if r.state == FAILED and r.log:
+        if r.state in (FAILED, TIMED_OUT) and r.log:
             lines = (directory / r.log).read_text(errors="replace").splitlines()[-_TAIL_LINES:]
-            console.print(f"\n[bold red]{r.name}[/] failed; the end of its log:", highlight=False)
+            said = r.error if r.state == TIMED_OUT else "failed"
+            console.print(f"\n[bold red]{r.name}[/] {said}; the end of its log:", highlight=False)
             console.print("\n".join("    " + line for line in lines), markup=False, highlight=False)
 
 

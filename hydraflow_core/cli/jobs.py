@@ -152,6 +152,8 @@ def _job_as_dict(job) -> dict:
         out["with"] = _words(job.with_)
     if job.max_parallel != 1:
         out["max_parallel"] = job.max_parallel
+    if job.timeout_min is not None:
+        out["timeout_min"] = job.timeout_min
     steps = []
     for step in job.steps:
         fields = {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_}

@@ -161,7 +161,7 @@ def _retry_batches(state, work, batches, directory: Path, parallel: int, on_slur
     with ProgressDisplay(console, len(batches), title) as display:
         try:
             results = execute(work, list(batches.values()), directory, record, attempt, parallel, on_slurm, display,
-                              str(header.get("job")))
+                              str(header.get("job")), header.get("timeout_min"))
         except Interrupted as stop:
             results, interrupted = stop.results, stop.exit_code
         finally:

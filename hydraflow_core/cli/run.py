@@ -87,6 +87,7 @@ def create_manifest(plan: Plan, directory: Path, command: Sequence[str], max_par
         "kind": "job", "job": job.name, "slurm": bool(job.slurm or any(s.slurm for s in job.steps)), "job_kind": job.kind, "target": job.target,
         "command": list(command), "directory": str(directory), "run_dir": plan.run_dir,
         "max_parallel": max_parallel, "runs": len(plan.batches),
+        **({"timeout_min": job.timeout_min} if job.timeout_min else {}),
         "launch": {"python": sys.executable, "argv": [sys.executable, *sys.argv], "cwd": os.getcwd()},
     })
     record.add_plan({"run": b.index, "overrides": list(b.arguments), "group": b.step, "task": b.index,
@@ -111,14 +112,17 @@ def batch_command(command: Sequence[str], directory: Path, batches: Dict[int, Ba
 
 
 def execute(work: Any, batches: Sequence[Batch], directory: Path, record: manifests.Manifest, attempt: int,
-            max_parallel: int, on_slurm: bool, events: Events, job_name: str) -> List[BatchResult]:
-    """Every batch through the local or the Slurm executor; results in batch order.
+            max_parallel: int, on_slurm: bool, events: Events, job_name: str,
+            timeout_min: Optional[float] = None) -> List[BatchResult]:
+    """Every batch through the local or the Slurm executor; results in batch order (``timeout_min``: each
+    local batch's time limit).
 
     A stop signal raises :class:`Interrupted` with what ran so far (on Slurm
     nothing is cancelled: the batches go on there).
     """
     by_index = {b.index: b for b in batches}
-    options = Options(max_parallel=max_parallel, job_name=job_name)
+    options = Options(max_parallel=max_parallel, job_name=job_name,
+                      timeout=timeout_min * 60 if timeout_min else None)
     executor = create("slurm" if on_slurm else "local", work, options,
                       manifests.EventLog(record.sweep_dir, attempt))
     executor.on_start = lambda task: events.started(by_index[task.index])
@@ -159,7 +163,7 @@ def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: i
         finally:
             os.chdir(previous)
     return execute(batch_command(command, directory, batches), plan.batches, directory, record, attempt,
-                   max_parallel, on_slurm, events, plan.job.name)
+                   max_parallel, on_slurm, events, plan.job.name, plan.job.timeout_min)
 
 
 def load_function(target: str, directory: Path) -> Callable[[List[str]], object]:

@@ -21,7 +21,7 @@ from hydraflow_core.plan.batches import (SUBMIT_PLACEHOLDERS, check_batch, check
 
 # Characters that make shlex differ from str.split: quotes, escapes (comments are off in shlex.split).
 _SHELL_SPECIAL = re.compile(r"[\\'\"]")
-JOB_KEYS = (*KINDS, "with", "max_parallel", "steps", "slurm")
+JOB_KEYS = (*KINDS, "with", "max_parallel", "timeout_min", "steps", "slurm")
 STEP_KEYS = ("batch", "zip", "args", "with", "slurm")
 _JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _CALL_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
@@ -135,6 +135,7 @@ class Checker:
             target = self.target(kind, fields[kind][1], f"{key}.{kind}")
         with_ = self.overrides(fields.get("with"), f"{key}.with", check="with")
         max_parallel = self.max_parallel(fields.get("max_parallel"), f"{key}.max_parallel")
+        timeout_min = self.timeout_min(fields.get("timeout_min"), f"{key}.timeout_min")
         slurm = self.slurm(fields.get("slurm"), f"{key}.slurm")
         steps_and_nodes = self.steps(fields.get("steps"), f"{key}.steps")
         if len(self.problems) > before:
@@ -148,7 +149,13 @@ class Checker:
             self.problem(fields[kind][0], f"{key}.slurm", f"slurm: sends the batches of a 'run:' job to Slurm; "
                          f"this job has '{kind}:'")
             return None
-        return Job(name, kind, target, with_, max_parallel, steps, where=where, slurm=slurm or {})
+        if timeout_min is not None and (kind != "run" or slurm or any(step.slurm for step in steps)):
+            self.problem(fields["timeout_min"][0], f"{key}.timeout_min", "timeout_min limits the batches a 'run:' "
+                         "job runs on this machine; " + (f"this job has '{kind}:'" if kind != "run" else
+                                                         "on Slurm a batch's limit is its slurm: timeout_min"))
+            return None
+        return Job(name, kind, target, with_, max_parallel, steps, where=where, slurm=slurm or {},
+                   timeout_min=timeout_min)
 
     def one_key_one_place(self, key: str, job_with, job_with_pair, steps_and_nodes) -> None:
         """A batch-grid key set again by ``args`` or ``with``; a ``hydra.sweep.dir`` for many batches."""
@@ -328,6 +335,15 @@ class Checker:
                 ok = False
             settings[name] = value
         return settings if ok else None
+
+    def timeout_min(self, pair, key: str) -> Optional[float]:
+        """Minutes a batch may run: a positive number (null: no limit)."""
+        value = None if pair is None or self.tagged(pair[1], key) else plain_value(pair[1])
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0):
+            self.problem(pair[1], key, f"expected a positive number of minutes (e.g. 30 or 0.5), got "
+                         f"{describe(pair[1])}")
+            return None
+        return None if value is None else float(value)
 
     def max_parallel(self, pair, key: str) -> Optional[int]:
         if pair is None:

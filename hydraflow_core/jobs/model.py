@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 KINDS = ("run", "call", "submit")
 
@@ -34,6 +34,7 @@ class Job:
     steps: Tuple[Step, ...] = (Step(),)
     slurm: Dict[str, Any] = field(default_factory=dict, compare=False)  # batches go to Slurm when set
     where: str = field(default="", compare=False)  # FILE:LINE of its run/call/submit, for messages
+    timeout_min: Optional[float] = None  # a local `run` job: each batch's time limit, in minutes
 
 
 @dataclass(frozen=True)
