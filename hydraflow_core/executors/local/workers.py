@@ -182,6 +182,8 @@ class WorkerSlots:
         how = f"exit code {code}" if code is None or code >= 0 else signal_name(-code)
         pid = slot.process.pid
         results = []
+        if slot.timed_out is not None and slot.current is not None and slot.current.number != slot.timed_out.number:
+            slot.current = None  # it began as the stop for another run's limit came: it runs again, below
         if slot.current is not None:
             run = slot.current
             own = self.events.has_ended(pid, run.number) if self.events is not None else None
