@@ -153,7 +153,7 @@ def test_workers_killed_at_random_moments(tmp_path):
     """Every run that was not killed completes exactly once; every failure names the run really running."""
     n = 300  # 300 runs see ~30 kills at every moment of a run's life; 3000 proved nothing more
     tasks, events, function = _sweep(tmp_path, ["", ] * n, runs_per_task=4)
-    tasks = [Task(t.index, t.group, tuple(r.__class__(r.number, r.overrides + ("s=0.002",), r.group)
+    tasks = [Task(t.index, t.group, tuple(r.__class__(r.number, r.overrides + ("s=0.005",), r.group)
                                           for r in t.runs)) for t in tasks]
     executor = LocalExecutor(FunctionWork(function), Options(max_parallel=2), events)
     rng = random.Random(3)
