@@ -165,8 +165,10 @@ def status(directory: Path, console: Console, *, as_json_output: bool = False, w
 
 
 def unfinished(state: SweepState, failed_only: bool = False) -> List[manifest.RunRecord]:
-    """The runs a retry runs: every run that did not complete (``failed_only``: failed and lost)."""
+    """The runs a retry runs: every run that did not complete (``failed_only``: those that ended badly,
+    the states ``max_retries`` runs again)."""
     if failed_only:
-        return [r for r in state.runs if r.state in (FAILED, LOST, manifest.TIMED_OUT, manifest.OUT_OF_MEMORY,
-                                                     manifest.NODE_FAIL)]
+        from hydraflow_core.manifest.states import RETRIED
+
+        return [r for r in state.runs if r.state in RETRIED]
     return [r for r in state.runs if r.state != COMPLETED]
