@@ -33,6 +33,11 @@ def prepare(arguments: List[str], parser: Any, loader: Any) -> List[str]:
     return [_evaluate_hydra_functions(unquote_keyed_pipes(a), parser, loader) for a in arguments]
 
 
+def evaluate_functions(arguments: List[str], parser: Any, loader: Any) -> List[str]:
+    """Only Hydra's functions: for overrides Hydra never read (``hydraflow sweep`` hands them over)."""
+    return [_evaluate_hydra_functions(a, parser, loader) for a in arguments]
+
+
 def _evaluate_hydra_functions(text: str, parser: Any, loader: Any) -> str:
     """``glob(...)`` -> the matching options as a comma sweep; ``interval(...)`` -> an error.
 

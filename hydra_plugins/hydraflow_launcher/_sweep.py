@@ -27,12 +27,10 @@ from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.stop import Stopped
 from hydraflow_core.manifest import EventLog
 from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs
-from hydraflow_core.syntax import parse_sweep
-from hydraflow_core.syntax.parser import unquote_groups
 
 from ._compose import RunComposer
-from ._overrides import prepare
-from ._reasons import base60_source, composition_reason
+from ._groups import batch_groups
+from ._reasons import composition_reason
 from ._summary import failure_summary, next_steps, shown, slim
 
 log = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
             if ours:
                 launcher.ctx.subdirs.update(subdirs)
         else:
-            groups = _batch_groups(sweeper, arguments, composer)
+            groups = batch_groups(sweeper, arguments, composer)
     except HydraflowError as error:
         raise SweepError(f"hydraflow: {error}") from None
     total = sum(_size(group) for group in groups)
@@ -223,63 +221,6 @@ def _record_end(events: EventLog, number: int, result: JobReturn) -> None:
         error = f"{type(value).__name__}: {value}".splitlines()[0] if value is not None else "failed"
     output = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
     events.ended(number, state, error, **({"output_dir": output} if output else {}))
-
-
-def _batch_groups(sweeper: Any, arguments: List[str], composer: RunComposer) -> list:
-    """Each sub-sweep (a '|' section) is a batch group; with `job`, each batch of the job too."""
-    params = [f"{key}={_param_text(sweeper, key, value)}" for key, value in sweeper.params.items()]
-
-    def ready(overrides: List[str]) -> List[str]:
-        return [unquote_groups(o) for o in prepare(overrides, composer.parser, composer.loader)]
-
-    overrides = ready(params + list(arguments))
-    if not sweeper.job:
-        return parse_sweep(overrides).groups()
-    from hydraflow_core.jobs import load as jobfile
-    from hydraflow_core.plan.batches import plan_job
-
-    path, shown_as = _job_file(sweeper)
-    job = jobfile.get_job(jobfile.load(path, shown_as), sweeper.job, str(path))
-    groups = []
-    for batch in plan_job(job, generated=False).batches:
-        groups.extend(parse_sweep([*ready(list(batch.arguments)), *overrides]).groups())
-    return groups
-
-
-def _job_file(sweeper: Any) -> Tuple[Path, str]:
-    """The job file of `hydra.sweeper.job`: `hydra.sweeper.file`, else hydraflow.yaml where Hydra started."""
-    from hydraflow_core.jobs.load import FILE_NAME
-    from hydraflow_core.errors import UsageError
-
-    cwd = Path(str(sweeper.config.hydra.runtime.cwd))
-    if sweeper.file:
-        path = cwd / str(sweeper.file)
-        if not path.is_file():
-            problem = "a directory, not a file" if path.is_dir() else "no such file"
-            raise UsageError(f"hydra.sweeper.file={sweeper.file}: {problem} (in {cwd})")
-        return path, str(sweeper.file)
-    path = cwd / FILE_NAME
-    if not path.is_file():
-        raise UsageError(f"no {FILE_NAME} in {cwd} for hydra.sweeper.job={sweeper.job} "
-                         f"(write one, or give its path with hydra.sweeper.file=PATH)")
-    return path, FILE_NAME
-
-
-def _param_text(sweeper: Any, key: str, value: Any) -> str:
-    """A `hydra.sweeper.params` value as text; YAML 1.1 turns an unquoted 1:30 into 90."""
-    # An int, or its text when Hydra's basic sweeper (Dict[str, str]) read the params before the swap.
-    number = value if isinstance(value, int) and not isinstance(value, bool) else (
-        int(value) if isinstance(value, str) and value.isdigit() else None)
-    if number is not None and number >= 60:
-        written = base60_source(sweeper.config, key, number)
-        if written is not None:
-            log.warning(
-                f"hydraflow: hydra.sweeper.params.{key} is the number {number}: YAML 1.1 reads the unquoted "
-                f"{written[1]} in {written[0]} as a base-60 number; for a range quote it ('{written[1]}')"
-            )
-    if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
-        return ",".join(str(v) for v in value)
-    return str(value)
 
 
 def _validate(composer: RunComposer, groups: list) -> None:

@@ -24,6 +24,27 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
+SWEEP_HELP = """\
+Read ARGS with the extended sweep syntax, as hydraflow expand reads them (one
+level of shell quoting), then start COMMAND once as a Hydra multirun with the
+hydraflow launcher and sweeper, which run exactly those runs. Hydra never sees
+an extended value, so ranges on typed (dataclass) fields, (..) groups, keyed
+pipes and # counts work where python train.py -m ... would stop.
+
+  COMMAND   every word before the first override (KEY=VALUE or ~KEY)
+  ARGS      overrides in the extended syntax; hydra.* settings, hydra/launcher=NAME
+            and Hydra's options (-cn NAME ...) pass through untouched
+
+A mistake in ARGS is reported before the app starts (exit code 2); otherwise
+the exit code is the app's. Ctrl-C is passed on to the app, which records its
+runs: hydraflow status / retry work on the sweep directory as for any sweep.
+
+examples:
+  hydraflow sweep -- python train.py lr=1m:3m batch_size=16,32
+  hydraflow sweep -- python train.py 'model=(cnn,vit)_(s,l)' 'seed=0:2|model=big'
+  hydraflow sweep --dry-run -- python train.py 'x=0:1:#5' hydra.launcher.max_parallel=2
+"""
+
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -47,6 +68,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help=f"most values one override may give (default {MAX_VALUES})",
     )
     expand.set_defaults(handler=_expand)
+
+    sweep = commands.add_parser(
+        "sweep",
+        usage="hydraflow sweep [-h] [--dry-run] [--max-values N] -- COMMAND [ARGS ...]",
+        help="run a sweep typed on the command line (extended syntax) as one Hydra multirun",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=SWEEP_HELP,
+    )
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print the runs (by batch group) and the command that would start, start nothing")
+    sweep.add_argument(
+        "--max-values", type=int, default=MAX_VALUES, metavar="N",
+        help=f"most values one override may give (default {MAX_VALUES})",
+    )
+    sweep.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS",
+                       help="the app and its overrides, e.g. -- python train.py lr=1m:3m batch_size=16,32")
+    sweep.set_defaults(handler=_sweep)
 
     run = commands.add_parser(
         "run",
@@ -163,6 +201,12 @@ def _cancel(args: argparse.Namespace) -> int:
     from hydraflow_core.cli.cancel import cancel
 
     return cancel(_sweep_directory(args.directory))
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from hydraflow_core.cli.sweep import sweep_verb
+
+    return sweep_verb(args)
 
 
 def _expand(args: argparse.Namespace) -> int:
