@@ -42,6 +42,9 @@ _OURS = "hydra_plugins.hydraflow_launcher."
 
 class UseHydraflowSweeper(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from ._stdout import guard_stdout
+
+        guard_stdout(str(config.hydra.sweep.dir))  # behind any sweeper: a closed stdout is not an error storm
         defer_run_interpolations(config)
         sweeper = config.hydra.sweeper
         target = str(sweeper.get("_target_"))

@@ -53,7 +53,10 @@ class HydraflowSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        from ._stdout import guard_stdout
+
         self.check_settings()
+        guard_stdout(str(config.hydra.sweep.dir))  # with any launcher: a closed stdout is not an error storm
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
