@@ -38,9 +38,10 @@ def _hint(message: str) -> Optional[str]:
         if _EXTENDED.search(value):
             plain = value.replace("\\", "").strip("'\"")
             return (f"'{key}' is typed and {plain} reached it as text (quoted, escaped, or inside a Hydra "
-                    f"function); to sweep {plain}, put it in hydra.sweeper.params (+hydra.sweeper.params.{key}="
-                    f"{plain} with hydra/sweeper=hydraflow) or in a job definition, or write it unquoted "
-                    f"beside another value ({key}={plain},OTHER) (README: The typed-config limit)")
+                    f"function); to sweep {plain}, use hydraflow sweep -- COMMAND {key}={plain} ..., or put it "
+                    f"in hydra.sweeper.params (+hydra.sweeper.params.{key}={plain} with hydra/sweeper=hydraflow) "
+                    f"or in a job definition, or write it unquoted beside another value ({key}={plain},OTHER) "
+                    f"(README: The typed-config rule)")
         if "to Integer" in message and re.fullmatch(r"[-+]?[0-9]+\.0*", value):
             return f"'{key}' is an int: write whole numbers without a point ({value.split('.')[0]}, not {value})"
         return None
@@ -48,7 +49,8 @@ def _hint(message: str) -> Optional[str]:
     if missing and _EXTENDED.search(missing.group(2)):
         group = missing.group(1)
         return (f"'{group}' is a config group: a value Hydra reads as one text is not a sweep of its "
-                f"options; write {group}=a,b or use a job definition (README: The typed-config limit)")
+                f"options; write {group}=a,b, or use hydraflow sweep -- COMMAND ARGS or a job definition "
+                f"(README: The typed-config rule)")
     return None
 
 

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 HYDRAFLOW_SWEEPER = "hydra_plugins.hydraflow_launcher.sweeper.HydraflowSweeper"
 CALLBACK_TARGET = "hydra_plugins.hydraflow_launcher.callback.UseHydraflowSweeper"
+#: What to use where Hydra reads the command line first (README: hydraflow sweep).
+SWEEP_VERB = "hydraflow sweep -- COMMAND ARGS (it expands ARGS before Hydra sees them)"
 #: The key of the callback's node, in the master config only: the sweeper target it replaced.
 REPLACED = "replaced_sweeper"
 #: ... and the hydra.launcher.slurm.* fields that interpolate each run's config, as written.
@@ -60,6 +62,7 @@ class UseHydraflowSweeper(Callback):
             return  # pragma: no cover - another sweeper built on BasicSweeper
         if _basic_chosen_explicitly(config):
             log.info("hydraflow: keeping the basic sweeper chosen with hydra/sweeper=basic")
+            _warn_if_read_as_text(config)
             return
         if self._swap(config, target):
             log.info("hydraflow: using the hydraflow sweeper (extended sweep syntax)")
@@ -84,7 +87,30 @@ class UseHydraflowSweeper(Callback):
             meant = _extended_meaning(str(override))
             if meant:
                 log.warning(f"hydraflow: {override} means {meant} in hydraflow's sweep syntax, but without -m "
-                            f"Hydra runs once with the text as written: add -m (--multirun) to sweep")
+                            f"Hydra runs once with the text as written: add -m (--multirun) to sweep, or use "
+                            f"{SWEEP_VERB}")
+
+
+def _warn_if_read_as_text(config: DictConfig) -> None:
+    """Hydra's basic sweeper, chosen on purpose, passes extended values to the runs as text: said once."""
+    for override in OmegaConf.to_container(config.hydra.overrides.task, resolve=False):
+        meant, hydras = _extended_meaning(str(override), multirun=True), _hydra_count(str(override))
+        if meant and hydras is not None:
+            log.warning(f"hydraflow: {override} means {meant} in hydraflow's sweep syntax, but Hydra's basic "
+                        f"sweeper (hydra/sweeper=basic) makes {hydras} of it and passes extended values to the runs "
+                        f"as text: leave out hydra/sweeper=basic, or use {SWEEP_VERB}")
+            return
+
+
+def _hydra_count(override: str) -> Optional[int]:
+    """How many values Hydra's own parser makes of ``override`` (None: it cannot tell without the config)."""
+    try:
+        from hydraflow_core.syntax.hydra_bridge import parser
+
+        parsed = parser().parse_override(override)
+        return len(list(parsed.sweep_string_iterator())) if parsed.is_sweep_override() else 1
+    except Exception:  # a glob (needs the config's options), or not Hydra's syntax
+        return None
 
 
 def defer_run_interpolations(config: DictConfig) -> None:
@@ -135,9 +161,9 @@ def _is_basic_sweeper(target: str) -> bool:
     return target == BASIC_SWEEPER or (target.startswith("hydra.") and target.endswith(".BasicSweeper"))
 
 
-def _extended_meaning(override: str) -> str:
+def _extended_meaning(override: str, multirun: bool = False) -> str:
     """What the extended syntax makes of ``override`` ('3 values', 'a pipe', 'the value 0.005'),
-    or '' when it means what Hydra reads (one value, as written)."""
+    or '' when it means what Hydra reads (one value, as written; in a multirun, as many values as Hydra's)."""
     key, equals, value = override.partition("=")
     if not equals:
         return ""
@@ -150,6 +176,8 @@ def _extended_meaning(override: str) -> str:
     (parsed,) = space.overrides
     if parsed.piped:
         return f"a pipe of {len(parsed.sections)} sub-sweeps"
+    if multirun:
+        return f"{parsed.count()} values" if parsed.count() != _hydra_count(override) else ""
     if parsed.count() != 1:
         return f"{parsed.count()} values"
     (axis,) = parsed.sections
@@ -235,4 +263,4 @@ def warn_if_swap_left_out(config: DictConfig) -> None:
         f"hydraflow: this Hydra refuses callbacks no whitelist names, so hydra/launcher=hydraflow cannot switch "
         f"to the hydraflow sweeper: Hydra's basic sweeper runs, and the extended sweep syntax is taken as text. "
         f"Add hydra/sweeper=hydraflow (or `override hydra/sweeper: hydraflow` in the primary config's defaults), "
-        f"or call main() inside hydra.utils.target_whitelist(\"{CALLBACK_TARGET}\")")
+        f"use {SWEEP_VERB}, or call main() inside hydra.utils.target_whitelist(\"{CALLBACK_TARGET}\")")

@@ -109,9 +109,19 @@ def test_an_explicit_basic_sweeper_is_kept(app):
     result = multirun(app, "hydra/sweeper=basic", "optimizer=1:3,adam", "seed=0,1")
     assert result.returncode == 0, result.stderr
     assert "keeping the basic sweeper" in result.output
+    assert result.output.count("hydraflow: optimizer=1:3,adam means 4 values in hydraflow's sweep syntax, but Hydra's "
+                               "basic sweeper (hydra/sweeper=basic) makes 2 of it and passes extended values to the "
+                               "runs as text: leave out hydra/sweeper=basic, or use hydraflow sweep -- COMMAND ARGS "
+                               "(it expands ARGS before Hydra sees them)") == 1
     # Hydra's own reading: '1:3' is a string, not a range.
     assert overrides(app) == [["optimizer=1\\:3", "seed=0"], ["optimizer=1\\:3", "seed=1"],
                               ["optimizer=adam", "seed=0"], ["optimizer=adam", "seed=1"]]
+
+
+def test_an_explicit_basic_sweeper_with_hydras_own_sweeps_gives_no_warning(app):
+    result = multirun(app, "hydra/sweeper=basic", "seed=range(0,2)", "optimizer=adam,sgd", "learning_rate=0.5")
+    assert result.returncode == 0, result.stderr
+    assert "hydraflow sweep" not in result.output and len(runs(app)) == 4
 
 
 def test_gpus_one_per_worker(app):
@@ -340,7 +350,8 @@ def test_a_single_run_warns_about_extended_values(app, override, warning):
     output = result.stdout + result.stderr
     if warning:
         assert (f"hydraflow: {warning} in hydraflow's sweep syntax, but without -m Hydra runs once with the "
-                "text as written: add -m (--multirun) to sweep") in output
+                "text as written: add -m (--multirun) to sweep, or use hydraflow sweep -- COMMAND ARGS (it expands "
+                "ARGS before Hydra sees them)") in output
     else:
         assert "hydraflow:" not in output
     assert (app / "single").is_dir()
@@ -445,17 +456,18 @@ if __name__ == "__main__":
                  "Value '1:5' of type 'str' could not be converted to Float\n"
                  "    full_key: lr\n    object_type=Config\n"
                  "hint: 'lr' is typed and 1:5 reached it as text (quoted, escaped, or inside a Hydra function); "
-                 "to sweep 1:5, put it in hydra.sweeper.params (+hydra.sweeper.params.lr=1:5 with "
-                 "hydra/sweeper=hydraflow) or in a job definition, or write it unquoted beside another value "
-                 "(lr=1:5,OTHER) (README: The typed-config limit)\n",
+                 "to sweep 1:5, use hydraflow sweep -- COMMAND lr=1:5 ..., or put it in hydra.sweeper.params "
+                 "(+hydra.sweeper.params.lr=1:5 with hydra/sweeper=hydraflow) or in a job definition, or write it "
+                 "unquoted beside another value (lr=1:5,OTHER) (README: The typed-config rule)\n",
                  id="extended-value-as-text"),
     pytest.param("lr='1:3',5",
                  "hint: 'lr' is typed and 1:3 reached it as text (quoted, escaped, or inside a Hydra function); "
-                 "to sweep 1:3, put it in hydra.sweeper.params",
+                 "to sweep 1:3, use hydraflow sweep",
                  id="quoted-extended-value-hint-unquoted"),
     pytest.param("model=small,'a|b'",
                  "hint: 'model' is a config group: a value Hydra reads as one text is not a sweep of its options; "
-                 "write model=a,b or use a job definition (README: The typed-config limit)\n",
+                 "write model=a,b, or use hydraflow sweep -- COMMAND ARGS or a job definition "
+                 "(README: The typed-config rule)\n",
                  id="extended-value-on-a-group"),
 ])
 def test_composition_errors_keep_hydras_reason(tmp_path, override, message):
