@@ -142,19 +142,41 @@ def test_runs_are_what_expand_prints(app, args):
             assert str(seen[key]) == value.strip("'"), (overrides, seen)
 
 
-def test_dry_run_starts_nothing(app):
-    args = ["lr=1m:2m", "seed=0:1|model=big", "batch_size=16", "hydra.launcher.max_parallel=2"]
+def test_dry_run_lists_the_runs_and_the_launchers_dry_run_composes_them(app):
+    args = ["lr=1m:2m", "seed=0:1|model=big", "batch_size=16", "hydra.launcher.max_parallel=2", "hydra.sweep.dir=sw"]
     result = sweep(app, *args, options=["--dry-run"])
     assert result.returncode == 0, result.stderr
     expanded = hydraflow(app, "expand", *args[:3]).stdout.splitlines()
-    assert result.stdout.splitlines() == [
+    command = (f"{shlex.quote(PY)} train.py -m hydra/launcher=hydraflow hydra/sweeper=hydraflow "
+               "hydra.launcher.max_parallel=2 hydra.sweep.dir=sw batch_size=16")
+    lines = result.stdout.splitlines()
+    assert lines[:11] == [
         "hydraflow: 6 runs in 2 batch group(s)",
         "batch group 0 (4 runs):", *[f"  #{n} {run}" for n, run in enumerate(expanded[:4])],
         "batch group 1 (2 runs):", *[f"  #{n} {run}" for n, run in enumerate(expanded[4:], 4)],
-        f"would start: {shlex.quote(PY)} train.py -m hydra/launcher=hydraflow hydra/sweeper=hydraflow "
-        "hydra.launcher.max_parallel=2 batch_size=16",
+        f"would start: {command}",
+        f"+ {command} hydra.launcher.dry_run=true",
     ]
-    assert sorted(p.name for p in app.iterdir()) == ["train.py"]  # no multirun/, no outputs/
+    # The launcher's dry run (every run composed): each run and where it would write.
+    assert [line for line in lines[11:] if line.startswith("#")] == [
+        f"#{n} {run} -> sw/{n}" for n, run in enumerate(expanded)]
+    assert sorted(p.name for p in app.iterdir()) == ["train.py"]  # no sw/, no multirun/, no outputs/
+    assert list((app.parent / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("args, code, said", [
+    pytest.param(["batch_size=1.5,2"], 2, "hydraflow: error: dry run: 1 of 2 runs cannot be planned:\n"
+                 "  run #0 (batch_size=1.5) cannot be composed: Error merging override batch_size=1.5\n"
+                 "Value '1.5' of type 'float' could not be converted to Integer", id="a-run-that-cannot-compose"),
+    pytest.param(["seed=0:1", "hydra/launcher=basic"], 0,
+                 "nothing started (hydra/launcher=basic has no dry run of its own)", id="another-launcher"),
+])
+def test_dry_run_runs_nothing(app, args, code, said):
+    result = sweep(app, *args, options=["--dry-run"])
+    assert result.returncode == code, result.stderr
+    assert said in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in app.iterdir()) == ["train.py"]
 
 
 def test_status_and_retry_work_on_the_sweep_directory(app):

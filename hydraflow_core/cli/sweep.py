@@ -52,6 +52,7 @@ class SweepCommand:
 class Launch:
     argv: Tuple[str, ...]  # the app's command line
     handed: handoff.HandedSweep  # what its sweeper reads from HYDRAFLOW_SWEEP
+    launcher: str  # the hydra/launcher option: hydraflow's (with its own dry run) unless it names another
 
 
 def split_command(words: Sequence[str]) -> SweepCommand:
@@ -102,7 +103,7 @@ def plan_launch(parts: SweepCommand, space: SweepSpace) -> Launch:
         added.append(f"hydra/sweeper={HYDRAFLOW_SWEEPER}")
     fixed = tuple(fixed_overrides(space))
     argv = (*parts.command, *added, *parts.hydra, *fixed)
-    return Launch(argv, handoff.HandedSweep(parts.overrides, fixed))
+    return Launch(argv, handoff.HandedSweep(parts.overrides, fixed), chosen.get("hydra/launcher", "hydraflow"))
 
 
 def fixed_overrides(space: SweepSpace) -> List[str]:
@@ -131,17 +132,24 @@ def sweep_verb(args: argparse.Namespace) -> int:
     launch = plan_launch(parts, space)
     groups = space.groups()
     total = sum(group.count() for group in groups)
+    argv = list(launch.argv)
     if args.dry_run:
         _print_runs(groups, total)
-        print(f"would start: {shell_join(list(launch.argv))}")
-        return 0
-    _check_program(launch.argv[0])
-    print(f"hydraflow: {total} runs in {len(groups)} batch group(s)\n+ {shell_join(list(launch.argv))}", flush=True)
+        print(f"would start: {shell_join(argv)}")
+        if not launch.launcher.startswith("hydraflow"):
+            print(f"nothing started (hydra/launcher={launch.launcher} has no dry run of its own)")
+            return 0
+        # The launcher's own dry run: every run composed (a bad value on a typed field shows), nothing run.
+        argv.append("hydra.launcher.dry_run=true")
+    else:
+        print(f"hydraflow: {total} runs in {len(groups)} batch group(s)")
+    _check_program(argv[0])
+    print(f"+ {shell_join(argv)}", flush=True)
     descriptor, path = tempfile.mkstemp(prefix="hydraflow-sweep-", suffix=".json")
     os.close(descriptor)
     try:
         handoff.write(path, launch.handed)
-        return _run_app(list(launch.argv), {**os.environ, handoff.ENV: path})
+        return _run_app(argv, {**os.environ, handoff.ENV: path})
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
