@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import doctest
+import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +73,31 @@ def test_console_example(part, command, expected, request):
     assert normalize(result.stdout + result.stderr) == normalize(expected)
     assert result.returncode == (2 if expected.startswith("hydraflow: error:") else 0)
     assert "Traceback" not in result.stderr
+
+
+def inline_sweep_examples() -> list:
+    """The `hydraflow sweep -- python train.py ...` commands the README's prose quotes (outside code blocks)."""
+    prose = re.sub(r"^```.*?^```", "", README, flags=re.S | re.M)
+    found = re.findall(r"`(hydraflow\s+sweep\s+--\s+python\s+train\.py[^`]*)`", prose)
+    return sorted({" ".join(command.split()) for command in found})
+
+
+def test_inline_sweep_examples_run_on_a_typed_app(tmp_path):
+    """Each runs, on an app with a dataclass config (lr: float, batch_size: int), every run it expands to."""
+    examples = inline_sweep_examples()
+    assert len(examples) >= 2, examples
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for index, command in enumerate(examples):
+        app = tmp_path / str(index)
+        app.mkdir()
+        shutil.copy(ROOT / "tests" / "fixtures" / "typed_app" / "train.py", app / "train.py")
+        argv = shlex.split(command)
+        expected = subprocess.run([HYDRAFLOW, "expand", *argv[5:], "--count"], capture_output=True, text=True)
+        result = subprocess.run([HYDRAFLOW, *argv[1:], "hydra.sweep.dir=sweep"], capture_output=True, text=True,
+                                cwd=app, env=env)
+        assert result.returncode == 0, (command, result.stderr)
+        status = subprocess.run([HYDRAFLOW, "status", "sweep", "--json"], capture_output=True, text=True, cwd=app)
+        assert json.loads(status.stdout)["counts"] == {"completed": int(expected.stdout)}, command
 
 
 def test_python_examples():

@@ -122,6 +122,12 @@ def test_typed_fields_get_floats_and_ints(app):
     seen = [(r["lr"], r["batch_size"], r["types"]["lr"], r["types"]["batch_size"]) for _, r in runs(app / "sw")]
     assert seen == [(lr, batch, "float", "int") for lr in (0.001, 0.002, 0.003) for batch in (16, 32)]
     assert list((app.parent / "tmp").iterdir()) == []
+    # The same sweep given to Hydra directly stops at Hydra's typed check, before any plugin runs.
+    plain = subprocess.run([PY, "train.py", "-m", "hydra/launcher=hydraflow", "lr=1m:3m", "batch_size=16,32",
+                            "hydra.sweep.dir=plain"], cwd=app, capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 1
+    assert "Value '1m:3m' of type 'str' could not be converted to Float" in plain.stderr
+    assert not (app / "plain").exists()
 
 
 @pytest.mark.parametrize("args", [

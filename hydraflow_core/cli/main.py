@@ -77,7 +77,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description=SWEEP_HELP,
     )
     sweep.add_argument("--dry-run", action="store_true",
-                       help="print the runs (by batch group) and the command that would start, start nothing")
+                       help="print the runs (by batch group) and the app's command, then the launcher's own dry run "
+                       "(hydra.launcher.dry_run=true: every run composed, nothing run)")
     sweep.add_argument(
         "--max-values", type=int, default=MAX_VALUES, metavar="N",
         help=f"most values one override may give (default {MAX_VALUES})",
