@@ -148,6 +148,15 @@ def test_runs_are_what_expand_prints(app, args):
             assert str(seen[key]) == value.strip("'"), (overrides, seen)
 
 
+def test_glob_is_expanded_by_the_app(app):
+    result = sweep(app, "model=glob(cnn*)", "lr=2e-3", "hydra.sweep.dir=sw")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("hydraflow: 1 runs in 1 batch group(s), each glob() counted as one value (the app "
+                                    "expands it)\n")
+    assert [(overrides, seen["model"]) for overrides, seen in runs(app / "sw")] == [
+        (["model=cnn_l", "lr=2e-3"], "cnn_l"), (["model=cnn_s", "lr=2e-3"], "cnn_s")]
+
+
 def test_dry_run_lists_the_runs_and_the_launchers_dry_run_composes_them(app):
     args = ["lr=1m:2m", "seed=0:1|model=big", "batch_size=16", "hydra.launcher.max_parallel=2", "hydra.sweep.dir=sw"]
     result = sweep(app, *args, options=["--dry-run"])

@@ -107,7 +107,7 @@ def plan_launch(parts: SweepCommand, space: SweepSpace) -> Launch:
 
 
 def fixed_overrides(space: SweepSpace) -> List[str]:
-    """The overrides that are the same in every run, as plain Hydra overrides (a sweep of Hydra's own, glob(), left out)."""
+    """The overrides that are the same in every run, as plain Hydra overrides (Hydra's own sweeps, glob(), left out)."""
     from hydraflow_core.syntax.hydra_bridge import parser
 
     fixed = []
@@ -134,7 +134,7 @@ def sweep_verb(args: argparse.Namespace) -> int:
     total = sum(group.count() for group in groups)
     argv = list(launch.argv)
     if args.dry_run:
-        _print_runs(groups, total)
+        _print_runs(groups, total, parts)
         print(f"would start: {shell_join(argv)}")
         if not launch.launcher.startswith("hydraflow"):
             print(f"nothing started (hydra/launcher={launch.launcher} has no dry run of its own)")
@@ -142,7 +142,7 @@ def sweep_verb(args: argparse.Namespace) -> int:
         # The launcher's own dry run: every run composed (a bad value on a typed field shows), nothing run.
         argv.append("hydra.launcher.dry_run=true")
     else:
-        print(f"hydraflow: {total} runs in {len(groups)} batch group(s)")
+        print(_counted(total, len(groups), parts))
     _check_program(argv[0])
     print(f"+ {shell_join(argv)}", flush=True)
     descriptor, path = tempfile.mkstemp(prefix="hydraflow-sweep-", suffix=".json")
@@ -155,9 +155,15 @@ def sweep_verb(args: argparse.Namespace) -> int:
             os.unlink(path)
 
 
-def _print_runs(groups, total: int) -> None:
+def _counted(total: int, groups: int, parts: SweepCommand) -> str:
+    globbed = any("glob(" in override for override in parts.overrides)
+    return (f"hydraflow: {total} runs in {groups} batch group(s)"
+            + (", each glob() counted as one value (the app expands it)" if globbed else ""))
+
+
+def _print_runs(groups, total: int, parts: SweepCommand) -> None:
     write = sys.stdout.write
-    write(f"hydraflow: {total} runs in {len(groups)} batch group(s)\n")
+    write(_counted(total, len(groups), parts) + "\n")
     number = 0
     for index, group in enumerate(groups):
         write(f"batch group {index} ({group.count()} runs):\n")
