@@ -247,7 +247,9 @@ def test_launcher_settings_pass_through(app):
 
 
 @pytest.mark.slow
-def test_ctrl_c_reaches_the_app_and_its_exit_code_is_ours(app):
+@pytest.mark.parametrize("sig, code", [pytest.param(signal.SIGINT, 130, id="ctrl-c"),
+                                       pytest.param(signal.SIGTERM, 143, id="sigterm")])
+def test_a_stop_reaches_the_app_and_its_exit_code_is_ours(app, sig, code):
     env = {**os.environ, "TMPDIR": str(app.parent / "tmp")}
     process = subprocess.Popen([HYDRAFLOW, "sweep", "--", PY, "train.py", "seed=0:9", "sleep=1",
                                 "hydra.sweep.dir=sw"], cwd=app, env=env, stdout=subprocess.PIPE,
@@ -255,9 +257,9 @@ def test_ctrl_c_reaches_the_app_and_its_exit_code_is_ours(app):
     deadline = time.monotonic() + 60
     while not (app / "sw" / "1").is_dir() and time.monotonic() < deadline:  # the second run has started
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)  # to hydraflow sweep alone: it passes it on
+    process.send_signal(sig)  # to hydraflow sweep alone: it passes it on
     out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     assert "hydraflow: interrupted after 1 of 10 runs (0 failed)" in err
     status = hydraflow(app, "status", "sw")
     assert status.stdout.splitlines()[0] == "sw: 10 runs — 8 planned, 1 completed, 1 interrupted"

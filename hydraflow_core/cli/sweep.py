@@ -141,9 +141,10 @@ def sweep_verb(args: argparse.Namespace) -> int:
             return 0
         # The launcher's own dry run: every run composed (a bad value on a typed field shows), nothing run.
         argv.append("hydra.launcher.dry_run=true")
+        _check_program(argv[0])
     else:
+        _check_program(argv[0])
         print(_counted(total, len(groups), parts))
-    _check_program(argv[0])
     print(f"+ {shell_join(argv)}", flush=True)
     descriptor, path = tempfile.mkstemp(prefix="hydraflow-sweep-", suffix=".json")
     os.close(descriptor)
@@ -189,7 +190,10 @@ def _run_app(argv: List[str], env: dict) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signum)
 
-    previous = {s: signal.signal(s, forward) for s in SIGNALS}
+    previous = {s: signal.getsignal(s) for s in SIGNALS}
+    for s in SIGNALS:
+        if previous[s] is not signal.SIG_IGN or s == signal.SIGINT:  # nohup: SIGHUP stays ignored
+            signal.signal(s, forward)
     try:
         code = process.wait()
     finally:
