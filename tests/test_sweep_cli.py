@@ -184,7 +184,8 @@ def test_dry_run_lists_the_runs_and_the_launchers_dry_run_composes_them(app):
                  "  run #0 (batch_size=1.5) cannot be composed: Error merging override batch_size=1.5\n"
                  "Value '1.5' of type 'float' could not be converted to Integer", id="a-run-that-cannot-compose"),
     pytest.param(["seed=0:1", "hydra/launcher=basic"], 0,
-                 "nothing started (hydra/launcher=basic has no dry run of its own)", id="another-launcher"),
+                 "nothing started (for the launcher's own dry run, if hydra/launcher=basic is hydraflow's, add "
+                 "hydra.launcher.dry_run=true to ARGS instead of --dry-run)", id="another-launcher"),
 ])
 def test_dry_run_runs_nothing(app, args, code, said):
     result = sweep(app, *args, options=["--dry-run"])

@@ -37,6 +37,7 @@ HYDRA_OPTIONS_WITH_VALUE = frozenset({"--config-path", "-cp", "--config-name", "
 MULTIRUN = frozenset({"-m", "--multirun"})
 SINGLE_RUN = frozenset({"-r", "--run"})
 HYDRAFLOW_SWEEPER = "hydraflow"
+HYDRAFLOW_LAUNCHERS = ("hydraflow", "hydraflow_slurm")  # the options with hydra.launcher.dry_run
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,9 @@ def sweep_verb(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_runs(groups, total, parts)
         print(f"would start: {shell_join(argv)}")
-        if not launch.launcher.startswith("hydraflow"):
-            print(f"nothing started (hydra/launcher={launch.launcher} has no dry run of its own)")
+        if launch.launcher not in HYDRAFLOW_LAUNCHERS:
+            print(f"nothing started (for the launcher's own dry run, if hydra/launcher={launch.launcher} is "
+                  f"hydraflow's, add hydra.launcher.dry_run=true to ARGS instead of --dry-run)")
             return 0
         # The launcher's own dry run: every run composed (a bad value on a typed field shows), nothing run.
         argv.append("hydra.launcher.dry_run=true")
