@@ -21,6 +21,7 @@ import contextlib
 import logging
 import mmap
 import os
+import stat
 import sys
 from typing import Any, Iterable
 
@@ -69,10 +70,10 @@ class GuardedStdout:
 
 
 def guard_stdout(sweep_dir: str) -> None:
-    """Install :class:`GuardedStdout` in this process (once)."""
+    """Install :class:`GuardedStdout` in this process (once), when stdout is a pipe or a socket."""
     raw = sys.stdout
-    if raw is None or isinstance(raw, GuardedStdout):
-        return
+    if raw is None or isinstance(raw, GuardedStdout) or not _is_pipe(raw):
+        return  # a terminal, a file, or a stream of pytest's or Jupyter's: left as it is
     guarded = GuardedStdout(raw, f"hydraflow: stdout was closed by its reader (such as | head); nothing more is "
                                  f"written there, the sweep goes on, and each run's log is in its output "
                                  f"directory under {sweep_dir}")
@@ -80,6 +81,20 @@ def guard_stdout(sweep_dir: str) -> None:
     for handler in _stream_handlers():
         if handler.stream is raw:
             handler.stream = guarded
+
+
+def release_stdout() -> None:
+    """The sweep is over: ``sys.stdout`` is the real stream again (an app may run more than one sweep)."""
+    if isinstance(sys.stdout, GuardedStdout):
+        sys.stdout = sys.stdout._stream
+
+
+def _is_pipe(stream: Any) -> bool:
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def _stream_handlers() -> Iterable[logging.StreamHandler]:

@@ -82,6 +82,11 @@ class UseHydraflowSweeper(Callback):
         return True
 
 
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from ._stdout import release_stdout
+
+        release_stdout()
+
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         for override in OmegaConf.to_container(config.hydra.overrides.task, resolve=False):
             meant = _extended_meaning(str(override))

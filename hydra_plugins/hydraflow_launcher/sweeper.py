@@ -64,6 +64,10 @@ class HydraflowSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> Any:
+        from ._stdout import release_stdout
         from ._sweep import run_sweep
 
-        return run_sweep(self, arguments)
+        try:
+            return run_sweep(self, arguments)
+        finally:
+            release_stdout()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from hydra_plugins.hydraflow_launcher._stdout import GuardedStdout, guard_stdout, release_stdout
 
 HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))
 NOTE = "hydraflow: stdout was closed by its reader (such as | head); nothing more is written there"
@@ -38,3 +42,24 @@ def test_a_closed_stdout_is_one_line_and_the_runs_go_on(app, command, extra):
         (line,) = [text for text in (app / "sweep" / str(seed) / "train.log").read_text().splitlines()
                    if "loss=" in text]
         assert "model=small learning_rate=0.01" in line
+
+
+def _pipe_writer():
+    read, write = os.pipe()
+    os.close(read)
+    return open(write, "w")
+
+
+@pytest.mark.parametrize("make, guarded", [
+    pytest.param(lambda tmp: _pipe_writer(), True, id="pipe"),
+    pytest.param(lambda tmp: open(tmp / "out.txt", "w"), False, id="file"),
+    pytest.param(lambda tmp: io.StringIO(), False, id="no-descriptor"),  # pytest's capture, Jupyter's stream
+])
+def test_only_a_pipe_is_guarded_and_only_during_the_sweep(tmp_path, monkeypatch, make, guarded):
+    stream = make(tmp_path)
+    monkeypatch.setattr(sys, "stdout", stream)
+    guard_stdout("sweep")
+    assert isinstance(sys.stdout, GuardedStdout) == guarded
+    release_stdout()
+    assert sys.stdout is stream
+    stream.close()
