@@ -83,6 +83,18 @@ def test_plan_launch(args, argv, command_line):
     assert launch.handed.overrides == parts.overrides
 
 
+def test_help_says_what_it_does_with_examples():
+    result = subprocess.run([HYDRAFLOW, "sweep", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: hydraflow sweep [-h] [--dry-run] [--max-values N] -- COMMAND [ARGS ...]")
+    for said in ("COMMAND   every word before the first override (KEY=VALUE or ~KEY)",
+                 "A mistake in ARGS is reported before the app starts (exit code 2)",
+                 "  hydraflow sweep -- python train.py lr=1m:3m batch_size=16,32\n"):
+        assert said in result.stdout, said
+    listed = subprocess.run([HYDRAFLOW, "--help"], capture_output=True, text=True).stdout
+    assert "    sweep     run a sweep typed on the command line" in listed
+
+
 # --- a real app with a typed (dataclass) config --------------------------------------------------------------
 
 @pytest.fixture
