@@ -84,7 +84,7 @@ def test_a_dry_run_lists_the_runs_that_cannot_be_composed(app):
     assert "run #1 (model=nosuch) cannot be composed" in result.stderr, result.stderr
 
 
-def test_a_dry_run_behind_a_sweeper_that_reads_results_is_refused(app):
+def test_a_dry_run_behind_optuna_which_reads_results_is_refused(app):
     result = run_app(app, "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "seed=range(0,10)",
                      "hydra.launcher.dry_run=true")
     assert result.returncode != 0 and "dry_run=true needs a sweeper that does not read the runs' results" in \
