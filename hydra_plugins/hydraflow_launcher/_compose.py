@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -142,6 +142,10 @@ class RunComposer:
                 )
         OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
         return cfg
+
+    def compose_run(self, run: Any, look_ahead: bool = False) -> DictConfig:
+        """The config of a planned run (:class:`~hydraflow_core.plan.Run`); ``look_ahead`` as for compose."""
+        return self.compose(run.overrides, look_ahead=look_ahead)
 
     def compose_fully(self, overrides: Sequence[str]) -> DictConfig:
         """Hydra's own composition (used to validate, and for templates)."""

@@ -16,7 +16,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -27,7 +27,8 @@ from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
 
-from ._compose import RunComposer
+if TYPE_CHECKING:  # a Slurm node runs saved configs: no composer, no override parser to import
+    from ._compose import RunComposer
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Context:
     hydra_context: Any
     task_function: Callable
     config: DictConfig
-    composer: RunComposer
+    composer: "RunComposer"  # or, on a Slurm node, the saved configs (_node.SavedConfigs): compose_run(run)
     keep_configs: bool = True
     subdirs: Dict[int, str] = field(default_factory=dict)  # replay: a run's recorded output subdirectory
 
@@ -114,7 +115,7 @@ class HydraRuns:
         self.ctx = ctx
 
     def _config(self, run: Run, look_ahead: bool = False) -> DictConfig:
-        cfg = self.ctx.composer.compose(run.overrides, look_ahead=look_ahead)
+        cfg = self.ctx.composer.compose_run(run, look_ahead=look_ahead)
         with open_dict(cfg):
             cfg.hydra.job.id = str(run.number)  # a str field: OmegaConf 2.4 warns on an int
             cfg.hydra.job.num = run.number

@@ -9,7 +9,6 @@ every failure and the multirun exits non-zero.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import signal
 import sys
@@ -135,6 +134,10 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     return [[results[r.number] for r in chunk] for chunk in chunks(ordered, size)]
 
 
+#: The recorded runs a replay names, by group (moved to the manifest's replay module: the Slurm node uses it too).
+_replay_groups = replay.replay_runs
+
+
 def _size(group: Any) -> int:
     return len(group) if isinstance(group, list) else group.count()
 
@@ -151,38 +154,6 @@ def spec_runs(groups: List[Any], spec: Optional[replay.ReplaySpec]) -> Iterator[
     if spec is None:
         return number_runs(group.runs() for group in groups)
     return (run for group in groups for run in group)
-
-
-def _replay_groups(spec: replay.ReplaySpec, sweep_dir: Path) -> Tuple[List[List[Run]], Dict[int, str]]:
-    """The recorded runs a replay names, by group, and their recorded output subdirectories."""
-    if Path(spec.sweep_dir).absolute() != sweep_dir:
-        raise HydraflowError(f"{replay.ENV} names a replay of {spec.sweep_dir}, but this sweep's directory is "
-                             f"{sweep_dir}; unset {replay.ENV} to run a new sweep")
-    state = manifest.read(sweep_dir)
-    wanted = set(spec.runs)
-    by_group: Dict[int, List[Run]] = {}
-    subdirs: Dict[int, str] = {}
-    requeued = spec.reason == "task"  # a (maybe requeued) array task: runs that completed are never run again
-    # ... nor runs that a later attempt (a retry started since) owns.
-    owned = set()
-    if requeued:
-        for later in state.attempts:
-            if (later.get("attempt") or 0) > int(spec.attempt or 0) and later.get("kind") in ("launch", "retry"):
-                owned.update(later.get("numbers") or [])
-    for record in state.runs:
-        if record.number not in wanted:
-            continue
-        if requeued and (record.state == manifest.COMPLETED or record.number in owned):
-            wanted.discard(record.number)
-            continue
-        by_group.setdefault(record.group, []).append(Run(record.number, tuple(record.overrides), record.group))
-        if record.output_dir:
-            with contextlib.suppress(ValueError):
-                subdirs[record.number] = str(Path(record.output_dir).relative_to(sweep_dir))
-    missing = wanted - {r.number for runs in by_group.values() for r in runs}
-    if missing:
-        raise HydraflowError(f"{sweep_dir}: the manifest has no run {', '.join(f'#{n}' for n in sorted(missing)[:5])}")
-    return [by_group[g] for g in sorted(by_group)], subdirs
 
 
 def _launch_elsewhere(sweeper: Any, runs: Iterator[Run], total: int, info: Dict[str, Any], take) -> None:

@@ -32,6 +32,8 @@ class HydraflowLauncherConf:
     gpus: List[Any] = field(default_factory=list)
     # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping
     runs_per_task: int = 1
+    # slurm: runs of one array task run at once on its node, each with its share of the task's GPUs and CPUs
+    parallel_per_task: int = 1
     # local: how workers start: "fork" (forked from this process) or "exec" (a fresh interpreter per task)
     start: str = "fork"
     # slurm: block until every run has ended (true), or return once the arrays are submitted (false)

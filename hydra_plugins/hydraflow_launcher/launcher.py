@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 BACKENDS = ("local", "slurm")
-FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "start", "wait", "dry_run", "max_retries", "timeout_min",
-          "slurm")
+FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "parallel_per_task", "start", "wait", "dry_run",
+          "max_retries", "timeout_min", "slurm")
 STARTS = ("fork", "exec")
 
 
@@ -56,13 +56,14 @@ class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: Optional[int] = None, gpus: Any = (),
                  runs_per_task: int = 1, start: str = "fork", wait: bool = True, dry_run: bool = False,
                  max_retries: int = 0, slurm: Any = None, timeout_min: Optional[float] = None,
-                 **unknown: Any) -> None:
+                 parallel_per_task: int = 1, **unknown: Any) -> None:
         # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
         self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
         self.wait = wait
         self.start = start
         self.dry_run, self.max_retries = dry_run, max_retries
         self.timeout_min = timeout_min
+        self.parallel_per_task = parallel_per_task
         self.slurm, self.per_run, self.slurm_problems = _slurm_settings(slurm)
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
@@ -87,7 +88,7 @@ class HydraflowLauncher(Launcher):
             problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
         if self.backend not in BACKENDS:
             problems.append(f"backend must be one of: {', '.join(BACKENDS)}, not {self.backend!r}")
-        for name, least in (("max_parallel", 1), ("runs_per_task", 1), ("max_retries", 0)):
+        for name, least in (("max_parallel", 1), ("runs_per_task", 1), ("parallel_per_task", 1), ("max_retries", 0)):
             value = getattr(self, name)
             if name == "max_parallel" and value is None:
                 continue  # the backend's default: 1 here, slurm.array_parallelism on Slurm
@@ -106,6 +107,9 @@ class HydraflowLauncher(Launcher):
         problems.extend(_timeout_problems(self.timeout_min))
         if problems:
             raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
+        if self.backend == "local" and self.parallel_per_task > 1 and not _on_slurm_node():
+            log.warning(f"hydraflow: parallel_per_task={self.parallel_per_task} applies to Slurm tasks; "
+                        f"here max_parallel runs runs at once")
         repeated = sorted({g for g in self.gpus if self.gpus.count(g) > 1})
         if repeated:
             log.warning(f"hydraflow: hydra.launcher.gpus names {', '.join(repeated)} more than once: "
@@ -146,7 +150,8 @@ class HydraflowLauncher(Launcher):
     def settings(self) -> dict:
         """The launcher settings, as recorded in a sweep's manifest."""
         return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
-                "runs_per_task": self.runs_per_task, "start": self.start, "wait": self.wait,
+                "runs_per_task": self.runs_per_task, "parallel_per_task": self.parallel_per_task,
+                "start": self.start, "wait": self.wait,
                 "max_retries": self.max_retries, "timeout_min": self.timeout_min, "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
@@ -214,8 +219,9 @@ class HydraflowLauncher(Launcher):
         work, where = self._work(total)
         log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
         base = {k: v for k, v in self.slurm.items() if k not in self.per_run}
+        gpus, cpus = self._shares()
         options = Options(max_parallel=self.max_parallel if self.backend == "slurm" else self.workers,
-                          gpus=tuple(self.gpus), wait=self.wait, slurm=base, timeout=self.timeout,
+                          gpus=gpus, cpus=cpus, wait=self.wait, slurm=base, timeout=self.timeout,
                           job_name=str(self.slurm.get("job_name") or self.config.hydra.job.name))
         if self.backend == "slurm":
             runs = Planner(self).resolved(runs)
@@ -253,21 +259,39 @@ class HydraflowLauncher(Launcher):
             self.submitted_only = executor.submitted_only
             self.arrays = getattr(executor, "arrays", [])
 
+    def _shares(self) -> Tuple[tuple, tuple]:
+        """The workers' GPUs and CPUs: the gpus setting; in a Slurm task's replayed app with
+        parallel_per_task, shares of the task's own (as the node path hands them out)."""
+        if self.backend == "local" and self.parallel_per_task > 1 and _on_slurm_node():
+            from hydraflow_core.executors.local.shares import node_shares
+
+            shares = node_shares(self.parallel_per_task)
+            return shares.gpus, shares.cpus
+        return tuple(self.gpus), ()
+
     def _work(self, total: Optional[int]) -> Tuple[Any, str]:
-        """What each task runs: this app's runs (in-process or forked) or the app again (exec, Slurm)."""
+        """What each task runs: this app's runs (in-process or forked), the function imported again on a
+        Slurm node (:mod:`._node`), or the app again (exec; Slurm, where the function cannot be imported)."""
         from hydraflow_core.executors import FunctionWork, ReplayWork
 
         from ._runs import HydraRuns
 
         if self.backend == "slurm" or self.start == "exec":
-            extra = ["hydra.launcher.backend=local", "hydra.launcher.max_parallel=1", "hydra.launcher.start=fork",
+            parallel = self.parallel_per_task if self.backend == "slurm" else 1
+            extra = ["hydra.launcher.backend=local", f"hydra.launcher.max_parallel={parallel}",
+                     "hydra.launcher.start=fork", "hydra.launcher.runs_per_task=1",
+                     f"hydra.launcher.parallel_per_task={parallel}",
                      "hydra.launcher.max_retries=0"]  # retries are this launch's business
             if self.backend == "local":  # each run's limit is kept by this process (on Slurm by the task's app)
                 extra.append("hydra.launcher.timeout_min=null")
             argv, cwd = self.session.replay_command(extra)
-            where = "on Slurm" if self.backend == "slurm" else \
-                f"locally on {self.workers} fresh interpreter(s)"
-            return ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd), where
+            replay = ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd)
+            if self.backend != "slurm":
+                return replay, f"locally on {self.workers} fresh interpreter(s)"
+            from ._node import node_work
+
+            return node_work(self.ctx, self.session.sweep_dir, self.session.events.attempt, replay, parallel,
+                             self.timeout), "on Slurm"
         workers = min(self.workers, -(-total // self.runs_per_task)) if total else self.workers
         here = self.workers == 1 and self.timeout is None  # a run in this process could not be stopped
         where = "in this process" if here else f"on {workers} worker{'s' * (workers > 1)}"
@@ -314,6 +338,13 @@ def _slurm_settings(slurm: Any) -> Tuple[Dict[str, Any], Tuple[str, ...], List[s
             continue
         settings[name] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     return settings, per_run, problems
+
+
+def _on_slurm_node() -> bool:
+    """True in a Slurm task's replayed app (NodeTask sets this; kept light: no import of the Slurm backend)."""
+    import os
+
+    return bool(os.environ.get("HYDRAFLOW_SLURM_NODE"))
 
 
 def _submitted(overrides: List[str]) -> JobReturn:

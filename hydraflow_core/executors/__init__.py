@@ -6,11 +6,13 @@ Hydra start-up): the backends themselves are imported on first use.
 
 from hydraflow_core.executors.base import BACKENDS, Executor, MachineError, Options, RunResult, create
 from hydraflow_core.executors.stop import Stopped, drain, stop_signals
-from hydraflow_core.executors.work import Command, CommandWork, FunctionWork, ReplayWork, RunFunction
+from hydraflow_core.executors.work import (
+    CannotRunOnNode, Command, CommandWork, FunctionWork, NodeWork, ReplayWork, RunFunction,
+)
 from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING
 
 __all__ = [
     "BACKENDS", "Executor", "MachineError", "Options", "RunResult", "create", "Stopped", "drain", "stop_signals",
-    "Command", "CommandWork", "FunctionWork", "ReplayWork", "RunFunction",
+    "CannotRunOnNode", "Command", "CommandWork", "FunctionWork", "NodeWork", "ReplayWork", "RunFunction",
     "COMPLETED", "FAILED", "INTERRUPTED", "LOST", "PENDING", "PLANNED", "RUNNING",
 ]

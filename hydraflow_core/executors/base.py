@@ -52,7 +52,8 @@ class Options:
     """How an executor dispatches, whatever runs in the tasks."""
 
     max_parallel: Optional[int] = None  # tasks at once (local: workers; Slurm: the arrays' %N); None: backend's default
-    gpus: Tuple[str, ...] = ()  # local: GPU ids handed out one per worker (CUDA_VISIBLE_DEVICES)
+    gpus: Tuple[str, ...] = ()  # local: GPU ids, or groups of them ('0,1'), handed out one per worker (CUDA_VISIBLE_DEVICES)
+    cpus: Tuple[Tuple[int, ...], ...] = ()  # local: CPU sets handed out one per worker, which pins itself to its set
     wait: bool = True  # Slurm: wait for the runs (False: return once submitted)
     slurm: Mapping[str, Any] = field(default_factory=dict)  # Slurm: hydra.launcher.slurm.* settings
     job_name: str = "hydraflow"  # Slurm: the arrays' name

@@ -120,6 +120,11 @@ def _handler(signum, frame) -> None:
             callback()
 
 
+def request(signum: int) -> None:
+    """Stop as if ``signum`` had arrived (from another signal's handler: Slurm's time-limit warning)."""
+    _handler(signum, None)
+
+
 def in_task(function: Callable) -> Callable:
     """``function`` with stop signals raising inside it (and only there)."""
     @functools.wraps(function)

@@ -8,8 +8,11 @@
 - :class:`ReplayWork`: each task is the app started again with
   ``HYDRAFLOW_REPLAY`` naming the task's recorded runs (``start: exec``, a
   Slurm array task, ``hydraflow retry``); the app records its own runs.
+- :class:`NodeWork`: each Slurm task imports the app's task function again
+  on its node and runs it on each run's config, written at submission (no
+  app start-up, nothing pickled); where that cannot be, the task replays.
 
-Only commands and replays can leave this machine (Slurm); a function cannot.
+Only commands, replays and node work can leave this machine (Slurm); a function in this process cannot.
 """
 
 from __future__ import annotations
@@ -56,3 +59,19 @@ class ReplayWork:
     argv: Tuple[str, ...]  # the app's command, pinned to the sweep directory (replay.replay_command)
     cwd: str
     env: Mapping[str, str] = field(default_factory=dict)
+
+
+class CannotRunOnNode(Exception):
+    """The task function or a config's class cannot be found again by import: replay instead (the reason)."""
+
+
+@dataclass(frozen=True)
+class NodeWork:
+    # "module:function" the node task calls with (spec path, spec, task index): it runs the task's runs
+    runner: str
+    function: Mapping[str, Any]  # how the runner finds the task function again (module, file, qualname ...)
+    write: Callable[[Task], None]  # writes a task's run configs before it is submitted; may raise CannotRunOnNode
+    configs: str  # the directory the configs are written to
+    fallback: ReplayWork  # the app again, for tasks whose function or configs the node cannot import
+    parallel: int = 1  # runs of one task at once on its node (parallel_per_task)
+    timeout: Optional[float] = None  # seconds one run may take on the node (timeout_min); None: no limit

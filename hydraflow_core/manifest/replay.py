@@ -14,6 +14,7 @@ swaps it later), and because it leaves the app's command line untouched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from hydraflow_core.errors import UsageError
+from hydraflow_core.errors import HydraflowError, UsageError
 from hydraflow_core.manifest.files import manifest_dir, write_atomic
 
 ENV = "HYDRAFLOW_REPLAY"
@@ -85,6 +86,47 @@ def current_spec() -> Optional[ReplaySpec]:
                           record.get("attempt"))
     except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
         raise UsageError(f"{ENV}={path}: cannot read the replay spec: {error}") from None
+
+
+def replay_runs(spec: ReplaySpec, sweep_dir: Path) -> Tuple[List[List[Any]], Dict[int, str]]:
+    """The recorded runs a replay names (:class:`~hydraflow_core.plan.Run`), by group, and their recorded
+    output subdirectories.
+
+    A task of a launch (``reason`` 'task': a maybe requeued Slurm task) never
+    runs a run that completed, nor one that a later attempt (a retry started
+    since) owns.
+    """
+    from hydraflow_core.manifest.read import read
+    from hydraflow_core.manifest.states import COMPLETED
+    from hydraflow_core.plan import Run
+
+    if Path(spec.sweep_dir).absolute() != sweep_dir:
+        raise HydraflowError(f"{ENV} names a replay of {spec.sweep_dir}, but this sweep's directory is "
+                             f"{sweep_dir}; unset {ENV} to run a new sweep")
+    state = read(sweep_dir)
+    wanted = set(spec.runs)
+    by_group: Dict[int, List[Run]] = {}
+    subdirs: Dict[int, str] = {}
+    requeued = spec.reason == "task"
+    owned = set()
+    if requeued:
+        for later in state.attempts:
+            if (later.get("attempt") or 0) > int(spec.attempt or 0) and later.get("kind") in ("launch", "retry"):
+                owned.update(later.get("numbers") or [])
+    for record in state.runs:
+        if record.number not in wanted:
+            continue
+        if requeued and (record.state == COMPLETED or record.number in owned):
+            wanted.discard(record.number)
+            continue
+        by_group.setdefault(record.group, []).append(Run(record.number, tuple(record.overrides), record.group))
+        if record.output_dir:
+            with contextlib.suppress(ValueError):
+                subdirs[record.number] = str(Path(record.output_dir).relative_to(sweep_dir))
+    missing = wanted - {r.number for runs in by_group.values() for r in runs}
+    if missing:
+        raise HydraflowError(f"{sweep_dir}: the manifest has no run {', '.join(f'#{n}' for n in sorted(missing)[:5])}")
+    return [by_group[g] for g in sorted(by_group)], subdirs
 
 
 def replay_command(header: Dict[str, Any], extra: Sequence[str] = ()) -> Tuple[List[str], str]:

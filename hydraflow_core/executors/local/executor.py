@@ -18,10 +18,11 @@ import os
 import signal
 import time
 from collections import deque
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import Executor, MachineError, Options, RunResult
+from hydraflow_core.executors.local import shares
 from hydraflow_core.executors.local.commands import CommandSlots
 from hydraflow_core.executors.local.runone import RunInterrupted, record_for, run_one
 from hydraflow_core.executors.local.slots import Handle, Slot
@@ -44,6 +45,7 @@ class LocalExecutor(WorkerSlots, CommandSlots, TimeLimits, Executor):
         self.work = work
         self.max_parallel = options.max_parallel or 1
         self.gpus = list(options.gpus)
+        self.cpus = list(options.cpus)
         self.events = events
         self.grace = options.grace
         self.timeout = options.timeout  # seconds per run (see .timeouts)
@@ -193,9 +195,14 @@ class LocalExecutor(WorkerSlots, CommandSlots, TimeLimits, Executor):
         handle.finish()
 
     def _env(self, slot_index: int) -> Dict[str, str]:
-        if not self.gpus:
-            return {}
-        return {"CUDA_VISIBLE_DEVICES": self.gpus[slot_index % len(self.gpus)]}
+        env = shares.worker_env(self._cpus(slot_index))
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[slot_index % len(self.gpus)]
+        return env
+
+    def _cpus(self, slot_index: int) -> Tuple[int, ...]:
+        """The CPUs a worker pins itself to (none: it is not pinned)."""
+        return tuple(self.cpus[slot_index % len(self.cpus)]) if self.cpus else ()
 
     def _start(self, slot: Slot, handle: Handle) -> None:
         slot.handle, slot.remaining, slot.current = handle, list(handle.task.runs), None

@@ -20,10 +20,11 @@ import struct
 import time
 import traceback
 from multiprocessing.connection import Connection, wait
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import MachineError, RunResult
+from hydraflow_core.executors.local.shares import pin
 from hydraflow_core.executors.local.runone import (RunInterrupted, limit_text, one_line, record_for, run_one,
                                                    signal_name)
 from hydraflow_core.executors.work import RunFunction
@@ -72,8 +73,10 @@ def die_with_parent() -> None:
 
 
 def _worker(conn: Connection, inherited: List[Connection], function: RunFunction,
-            events: Optional[EventLog], env: Dict[str, str], limit: Optional[float] = None) -> None:
+            events: Optional[EventLog], env: Dict[str, str], limit: Optional[float] = None,
+            cpus: Sequence[int] = ()) -> None:
     die_with_parent()
+    pin(cpus)  # its share of the node's CPUs (parallel_per_task), if it was given one
     with contextlib.suppress(OSError):
         os.setpgid(0, 0)  # its own process group: a stop reaches the task's subprocesses too
     for other in inherited:  # the parent's pipe ends: keep none, so a dead parent means EOF here
@@ -122,7 +125,8 @@ class WorkerSlots:
         parent, child = self._fork.Pipe()
         inherited = [s.conn for s in self.slots if s.conn is not None] + [parent]
         process = self._fork.Process(target=_worker, args=(child, inherited, self.work.function, self.events,
-                                                            self._env(slot.index), self.timeout),
+                                                            self._env(slot.index), self.timeout,
+                                                            self._cpus(slot.index)),
                                      name=f"hydraflow-worker-{slot.index}", daemon=False)
         process.start()
         self.workers_started += 1

@@ -21,7 +21,7 @@ from hydraflow_core.executors.slurm import arrays as slurm_arrays
 from hydraflow_core.executors.slurm.fields import checked_signal_delay
 from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, task_states
 from hydraflow_core.executors.slurm.states import fold
-from hydraflow_core.executors.work import CommandWork, ReplayWork
+from hydraflow_core.executors.work import CannotRunOnNode, CommandWork, NodeWork, ReplayWork
 from hydraflow_core.manifest import (
     COMPLETED, FAILED, FINAL, OVER, EventLog, append, disk_is_full, json_line, manifest_dir, read,
 )
@@ -43,9 +43,9 @@ class SlurmExecutor(Executor):
     backend = "slurm"
 
     def __init__(self, work: Any, options: Options = Options(), events: Optional[EventLog] = None) -> None:
-        if not isinstance(work, (ReplayWork, CommandWork)):
-            raise TypeError("the slurm backend runs commands and replays of recorded runs, not functions in "
-                            "this process")
+        if not isinstance(work, (NodeWork, ReplayWork, CommandWork)):
+            raise TypeError("the slurm backend runs commands, replays of recorded runs and functions imported on "
+                            "the node, not functions in this process")
         if events is None:
             raise ValueError("the slurm backend needs the manifest's event log (its records are the results)")
         self.work, self.options, self.events = work, options, events
@@ -55,17 +55,35 @@ class SlurmExecutor(Executor):
             log.warning(f"hydraflow: {warning}")
         self.settings = settings
         self.arrays: List[slurm_arrays.Array] = []
+        self.replaying_because: Optional[str] = None  # node work fell back to replays: why
 
     def _spec(self, tasks: List[Task]) -> Dict[str, Any]:
+        if isinstance(self.work, NodeWork):
+            return self._node_spec(tasks)
         if isinstance(self.work, ReplayWork):
-            return {"kind": "replay", "sweep_dir": self.work.sweep_dir, "reason": "task",
-                    "argv": list(self.work.argv), "cwd": self.work.cwd, "tasks": [list(t.numbers) for t in tasks]}
+            return _replay_spec(self.work, tasks)
         batches = []
         for task in tasks:
             command = self.work.command(task)
             batches.append({"run": task.runs[0].number, "argv": list(command.argv), "cwd": command.cwd,
                             "log": command.log})
         return {"kind": "command", "run_dir": str(self.record_dir), "batches": batches}
+
+    def _node_spec(self, tasks: List[Task]) -> Dict[str, Any]:
+        """An array whose tasks run the function imported on the node, its runs' configs written first;
+        a replay's where a config (or, on the node, the function) cannot be imported there (said once)."""
+        work = self.work
+        spec = _replay_spec(work.fallback, tasks)
+        try:
+            for task in tasks:
+                work.write(task)
+        except CannotRunOnNode as why:
+            if self.replaying_because is None:
+                log.info(f"hydraflow: Slurm tasks start the app again (replay): {why}")
+            self.replaying_because = str(why)
+            return spec
+        return {**spec, "kind": "function", "runner": work.runner, "function": dict(work.function),
+                "configs": work.configs, "parallel": work.parallel, "timeout": work.timeout}
 
     def submit(self, tasks: List[Task]) -> List[slurm_arrays.Array]:
         """Every task as array tasks (a refusal is recorded, then raised as a SchedulerError)."""
@@ -147,6 +165,11 @@ class SlurmExecutor(Executor):
                          + f"; runs ended: {len(task_of) - len(left)} of {len(task_of)}")
             if left:
                 stops.sleep(wait_seconds(time.monotonic() - started))
+
+
+def _replay_spec(work: ReplayWork, tasks: List[Task]) -> Dict[str, Any]:
+    return {"kind": "replay", "sweep_dir": work.sweep_dir, "reason": "task", "argv": list(work.argv),
+            "cwd": work.cwd, "tasks": [list(t.numbers) for t in tasks]}
 
 
 def _from_record(run, record, task: str) -> RunResult:
