@@ -133,7 +133,16 @@ def plain(cfg):
     return cfg
 
 
-@hydra.main(version_base=None, config_path=None)
+def _hydra_main(function):
+    """``@hydra.main``, leaving Hydra's global state (its version base) as it was for the other tests."""
+    saved = Singleton.get_state()
+    try:
+        return hydra.main(version_base=None, config_path=None)(function)
+    finally:
+        Singleton.set_state(saved)
+
+
+@_hydra_main
 def decorated(cfg):
     return cfg
 
@@ -192,6 +201,7 @@ if __name__ == "__main__":
 @pytest.fixture
 def script(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, _locate.SCRIPT_NAME, raising=False)
+    saved = Singleton.get_state()  # importing the script runs its @hydra.main (the version base)
 
     def write(extra: str = ""):
         path = tmp_path / "app.py"
@@ -201,6 +211,7 @@ def script(tmp_path, monkeypatch):
 
     yield write
     sys.modules.pop(_locate.SCRIPT_NAME, None)
+    Singleton.set_state(saved)
 
 
 def test_a_scripts_function_is_imported_under_another_name(script):
