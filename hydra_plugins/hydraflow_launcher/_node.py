@@ -30,7 +30,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
@@ -83,21 +83,65 @@ def _task_name() -> Optional[str]:
         return None
 
 
+#: Runs written per worker call; below twice this many, an array's configs are written here, one by one.
+WRITE_CHUNK = 25
+#: Most forked processes writing an array's configs (each composes and dumps: CPU-bound).
+WRITERS = 8
+
+
 @dataclass(frozen=True)
 class ConfigWriter:
-    """Writes a task's run configs, each as the run would be composed here, with its sweep directory pinned."""
+    """Writes the run configs of an array's tasks, each as the run would be composed here, with its sweep
+    directory pinned: on forked workers (the local executor, nothing pickled in) when there are many."""
 
     runs: HydraRuns
     sweep_dir: str
     directory: Path
 
-    def write(self, task: Task) -> None:
+    def write(self, tasks: Sequence[Task]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        for run in task.runs:
-            cfg = self.runs._config(run)
-            with read_write(cfg.hydra.sweep), open_dict(cfg.hydra.sweep):
-                cfg.hydra.sweep.dir = self.sweep_dir  # as a replay pins it: ${now:...} would be the node's time
-            write_atomic(self.directory / f"{run.number}.yaml", dump(cfg))
+        runs = [run for task in tasks for run in task.runs]
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = max(1, min(WRITERS, cpus, len(runs) // (2 * WRITE_CHUNK)))
+        if workers == 1:
+            for run in runs:
+                self.write_run(run)
+            return
+        executor = create("local", FunctionWork(_Writing(self)), Options(max_parallel=workers))
+        try:
+            failed = [r for r in executor.stream(pack(runs, WRITE_CHUNK)) if r.state != COMPLETED]
+        finally:
+            executor.close()
+        if executor.machine_error:
+            raise OSError(executor.machine_error)
+        if failed:
+            error = failed[0].error or "a config could not be written"
+            prefix = f"{CannotRunOnNode.__name__}: "
+            if error.startswith(prefix):
+                raise CannotRunOnNode(error[len(prefix):])
+            raise RuntimeError(f"run #{failed[0].run.number}'s config could not be written: {error}")
+
+    def write_run(self, run: Run) -> None:
+        cfg = self.runs._config(run)
+        with read_write(cfg.hydra.sweep), open_dict(cfg.hydra.sweep):
+            cfg.hydra.sweep.dir = self.sweep_dir  # as a replay pins it: ${now:...} would be the node's time
+        write_atomic(self.directory / f"{run.number}.yaml", dump(cfg))
+
+
+class _Writing:
+    """The run function of the config writers (failures come back as text: 'CannotRunOnNode: why')."""
+
+    def __init__(self, writer: ConfigWriter) -> None:
+        self.writer = writer
+
+    def prepare(self, run: Run) -> Dict[str, Any]:
+        return {}
+
+    def execute(self, run: Run, prepared: Dict[str, Any]) -> Any:
+        from hydraflow_core.executors import RunResult
+
+        self.writer.write_run(run)
+        return RunResult(run, COMPLETED)
 
 
 class SavedConfigs:
@@ -164,9 +208,12 @@ def run_task(spec_path: str, spec: Mapping[str, Any], index: int) -> int:
     function = load_function(spec["function"])
     sweep_dir = Path(spec["sweep_dir"])
     attempt = int(spec.get("attempt") or 1)
-    numbers = tuple(int(n) for n in spec["tasks"][index])
-    groups, subdirs = replay.replay_runs(replay.ReplaySpec(str(sweep_dir), numbers, "task", attempt), sweep_dir)
-    runs = [run for group in groups for run in group]
+    task = replay.ReplaySpec(str(sweep_dir), tuple(int(n) for n in spec["tasks"][index]), "task", attempt)
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0:  # requeued: its completed runs are skipped
+        groups, subdirs = replay.replay_runs(task, sweep_dir)
+        runs = [run for group in groups for run in group]
+    else:  # its first start: the plan says it all (the events of a large sweep are thousands of files)
+        runs, subdirs = replay.first_runs(task, sweep_dir), {}
     if not runs:  # requeued after every run completed, or a later attempt owns them
         return 0
     configs = SavedConfigs.read(Path(spec["configs"]), runs, spec["function"].get("main"))

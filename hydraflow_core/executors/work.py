@@ -18,7 +18,7 @@ Only commands, replays and node work can leave this machine (Slurm); a function 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Sequence, Tuple
 
 from hydraflow_core.plan import Run, Task
 
@@ -70,7 +70,8 @@ class NodeWork:
     # "module:function" the node task calls with (spec path, spec, task index): it runs the task's runs
     runner: str
     function: Mapping[str, Any]  # how the runner finds the task function again (module, file, qualname ...)
-    write: Callable[[Task], None]  # writes a task's run configs before it is submitted; may raise CannotRunOnNode
+    write: Callable[[Sequence[Task]], None]  # writes the run configs of an array's tasks before it is submitted;
+    # may raise CannotRunOnNode
     configs: str  # the directory the configs are written to
     fallback: ReplayWork  # the app again, for tasks whose function or configs the node cannot import
     parallel: int = 1  # runs of one task at once on its node (parallel_per_task)

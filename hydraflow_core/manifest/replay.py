@@ -129,6 +129,30 @@ def replay_runs(spec: ReplaySpec, sweep_dir: Path) -> Tuple[List[List[Any]], Dic
     return [by_group[g] for g in sorted(by_group)], subdirs
 
 
+def first_runs(spec: ReplaySpec, sweep_dir: Path) -> List[Any]:
+    """A task's runs when the task runs for the first time (not requeued): as :func:`replay_runs` gives
+    them, read from the plan and the attempts alone. No run of the task can have started in its attempt
+    yet, so the events (one file per process: thousands in a large sweep) need no reading."""
+    from hydraflow_core.manifest.files import read_lines
+    from hydraflow_core.plan import Run
+
+    directory = manifest_dir(sweep_dir)
+    owned = set()
+    for later in read_lines(directory / "attempts.jsonl"):
+        if (later.get("attempt") or 0) > int(spec.attempt or 0) and later.get("kind") in ("launch", "retry"):
+            owned.update(later.get("numbers") or [])
+    wanted = set(spec.runs) - owned
+    runs = {}
+    for record in read_lines(directory / "plan.jsonl"):
+        number = record.get("run")
+        if number in wanted:
+            runs[number] = Run(number, tuple(record.get("overrides") or ()), record.get("group", 0))
+    missing = wanted - set(runs)
+    if missing:
+        raise HydraflowError(f"{sweep_dir}: the manifest has no run {', '.join(f'#{n}' for n in sorted(missing)[:5])}")
+    return [runs[n] for n in spec.runs if n in runs]
+
+
 def replay_command(header: Dict[str, Any], extra: Sequence[str] = ()) -> Tuple[List[str], str]:
     """The recorded app command, pinned to its sweep directory, with ``extra`` overrides last."""
     launch = header.get("launch") or {}

@@ -3,21 +3,27 @@
 Run from the repository root, with the cluster up (``bash .ci/slurm/start-cluster.sh``, as root).
 A report, not a pytest test; always exits 0::
 
-    python tests/benchmarks/bench_slurm.py          # ~4 min
-    python tests/benchmarks/bench_slurm.py --quick  # 100 runs instead of 200
+    python tests/benchmarks/bench_slurm.py          # ~8 min
+    python tests/benchmarks/bench_slurm.py --quick  # 100 runs instead of 200, no 10k part
 
-It reuses ``tests/benchmarks/.venv`` (made by bench_launcher.py: the project,
-hydra-submitit-launcher, hydra-joblib-launcher) and counts ``sbatch`` calls
-with a shim first on PATH.
+It runs in ``tests/benchmarks/.venv`` (the project, hydra-core 1.3.8,
+hydra-submitit-launcher, hydra-joblib-launcher; made here or by
+bench_launcher.py) and counts ``sbatch`` calls with a shim first on PATH.
 
-1. 200 trivial runs (``-m '+x=range(0,200)'``): hydra-submitit-launcher
-   (``submitit_slurm``) vs hydraflow (``hydraflow_slurm``, runs_per_task 1 and
-   20), one after the other: time to submit (until the first array is
-   queued), time until all finished, sbatch calls, array tasks.
-2. 10k runs, runs_per_task=1, arrays of at most 1001 tasks, wait=false: sbatch
-   calls (want 10) and the time to the shell prompt; then scancel.
+1. 200 trivial runs (``-m '+x=range(0,200)'``), side by side, one after the
+   other: hydra-submitit-launcher (``submitit_slurm``), hydraflow with one
+   run per task (the node path: each task imports the task function and runs
+   its saved config), the same through the replay path
+   (``HYDRAFLOW_SLURM_START=replay``: each task starts the app again, as
+   before the node path), and packed (``runs_per_task=20``): time to submit
+   (until the first array is queued), time until all finished, sbatch calls,
+   array tasks, and each one's time as a multiple of submitit's. The load
+   average is printed before and after each.
+2. 10k runs, runs_per_task=1, arrays of at most 1001 tasks, wait=false,
+   through the node path and the replay path: sbatch calls (want 10) and the
+   time to the shell prompt; then scancel; ``hydraflow status`` of them.
 
-Target: hydraflow with packing at most 0.3x the submitit launcher's time.
+Targets: one run per task at most 1.0x the submitit launcher's time; packed at most 0.3x.
 """
 
 from __future__ import annotations
@@ -48,14 +54,17 @@ if __name__ == "__main__":
 
 
 def ensure_venv() -> None:
-    """Re-exec this script inside bench_launcher's venv (it has hydra-submitit-launcher)."""
-    venv = bench_launcher.VENV
+    """Re-exec this script inside bench_launcher's venv (it has hydra-submitit-launcher), made if missing."""
+    venv, python = bench_launcher.VENV, bench_launcher.VPY
     if Path(sys.prefix).resolve() == venv.resolve():
         return
-    if not (venv / ".bench-installed").exists():
-        print("run tests/benchmarks/bench_launcher.py once first: it makes tests/benchmarks/.venv")
-        sys.exit(0)
-    os.execv(str(bench_launcher.VPY), [str(bench_launcher.VPY), str(Path(__file__).resolve()), *sys.argv[1:]])
+    marker = venv / ".bench-installed"
+    if not marker.exists():
+        print(f"creating {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *bench_launcher.PACKAGES], check=True)
+        marker.write_text("ok\n")
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
 
 
 def shim() -> Path:
@@ -73,10 +82,10 @@ def calls(folder: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def run(overrides: list, n: int, folder: Path, name: str) -> dict:
+def run(overrides: list, n: int, folder: Path, name: str, env: dict = None) -> dict:
     sweep = WORK / f"sweep-{name}-{time.time_ns()}"
     (folder / "calls").unlink(missing_ok=True)
-    env = {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **(env or {}), "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
     start = time.perf_counter()
     log = open(WORK / f"{name}.log", "w+")  # a file, not a pipe: 10k log lines would fill a pipe
     process = subprocess.Popen([sys.executable, "app.py", "-m", f"+x=range(0,{n})", f"hydra.sweep.dir={sweep}",
@@ -92,13 +101,21 @@ def run(overrides: list, n: int, folder: Path, name: str) -> dict:
     log.close()
     done = sum(1 for _ in sweep.glob("*/.hydra"))
     return {"wall": wall, "submitted": submitted if submitted is not None else wall, "sbatch": calls(folder),
-            "done": done, "rc": process.returncode, "err": err[-600:]}
+            "done": done, "rc": process.returncode, "err": err[-600:], "sweep": sweep}
+
+
+def load() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+REPLAY = {"HYDRAFLOW_SLURM_START": "replay"}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
-    n = 100 if ap.parse_args().quick else 200
+    quick = ap.parse_args().quick
+    n = 100 if quick else 200
     ensure_venv()
     if shutil.which("sbatch") is None:
         print("no Slurm cluster (sbatch not on PATH): start one with `bash .ci/slurm/start-cluster.sh`")
@@ -107,49 +124,62 @@ def main() -> None:
     WORK.mkdir(parents=True)
     (WORK / "app.py").write_text(APP)
     folder = shim()
-    print(f"1. {n} trivial runs")
-    variants = {
-        "submitit_slurm": ["hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=10"],
-        "hydraflow runs_per_task=1": ["hydra/launcher=hydraflow_slurm"],
-        "hydraflow runs_per_task=20": ["hydra/launcher=hydraflow_slurm", "hydra.launcher.runs_per_task=20"],
+    print(f"1. {n} trivial runs, one after the other (load average 1/5/15 min before -> after)")
+    variants = {  # name: (overrides, environment, array tasks)
+        "submitit_slurm": (["hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=10"], {}, n),
+        "hydraflow runs_per_task=1": (["hydra/launcher=hydraflow_slurm"], {}, n),
+        "hydraflow runs_per_task=1, replay": (["hydra/launcher=hydraflow_slurm"], REPLAY, n),
+        "hydraflow runs_per_task=20": (["hydra/launcher=hydraflow_slurm", "hydra.launcher.runs_per_task=20"], {},
+                                       -(-n // 20)),
     }
     measured = {}
     only_big = os.environ.get("BENCH_SLURM_ONLY_BIG") == "1"  # part 2 alone
-    for name, overrides in ({} if only_big else variants).items():
-        measured[name] = r = run(overrides, n, folder, name.split()[0])
-        tasks = n if "20" not in name else -(-n // 20)
-        print(f"  {name:28s} submit {r['submitted']:6.2f} s  all finished {r['wall']:7.2f} s  sbatch calls "
-              f"{r['sbatch']}  array tasks {tasks}  run dirs {r['done']}  rc {r['rc']}", flush=True)
+    for name, (overrides, env, tasks) in ({} if only_big else variants).items():
+        before = load()
+        measured[name] = r = run(overrides, n, folder, name.split()[0], env)
+        r["tasks"] = tasks
+        print(f"  {name:34s} submit {r['submitted']:6.2f} s  all finished {r['wall']:7.2f} s  sbatch calls "
+              f"{r['sbatch']}  array tasks {tasks}  run dirs {r['done']}  rc {r['rc']}  load {before} -> {load()}",
+              flush=True)
         if r["rc"] != 0:
             print("    " + r["err"].replace("\n", "\n    "))
     base = measured["submitit_slurm"]["wall"] if measured else float("nan")
-    print("\n2. 10k runs, runs_per_task=1, arrays of at most 1001, wait=false")
+    big = {}
     status_times, sacct_calls = [], 0
-    big = run(["hydra/launcher=hydraflow_slurm", "hydra.launcher.wait=false",
-               "hydra.launcher.slurm.max_array_size=1001"], 10_000, folder, "big")
-    print(f"  back at the prompt after {big['wall']:.2f} s; sbatch calls {big['sbatch']} (want 10); rc {big['rc']}")
-    sweep = max(WORK.glob("sweep-big-*"))
-    (folder / "sacct").write_text(f'#!/bin/sh\necho x >> "{folder}/sacct-calls"\nexec {shutil.which("sacct")} "$@"\n')
-    (folder / "sacct").chmod(0o755)
-    env = {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
-    hydraflow = str(Path(sys.executable).with_name("hydraflow"))
-    status_times = []
-    for _ in range(3):
-        t = time.perf_counter()
-        subprocess.run([hydraflow, "status", str(sweep)], env=env, capture_output=True)
-        status_times.append(time.perf_counter() - t)
-    sacct_calls = len((folder / "sacct-calls").read_text().splitlines())
-    print(f"  hydraflow status of those 10k runs: {' / '.join(f'{t:.2f} s' for t in status_times)}; "
-          f"sacct calls per status: {sacct_calls / 3:.0f}")
-    subprocess.run(["scancel", "--name", "app"], capture_output=True)
-    print("\nSUMMARY")
+    if not quick:
+        print("\n2. 10k runs, runs_per_task=1, arrays of at most 1001, wait=false")
+        for name, env in (("node path", {}), ("replay", REPLAY)):
+            big[name] = r = run(["hydra/launcher=hydraflow_slurm", "hydra.launcher.wait=false",
+                                 "hydra.launcher.slurm.max_array_size=1001"], 10_000, folder, "big", env)
+            print(f"  {name:10s} back at the prompt after {r['wall']:.2f} s; sbatch calls {r['sbatch']} (want 10); "
+                  f"rc {r['rc']}", flush=True)
+            subprocess.run(["scancel", "--name", "app"], capture_output=True)
+        sweep = big["replay"]["sweep"]
+        (folder / "sacct").write_text(f'#!/bin/sh\necho x >> "{folder}/sacct-calls"\n'
+                                      f'exec {shutil.which("sacct")} "$@"\n')
+        (folder / "sacct").chmod(0o755)
+        env = {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+        hydraflow = str(Path(sys.executable).with_name("hydraflow"))
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([hydraflow, "status", str(sweep)], env=env, capture_output=True)
+            status_times.append(time.perf_counter() - t)
+        sacct_calls = len((folder / "sacct-calls").read_text().splitlines())
+        print(f"  hydraflow status of those 10k runs: {' / '.join(f'{t:.2f} s' for t in status_times)}; "
+              f"sacct calls per status: {sacct_calls / 3:.0f}")
+    print(f"\nSUMMARY ({os.cpu_count()} CPUs here; load average now {load()})")
     for name, r in measured.items():
-        print(f"  {name:28s} {r['wall']:7.2f} s  ({r['wall'] / base:.2f}x submitit_slurm)  sbatch calls {r['sbatch']}")
+        print(f"  {name:34s} {r['wall']:7.2f} s  ({r['wall'] / base:.2f}x submitit_slurm)  submit {r['submitted']:.2f} s"
+              f"  sbatch calls {r['sbatch']}  array tasks {r['tasks']}")
     if measured:
+        one = measured["hydraflow runs_per_task=1"]["wall"] / base
         packed = measured["hydraflow runs_per_task=20"]["wall"] / base
+        print(f"  one run per task target <= 1.0x: {'PASS' if one <= 1.0 else 'FAIL'} ({one:.2f}x)")
         print(f"  packing target <= 0.3x: {'PASS' if packed <= 0.3 else 'FAIL'} ({packed:.2f}x)")
-    print(f"  10k runs submitted: {big['wall']:.2f} s to the prompt, {big['sbatch']} sbatch calls; status "
-          f"{statistics.median(status_times):.2f} s with {sacct_calls / 3:.0f} sacct call(s)")
+    for name, r in big.items():
+        print(f"  10k runs submitted ({name}): {r['wall']:.2f} s to the prompt, {r['sbatch']} sbatch calls")
+    if status_times:
+        print(f"  status of 10k runs: {statistics.median(status_times):.2f} s with {sacct_calls / 3:.0f} sacct call(s)")
     shutil.rmtree(WORK, ignore_errors=True)
 
 

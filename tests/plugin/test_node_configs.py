@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 
 import hydra
 import pytest
+import yaml
 from hydra import compose, initialize
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
@@ -81,9 +82,9 @@ def composed():
 
 
 def _shape(cfg) -> list:
-    """Every container node's path, type and own flags."""
-    return [(path, OmegaConf.get_type(node), {f: node._get_node_flag(f) for f in _saved.FLAGS})
-            for path, node in _saved._containers(cfg)]
+    """Every container node's path, type and own flags (a plugin's settings: no type)."""
+    return [(path, None if _saved._plugins_own(path) else OmegaConf.get_type(node),
+             {f: node._get_node_flag(f) for f in _saved.FLAGS}) for path, node in _saved._containers(cfg)]
 
 
 @pytest.mark.parametrize("name, overrides", [
@@ -102,8 +103,28 @@ def test_a_config_comes_back_exactly(composed, name, overrides):
     assert OmegaConf.to_object(back) == OmegaConf.to_object(cfg)
 
 
+TRICKY = {"colon": "1:30", "truth": "true", "yes": "yes", "exp": "1e3", "dot": ".5", "nothing": "null",
+          "tilde": "~", "hex": "0x1F", "empty": "", "quotes": "it's \"x\"", "lines": "a\nb\n", "accents": "héllo",
+          "interp": "${a.b}", "escaped": "\\${x}", "missing": "???", "ints": {1: "one", 2: [1, 2.5, None]},
+          "float": 1e-05, "big": 10 ** 20, "neg": -0.0, "stamp": "2026-01-02"}
+
+
+@pytest.mark.parametrize("value", [pytest.param({key: value}, id=key) for key, value in TRICKY.items()])
+def test_the_yaml_is_omegaconfs(value):
+    assert (_saved._c_yaml()[0] is not None) == yaml.__with_libyaml__  # libyaml's, where PyYAML has it
+    cfg = OmegaConf.create(value)
+    assert _saved.to_yaml(cfg) == OmegaConf.to_yaml(cfg)
+    back = _saved.from_yaml(_saved.to_yaml(cfg))
+    assert OmegaConf.to_yaml(back) == OmegaConf.to_yaml(OmegaConf.create(OmegaConf.to_yaml(cfg)))
+    assert OmegaConf.to_container(back) == OmegaConf.to_container(cfg)
+
+
 def test_the_typed_values_are_the_classes(composed):
-    back = _saved.load(_saved.dump(composed("node_config", ["model=big", "token=t"])))
+    cfg = composed("node_config", ["model=big", "token=t"])
+    assert OmegaConf.get_type(cfg.hydra.launcher).__name__ == "BasicLauncherConf"
+    back = _saved.load(_saved.dump(cfg))
+    assert OmegaConf.get_type(back.hydra.launcher) is dict  # a plugin's settings: values only
+    assert OmegaConf.to_yaml(back.hydra.launcher) == OmegaConf.to_yaml(cfg.hydra.launcher)
     assert type(back.hydra).__name__ == "DictConfig" and OmegaConf.get_type(back, "hydra").__name__ == "HydraConf"
     assert OmegaConf.get_type(back.model) is Big and back.color is Color.RED
     with open_dict(back):

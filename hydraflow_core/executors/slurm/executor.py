@@ -35,8 +35,13 @@ SETTLE_SECONDS = 3.0
 
 
 def wait_seconds(elapsed: float) -> float:
-    """Poll interval: quick at first, at most 5 s (one sacct call per poll, whatever the sweep's size)."""
+    """How often Slurm is asked: quick at first, at most every 5 s (one sacct call, whatever the sweep's size)."""
     return min(5.0, 0.5 + elapsed / 20)
+
+
+#: How often the manifest is read while waiting (runs that end are seen within this), or less often where
+#: reading it takes longer than a fifth of that (a sweep of many thousand runs).
+MANIFEST_SECONDS = 0.5
 
 
 class SlurmExecutor(Executor):
@@ -75,8 +80,7 @@ class SlurmExecutor(Executor):
         work = self.work
         spec = _replay_spec(work.fallback, tasks)
         try:
-            for task in tasks:
-                work.write(task)
+            work.write(tasks)
         except CannotRunOnNode as why:
             if self.replaying_because is None:
                 log.info(f"hydraflow: Slurm tasks start the app again (replay): {why}")
@@ -130,10 +134,16 @@ class SlurmExecutor(Executor):
         left = set(task_of)
         over_since: Dict[str, float] = {}
         started, shown = time.monotonic(), None
+        states: Dict[str, str] = {}
+        ask_at = 0.0  # when Slurm is asked next
         while left:
             stops.check()
+            reading = time.monotonic()
             records = {r.number: r for r in read(self.record_dir).runs}
-            states = task_states(set(task_of.values())) or {}
+            reading = time.monotonic() - reading
+            if time.monotonic() >= ask_at:
+                states = task_states(set(task_of.values())) or {}
+                ask_at = time.monotonic() + wait_seconds(time.monotonic() - started)
             full = None
             for number in sorted(left):
                 record, task = records.get(number), task_of[number]
@@ -163,8 +173,8 @@ class SlurmExecutor(Executor):
                 shown = counts
                 log.info("hydraflow: slurm tasks: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
                          + f"; runs ended: {len(task_of) - len(left)} of {len(task_of)}")
-            if left:
-                stops.sleep(wait_seconds(time.monotonic() - started))
+            if left:  # the manifest read again soon (a run's end shows at once), Slurm asked at its interval
+                stops.sleep(min(max(MANIFEST_SECONDS, 4 * reading), max(0.0, ask_at - time.monotonic())))
 
 
 def _replay_spec(work: ReplayWork, tasks: List[Task]) -> Dict[str, Any]:
