@@ -168,3 +168,22 @@ def test_plan_and_events_are_appended_never_rewritten(tmp_path):
     m.add_plan([{"run": 1, "overrides": []}])
     assert plan_file.read_bytes().startswith(before)
     assert json.loads(plan_file.read_bytes().splitlines()[-1]) == {"run": 1, "overrides": []}
+
+
+# A task of attempt 1 naming runs 0..3: later attempts (a retry, a launch) own some of them.
+@pytest.mark.parametrize("later, wanted", [
+    pytest.param([], [0, 1, 2, 3], id="none-owned"),
+    pytest.param([{"kind": "retry", "numbers": [1, 3]}], [0, 2], id="a-later-retry-owns-some"),
+    pytest.param([{"kind": "run", "numbers": [1]}], [0, 1, 2, 3], id="not-a-launch-or-retry"),
+])
+def test_a_tasks_first_start_reads_the_plan_as_a_replay_reads_the_manifest(tmp_path, later, wanted):
+    from hydraflow_core.manifest import replay
+
+    m = _new(tmp_path, runs=5)
+    m.begin_attempt({"kind": "launch"})
+    for info in later:
+        m.begin_attempt(info)
+    spec = replay.ReplaySpec(str(tmp_path), (0, 1, 2, 3), "task", 1)
+    groups, subdirs = replay.replay_runs(spec, tmp_path)
+    assert replay.first_runs(spec, tmp_path) == [run for group in groups for run in group]
+    assert [run.number for run in replay.first_runs(spec, tmp_path)] == wanted and subdirs == {}
