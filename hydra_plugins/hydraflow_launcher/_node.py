@@ -65,12 +65,19 @@ def node_work(ctx: Context, sweep_dir: Path, attempt: int, fallback: Any, parall
     function["task_name"] = _task_name()
     directory = manifest_dir(sweep_dir) / "node" / str(attempt)
     writer = ConfigWriter(HydraRuns(ctx), str(sweep_dir), directory)
-    main = function["main"] or {}
-    found_in = main.get("file") if function["module"] == "__main__" else None
-    shown = f"{function['qualname']} of {os.path.basename(found_in)}" if found_in else \
-        f"{main.get('module') if function['module'] == '__main__' else function['module']}.{function['qualname']}"
-    log.info(f"hydraflow: Slurm tasks import {shown} and run each run's saved config (no app start-up on the node)")
+    log.info(f"hydraflow: Slurm tasks import {_shown(function)} and run each run's saved config "
+             f"(no app start-up on the node)")
     return NodeWork(RUNNER, function, writer.write, str(directory), fallback, parallel, timeout)
+
+
+def _shown(function: Mapping[str, Any]) -> str:
+    """'train of train.py', 'pkg.app.main': the task function as the node finds it."""
+    main = function["main"] or {}
+    if function["module"] != "__main__":
+        return f"{function['module']}.{function['qualname']}"
+    if "file" in main:
+        return f"{function['qualname']} of {os.path.basename(main['file'])}"
+    return f"{main['module']}.{function['qualname']}"
 
 
 def _task_name() -> Optional[str]:

@@ -359,3 +359,37 @@ def test_a_retry_of_a_slurm_sweep_imports_the_function_too(tmp_path, slurm_clust
     assert sorted(p.name for p in (tmp_path / "sweep" / ".hydraflow" / "node" / "2").iterdir()) == ["1.yaml"]
     assert manifest.read(tmp_path / "sweep").complete
     assert returned(tmp_path / "sweep") == {0: 0, 1: 10, 2: 20}
+
+
+# ----- how the node finds the function: a script's file, a module run with -m, a module the script imports
+
+LIBRARY = '''
+import hydra
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    return cfg.x * 10
+'''
+
+
+@pytest.mark.parametrize("files, command, shown", [
+    pytest.param({"pkg/__init__.py": "", "pkg/app.py": LIBRARY + '\nif __name__ == "__main__":\n    main()\n'},
+                 ["-m", "pkg.app"], "pkg.app.main", id="python-m"),
+    pytest.param({"lib/__init__.py": "", "lib/tasks.py": LIBRARY,
+                  "run.py": 'from lib.tasks import main\n\nif __name__ == "__main__":\n    main()\n'},
+                 ["run.py"], "lib.tasks.main", id="a-module-the-script-imports"),
+])
+def test_the_function_is_found_where_the_app_has_it(tmp_path, slurm_cluster, files, command, shown):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, *command, "-m", "hydra/launcher=hydraflow_slurm",
+                             f"hydra.sweep.dir={tmp_path / 'sweep'}", "+x=1,2"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"hydraflow: Slurm tasks import {shown} {IMPORTED}" in result.stdout + result.stderr
+    assert [s["kind"] for s in specs(tmp_path / "sweep")] == ["function"]
+    assert "starts the app again" not in task_errors(tmp_path / "sweep")
+    assert returned(tmp_path / "sweep") == {0: 10, 1: 20}
