@@ -129,7 +129,9 @@ class ConfigWriter:
             raise RuntimeError(f"run #{failed[0].run.number}'s config could not be written: {error}")
 
     def write_run(self, run: Run) -> None:
-        cfg = self.runs._config(run)
+        # Dumped at once, so its hydra node need not be a copy (look_ahead: most of the cost), unless runs of a
+        # replay write where they wrote before: a run's recorded subdir would stay in the shared node.
+        cfg = self.runs._config(run, look_ahead=not self.runs.ctx.subdirs)
         with read_write(cfg.hydra.sweep), open_dict(cfg.hydra.sweep):
             cfg.hydra.sweep.dir = self.sweep_dir  # as a replay pins it: ${now:...} would be the node's time
         write_atomic(self.directory / f"{run.number}.yaml", dump(cfg))
