@@ -393,3 +393,29 @@ def test_the_function_is_found_where_the_app_has_it(tmp_path, slurm_cluster, fil
     assert [s["kind"] for s in specs(tmp_path / "sweep")] == ["function"]
     assert "starts the app again" not in task_errors(tmp_path / "sweep")
     assert returned(tmp_path / "sweep") == {0: 10, 1: 20}
+
+
+SLOW_APP = '''
+import time
+
+import hydra
+
+
+@hydra.main(version_base=None, config_path=None)
+def main(cfg):
+    time.sleep(60 if cfg.x == 1 else 0)
+    return cfg.x
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_runs_time_limit_holds_on_the_node(tmp_path, slurm_cluster):
+    (tmp_path / "app.py").write_text(SLOW_APP)
+    result = sweep(tmp_path, "app.py", "+x=0,1,2", "hydra.launcher.runs_per_task=3", "hydra.launcher.timeout_min=0.05")
+    assert result.returncode == 1, result.output
+    assert [s["kind"] for s in specs(tmp_path / "sweep")] == ["function"]
+    state = {r.number: (r.state, r.error) for r in manifest.read(tmp_path / "sweep").runs}
+    assert state == {0: ("completed", None), 1: ("timed out", "timed out after 0.05 min"), 2: ("completed", None)}
