@@ -95,6 +95,7 @@ class RunComposer:
         self._is_group: Dict[str, bool] = {}
         self._scratch_key: Optional[Tuple[str, ...]] = None  # look-ahead: the template of the kept hydra node
         self._scratch: Optional[DictConfig] = None
+        self._subdir = None  # the template's hydra.sweep.subdir, as written
         from .callback import warn_if_swap_left_out
 
         warn_if_swap_left_out(master)  # the launcher builds this composer when it is set up
@@ -128,6 +129,9 @@ class RunComposer:
         if look_ahead:  # value overrides never touch hydra.* (those are structural: part of the template)
             if self._scratch_key != key:
                 self._scratch_key, self._scratch = key, copy.deepcopy(template._get_node("hydra"))
+                self._subdir = OmegaConf.to_container(template.hydra.sweep, resolve=False).get("subdir")
+            with open_dict(self._scratch):  # what a run may have set on it (a replay's recorded subdir)
+                self._scratch.sweep.subdir = self._subdir
             memo[id(template._get_node("hydra"))] = self._scratch
         cfg = copy.deepcopy(template, memo)
         apply_overrides(values, cfg)

@@ -4,53 +4,17 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 """
 
 import logging
-import re
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn
-from hydra.errors import CompactHydraException
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from ._settings import LauncherSettingsError, check, on_slurm_node, slurm_settings
+
 log = logging.getLogger(__name__)
-
-BACKENDS = ("local", "slurm")
-FIELDS = ("backend", "max_parallel", "gpus", "runs_per_task", "parallel_per_task", "start", "wait", "dry_run",
-          "max_retries", "timeout_min", "slurm")
-STARTS = ("fork", "exec")
-
-
-class LauncherSettingsError(CompactHydraException):
-    """Bad hydra.launcher.* values: Hydra prints the message alone."""
-
-
-# A GPU id as CUDA_VISIBLE_DEVICES takes it: an index, or a GPU / MIG UUID.
-_GPU_ID = re.compile(r"[0-9]+|(GPU|MIG)-[0-9A-Za-z/-]+")
-
-
-def _timeout_problems(minutes: Any) -> List[str]:
-    if minutes is None:
-        return []
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 < minutes < float("inf"):
-        return [f"timeout_min must be a positive number of minutes (e.g. 30 or 0.5), or null for no limit, "
-                f"not {minutes!r}"]
-    return []
-
-
-def _gpu_problems(gpus: Any) -> List[str]:
-    valid = "gpus must hold GPU ids: whole numbers (0, 1, ...) or GPU UUIDs (GPU-..., MIG-...)"
-    if gpus is None:
-        return []
-    if not isinstance(gpus, (list, tuple)):
-        return [f"gpus must be a list of GPU ids, e.g. [0,1], not {gpus!r}"]
-    bad = [g for g in gpus if isinstance(g, bool) or not isinstance(g, (int, str))
-           or (isinstance(g, int) and g < 0) or (isinstance(g, str) and not _GPU_ID.fullmatch(g.strip()))]
-    if bad:
-        return [f"{valid}, not {', '.join(repr(g) for g in bad)}"]
-    return []
-
 
 class HydraflowLauncher(Launcher):
     def __init__(self, backend: str = "local", max_parallel: Optional[int] = None, gpus: Any = (),
@@ -64,7 +28,7 @@ class HydraflowLauncher(Launcher):
         self.dry_run, self.max_retries = dry_run, max_retries
         self.timeout_min = timeout_min
         self.parallel_per_task = parallel_per_task
-        self.slurm, self.per_run, self.slurm_problems = _slurm_settings(slurm)
+        self.slurm, self.per_run, self.slurm_problems = slurm_settings(slurm)
         if OmegaConf.is_config(gpus):
             gpus = OmegaConf.to_container(gpus)
         if isinstance(gpus, str):
@@ -83,40 +47,7 @@ class HydraflowLauncher(Launcher):
         self.arrays: list = []
 
     def _check_settings(self) -> None:
-        problems = []
-        if self.unknown:
-            problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
-        if self.backend not in BACKENDS:
-            problems.append(f"backend must be one of: {', '.join(BACKENDS)}, not {self.backend!r}")
-        for name, least in (("max_parallel", 1), ("runs_per_task", 1), ("parallel_per_task", 1), ("max_retries", 0)):
-            value = getattr(self, name)
-            if name == "max_parallel" and value is None:
-                continue  # the backend's default: 1 here, slurm.array_parallelism on Slurm
-            if not isinstance(value, int) or isinstance(value, bool) or value < least:
-                problems.append(f"{name} must be a whole number of at least {least}, not {value!r}")
-        problems.extend(_gpu_problems(self.raw_gpus))
-        from hydraflow_core.executors.slurm.fields import problems as slurm_problems
-
-        problems.extend(self.slurm_problems)
-        problems.extend(slurm_problems({k: v for k, v in self.slurm.items() if k not in self.per_run}))
-        if self.start not in STARTS:
-            problems.append(f"start must be one of: {', '.join(STARTS)}, not {self.start!r}")
-        for name in ("wait", "dry_run"):
-            if not isinstance(getattr(self, name), bool):
-                problems.append(f"{name} must be true or false, not {getattr(self, name)!r}")
-        problems.extend(_timeout_problems(self.timeout_min))
-        if problems:
-            raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
-        if self.backend == "local" and self.parallel_per_task > 1 and not _on_slurm_node():
-            log.warning(f"hydraflow: parallel_per_task={self.parallel_per_task} applies to Slurm tasks; "
-                        f"here max_parallel runs runs at once")
-        repeated = sorted({g for g in self.gpus if self.gpus.count(g) > 1})
-        if repeated:
-            log.warning(f"hydraflow: hydra.launcher.gpus names {', '.join(repeated)} more than once: "
-                        f"workers given the same id share that GPU")
-        if self.gpus and self.workers > len(self.gpus):
-            log.warning(f"hydraflow: {self.workers} workers share {len(self.gpus)} GPUs "
-                        f"({', '.join(self.gpus)}), handed out in turn")
+        check(self)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from ._compose import RunComposer
@@ -262,7 +193,7 @@ class HydraflowLauncher(Launcher):
     def _shares(self) -> Tuple[tuple, tuple]:
         """The workers' GPUs and CPUs: the gpus setting; in a Slurm task's replayed app with
         parallel_per_task, shares of the task's own (as the node path hands them out)."""
-        if self.backend == "local" and self.parallel_per_task > 1 and _on_slurm_node():
+        if self.backend == "local" and self.parallel_per_task > 1 and on_slurm_node():
             from hydraflow_core.executors.local.shares import node_shares
 
             shares = node_shares(self.parallel_per_task)
@@ -314,37 +245,6 @@ class HydraflowLauncher(Launcher):
         session, self.session = self.session, None
         if session is not None:
             session.close()
-
-
-def _slurm_settings(slurm: Any) -> Tuple[Dict[str, Any], Tuple[str, ...], List[str]]:
-    """``(settings, per_run, problems)``: the slurm.* fields resolved against the sweep's config, except
-    those that interpolate each run's own config (``per_run``, kept as written, resolved per run)."""
-    from hydraflow_core.executors.slurm.resources import interpolated_fields
-
-    if not OmegaConf.is_config(slurm):
-        return dict(slurm or {}), (), []
-    raw = OmegaConf.to_container(slurm, resolve=False)
-    per_run = interpolated_fields(raw)
-    settings: Dict[str, Any] = {}
-    problems = []
-    for name, written in raw.items():
-        if name in per_run:
-            settings[name] = written
-            continue
-        try:
-            value = slurm[name]
-        except Exception as error:  # noqa: BLE001 - OmegaConf's resolution errors
-            problems.append(f"slurm.{name}={written} cannot be resolved: {str(error).splitlines()[0]}")
-            continue
-        settings[name] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-    return settings, per_run, problems
-
-
-def _on_slurm_node() -> bool:
-    """True in a Slurm task's replayed app (NodeTask sets this; kept light: no import of the Slurm backend)."""
-    import os
-
-    return bool(os.environ.get("HYDRAFLOW_SLURM_NODE"))
 
 
 def _submitted(overrides: List[str]) -> JobReturn:

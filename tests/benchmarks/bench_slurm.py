@@ -22,6 +22,8 @@ bench_launcher.py) and counts ``sbatch`` calls with a shim first on PATH.
 2. 10k runs, runs_per_task=1, arrays of at most 1001 tasks, wait=false,
    through the node path and the replay path: sbatch calls (want 10) and the
    time to the shell prompt; then scancel; ``hydraflow status`` of them.
+3. The dry run of a 10k-run sweep whose ``slurm.cpus_per_task`` interpolates
+   each run's config: time and peak memory (nothing submitted).
 
 Targets: one run per task at most 1.0x the submitit launcher's time; packed at most 0.3x.
 """
@@ -104,11 +106,32 @@ def run(overrides: list, n: int, folder: Path, name: str, env: dict = None) -> d
             "done": done, "rc": process.returncode, "err": err[-600:], "sweep": sweep}
 
 
+def dry_run(n: int) -> dict:
+    """``hydra.launcher.dry_run=true`` of n runs whose cpus_per_task comes from each run's config: wall time and
+    the process's own peak RSS (wait4), nothing submitted."""
+    folder = shim()
+    (folder / "calls").unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    with open(WORK / "dry.log", "w") as out:
+        process = subprocess.Popen([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow_slurm", "+cpus=1,2",
+                                    f"+x=range(0,{n // 2})", "hydra.launcher.slurm.cpus_per_task=${cpus}",
+                                    "hydra.launcher.dry_run=true", f"hydra.sweep.dir={WORK / 'dry'}"],
+                                   cwd=WORK, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    text = (WORK / "dry.log").read_text()
+    return {"runs": n, "wall": wall, "rss_mb": usage.ru_maxrss / 1024, "rc": os.waitstatus_to_exitcode(status),
+            "arrays": sum(line.startswith("array ") for line in text.splitlines()), "sbatch": calls(folder)}
+
+
 def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 REPLAY = {"HYDRAFLOW_SLURM_START": "replay"}
+#: The job name of part 2's arrays (cancelled by name afterwards).
+BIG = f"hfbench-{os.getpid()}"
 
 
 def main() -> None:
@@ -150,10 +173,11 @@ def main() -> None:
         print("\n2. 10k runs, runs_per_task=1, arrays of at most 1001, wait=false")
         for name, env in (("node path", {}), ("replay", REPLAY)):
             big[name] = r = run(["hydra/launcher=hydraflow_slurm", "hydra.launcher.wait=false",
+                                 f"hydra.launcher.slurm.job_name={BIG}",
                                  "hydra.launcher.slurm.max_array_size=1001"], 10_000, folder, "big", env)
             print(f"  {name:10s} back at the prompt after {r['wall']:.2f} s; sbatch calls {r['sbatch']} (want 10); "
                   f"rc {r['rc']}", flush=True)
-            subprocess.run(["scancel", "--name", "app"], capture_output=True)
+            subprocess.run(["scancel", "--name", BIG], capture_output=True)  # its own jobs only, not a test's
         sweep = big["replay"]["sweep"]
         (folder / "sacct").write_text(f'#!/bin/sh\necho x >> "{folder}/sacct-calls"\n'
                                       f'exec {shutil.which("sacct")} "$@"\n')
@@ -167,6 +191,10 @@ def main() -> None:
         sacct_calls = len((folder / "sacct-calls").read_text().splitlines())
         print(f"  hydraflow status of those 10k runs: {' / '.join(f'{t:.2f} s' for t in status_times)}; "
               f"sacct calls per status: {sacct_calls / 3:.0f}")
+    dry = dry_run(10_000 if not quick else 2_000)
+    print(f"\n3. dry run of {dry['runs']} runs with per-run resources (slurm.cpus_per_task=${{cpus}}, +cpus=1,2): "
+          f"{dry['wall']:.2f} s, peak RSS {dry['rss_mb']:.0f} MB, {dry['arrays']} arrays listed, rc {dry['rc']}, "
+          f"sbatch calls {dry['sbatch']}", flush=True)
     print(f"\nSUMMARY ({os.cpu_count()} CPUs here; load average now {load()})")
     for name, r in measured.items():
         print(f"  {name:34s} {r['wall']:7.2f} s  ({r['wall'] / base:.2f}x submitit_slurm)  submit {r['submitted']:.2f} s"
@@ -178,6 +206,8 @@ def main() -> None:
         print(f"  packing target <= 0.3x: {'PASS' if packed <= 0.3 else 'FAIL'} ({packed:.2f}x)")
     for name, r in big.items():
         print(f"  10k runs submitted ({name}): {r['wall']:.2f} s to the prompt, {r['sbatch']} sbatch calls")
+    print(f"  dry run of {dry['runs']} runs with per-run resources: {dry['wall']:.2f} s "
+          f"({1000 * dry['wall'] / dry['runs']:.1f} ms/run), peak RSS {dry['rss_mb']:.0f} MB")
     if status_times:
         print(f"  status of 10k runs: {statistics.median(status_times):.2f} s with {sacct_calls / 3:.0f} sacct call(s)")
     shutil.rmtree(WORK, ignore_errors=True)

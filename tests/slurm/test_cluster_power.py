@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,12 @@ def arrays(app: Path) -> list:
 
 
 def test_runs_asking_different_cpus_go_out_as_one_array_each(app):
-    cpus = ["+cpus=1,2", "seed=0,1", "hydra.launcher.slurm.cpus_per_task=${cpus}"]
-    before = sacct_jobs()
+    name = f"dry-{uuid.uuid4().hex[:12]}"  # other tests submit meanwhile: only this name's jobs count
+    cpus = ["+cpus=1,2", "seed=0,1", "hydra.launcher.slurm.cpus_per_task=${cpus}", f"hydra.launcher.slurm.job_name={name}"]
     dry = sweep(app, *cpus, "hydra.launcher.dry_run=true")
     assert dry.returncode == 0, dry.stderr
     assert "2 Slurm array(s)" in dry.stdout and dry.stdout.count("#SBATCH --cpus-per-task=") == 2
-    assert sacct_jobs() == before and not (app / "sweep").exists()  # the dry run submitted nothing
+    assert not sacct_jobs(name) and not (app / "sweep").exists()  # the dry run submitted nothing
 
     result = sweep(app, *cpus)
     assert result.returncode == 0, result.stderr
@@ -47,10 +48,11 @@ def test_runs_asking_different_cpus_go_out_as_one_array_each(app):
     for array in submitted:
         rows = sacct_rows(array["job_id"], ("JobID", "State", "AllocCPUS"), count=2)
         assert {(state, cpus) for _, state, cpus in rows} == {("COMPLETED", str(array["settings"]["cpus_per_task"]))}
+    assert len(sacct_jobs(name)) == 4  # the name is right: the real sweep's tasks are found by it
 
 
-def sacct_jobs() -> set:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-a", "-S", "now-1hours", "-o", "JobID"],
+def sacct_jobs(name: str) -> set:
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-a", "-S", "now-1hours", "--name", name, "-o", "JobID"],
                          capture_output=True, text=True, timeout=30).stdout
     return set(out.split())
 
