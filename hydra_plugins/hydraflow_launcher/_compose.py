@@ -68,22 +68,27 @@ PRIVATE = _private_api()
 
 @contextmanager
 def _as_composed(master: DictConfig) -> Iterator[None]:
-    """``master`` with the sweeper target Hydra composed, while Hydra composes a run against it."""
-    from .callback import composed_sweeper_target
+    """``master`` as Hydra composed it -- the sweeper target, and the launcher's slurm.* fields that interpolate
+    each run's config -- while Hydra composes a run against it (the callback changed both; see callback.py)."""
+    from .callback import composed_sweeper_target, deferred_slurm
 
     composed = composed_sweeper_target(master)
-    if composed is None:
-        yield
-        return
+    deferred = deferred_slurm(master)
     sweeper = master.hydra.sweeper
+    slurm = master.hydra.launcher.get("slurm") if deferred else None
     swapped = sweeper._target_
-    with read_write(sweeper):  # Hydra 1.4 releases make the master config read-only
-        sweeper._target_ = composed
+    with read_write(master.hydra):  # Hydra 1.4 releases make the master config read-only
+        if composed is not None:
+            sweeper._target_ = composed
+        for name, written in deferred.items():
+            slurm[name] = written
     try:
         yield
     finally:
-        with read_write(sweeper):
+        with read_write(master.hydra):
             sweeper._target_ = swapped
+            for name in deferred:
+                slurm[name] = None
 
 
 class RunComposer:
