@@ -610,7 +610,7 @@ def test_sort_fix_falls_back_to_hydras_sort_when_the_function_table_moves(monkey
     """Without the parser's function table (another hydra-core layout), Hydra's own sort() is used."""
     from hydra.core.override_parser import overrides_parser
 
-    from hydraflow_core.syntax import hydra_bridge
+    from hydraflow_core.syntax import hydra_calls
 
     original_create = overrides_parser.OverridesParser.create
 
@@ -620,12 +620,12 @@ def test_sort_fix_falls_back_to_hydras_sort_when_the_function_table_moves(monkey
         return parser
 
     monkeypatch.setattr(overrides_parser.OverridesParser, "create", create_without_table)
-    hydra_bridge.parser_with_fixed_sort.cache_clear()
+    hydra_calls.parser_with_fixed_sort.cache_clear()
     try:
         assert values("a=sort(range(0,5,2))") == ["0", "2", "4"]
         assert values("a=sort(3,1,2)") == ["1", "2", "3"]
         assert values("a=range(1,0,-0.1)")[6] == "0.4"  # ranges are still enumerated by hydraflow
     finally:
         monkeypatch.undo()
-        hydra_bridge.parser_with_fixed_sort.cache_clear()
+        hydra_calls.parser_with_fixed_sort.cache_clear()
     assert values("a=sort(range(0,5,2),reverse=true)") == ["4", "2", "0"]  # the fix is back

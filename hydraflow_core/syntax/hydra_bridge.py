@@ -2,7 +2,7 @@
 
 Every atom is checked by Hydra's parser, so hydraflow accepts nothing that
 Hydra would then reject; Hydra's function calls are read by it too (their
-values: :mod:`.hydra_calls`). Only hydra-core's public
+values: :mod:`.hydra_calls`, which also holds the parser with a fixed ``sort()``). Only hydra-core's public
 ``hydra.core.override_parser`` is used.
 """
 
@@ -27,25 +27,6 @@ def parser():
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     return OverridesParser.create()
-
-
-@lru_cache(maxsize=1)
-def parser_with_fixed_sort():
-    """Hydra's parser with a ``sort()`` that sorts a range right (hydra-core 1.3 does not).
-
-    The function table is reached through the parser's ``functions`` attribute;
-    where a Hydra version lays it out differently, Hydra's own ``sort`` stays
-    (Hydra's main branch has the fix).
-    """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from .hydra_calls import sort_fixed
-
-    fresh = OverridesParser.create()
-    table = getattr(getattr(fresh, "functions", None), "functions", None)
-    if isinstance(table, dict) and callable(table.get("sort")):
-        table["sort"] = sort_fixed(table["sort"])
-    return fresh
 
 
 def hydra_error(override: str) -> Optional[str]:

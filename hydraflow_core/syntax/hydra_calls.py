@@ -48,7 +48,7 @@ class CallError(Exception):
 def evaluate(call: str, check_size: Callable[[int], None]) -> Values:
     """The values of one whole-item call; ``check_size`` runs before any is made."""
     try:
-        override = hydra_bridge.parser_with_fixed_sort().parse_override(f"x={call}")
+        override = parser_with_fixed_sort().parse_override(f"x={call}")
         value = override.value()
     except Exception as error:  # Hydra raises several types, all mean "rejected"
         raise CallError(f"Hydra cannot evaluate '{shorten(call)}'", f"Hydra says: {hydra_bridge.first_line(error)}")
@@ -121,6 +121,23 @@ def sort_fixed(original: Callable[..., Any]) -> Callable[..., Any]:
         return flipped
 
     return sort
+
+
+@functools.lru_cache(maxsize=1)
+def parser_with_fixed_sort():
+    """Hydra's parser with a ``sort()`` that sorts a range right (hydra-core 1.3 does not).
+
+    The function table is reached through the parser's ``functions`` attribute;
+    where a Hydra version lays it out differently, Hydra's own ``sort`` stays
+    (Hydra's main branch has the fix).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    fresh = OverridesParser.create()
+    table = getattr(getattr(fresh, "functions", None), "functions", None)
+    if isinstance(table, dict) and callable(table.get("sort")):
+        table["sort"] = sort_fixed(table["sort"])
+    return fresh
 
 
 # A string Hydra reads back as the same string when written bare: an ID that is
