@@ -493,7 +493,7 @@ def test_plain_words_are_split_as_a_shell_splits_them(text):
 
 def test_a_huge_plain_value_loads_whole(tmp_path):
     """A 2 MB batch value (shlex would take minutes on it) is read whole and planned."""
-    from hydraflow_core.plan.batches import plan_job
+    from hydraflow_core.jobs.batches import plan_job
 
     value = "x" * (2 * 1024 * 1024)
     job = load(tmp_path, f"jobs:\n  j:\n    run: echo\n    steps:\n      - batch: a={value},y\n").jobs["j"]

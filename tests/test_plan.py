@@ -13,7 +13,7 @@ from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.cli import main
 from hydraflow_core.errors import SweepSyntaxError
 from hydraflow_core.jobs.model import Job, Step
-from hydraflow_core.plan.batches import PlanError, plan_job
+from hydraflow_core.jobs.batches import PlanError, plan_job
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "example_app"
@@ -163,7 +163,7 @@ def test_a_jobs_slurm_settings_interpolate_each_batchs_overrides(slurm, expected
     ],
 )
 def test_submit_command_placeholders(command, expected):
-    from hydraflow_core.plan.batches import submit_command
+    from hydraflow_core.jobs.batches import submit_command
 
     plan = plan_job(Job("t", "submit", command, steps=(Step(batch=("a=1:3",)),)), (), "R")
     assert submit_command(plan) == expected

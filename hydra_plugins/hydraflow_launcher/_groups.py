@@ -42,7 +42,7 @@ def batch_groups(sweeper: Any, arguments: List[str], composer: Any) -> list:
     if not sweeper.job:
         return parse_sweep(overrides).groups()
     from hydraflow_core.jobs import load as jobfile
-    from hydraflow_core.plan.batches import plan_job
+    from hydraflow_core.jobs.batches import plan_job
 
     path, shown_as = _job_file(sweeper)
     job = jobfile.get_job(jobfile.load(path, shown_as), sweeper.job, str(path))

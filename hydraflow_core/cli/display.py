@@ -11,7 +11,7 @@ from rich.table import Table
 
 from hydraflow_core.cli.run import COMPLETED, FAILED, BatchResult
 from hydraflow_core.manifest import TIMED_OUT
-from hydraflow_core.plan.batches import Batch
+from hydraflow_core.jobs.batches import Batch
 
 _STYLE = {COMPLETED: "green", FAILED: "bold red", TIMED_OUT: "bold red"}
 _TAIL_LINES = 8

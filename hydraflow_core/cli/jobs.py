@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import yaml
 from rich.console import Console
@@ -16,8 +18,8 @@ from hydraflow_core.cli import run as dispatch
 from hydraflow_core.cli.display import print_summary, ProgressDisplay
 from hydraflow_core.errors import UsageError
 from hydraflow_core.jobs import load as jobfile
-from hydraflow_core.jobs.shell import quote as shell_quote
-from hydraflow_core.plan.batches import count_batches, dry_run_text, plan_job, submit_command
+from hydraflow_core.jobs.shell import join as shell_join, quote as shell_quote
+from hydraflow_core.jobs.batches import Batch, Plan, batches_file_text, count_batches, plan_job, submit_command
 
 EXIT_FAILED = 1
 
@@ -43,7 +45,7 @@ def run_verb(args: argparse.Namespace) -> int:
     if args.dry_run:
         if on_slurm:
             parallel = args.max_parallel or job.max_parallel
-            sys.stdout.write(dispatch.slurm_dry_run_text(preview.batches, shlex.split(job.target), parallel, job.name,
+            sys.stdout.write(slurm_dry_run_text(preview.batches, shlex.split(job.target), parallel, job.name,
                                            preview.run_dir))
             return 0
         sys.stdout.write(dry_run_text(preview))
@@ -171,3 +173,33 @@ def _words(words) -> str:
     """
     return " ".join(w if shlex.split(w) == [w] else shlex.quote(w) if "\n" in w or "\t" in w
                     else shell_quote(w) for w in words)
+
+
+def dry_run_text(plan: Plan) -> str:
+    """Exactly what ``hydraflow run`` would execute , one line per command."""
+    job = plan.job
+    if job.kind == "run":
+        command = shlex.split(job.target)
+        return "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
+    if job.kind == "call":
+        return "".join(f"{job.target}({list(b.arguments)!r})\n" for b in plan.batches)
+    path = f"{plan.run_dir}/batches.txt"
+    return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
+
+
+def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: int, job_name: str,
+                       run_dir: str = "<run dir>") -> str:
+    """The Slurm settings of each array, its sbatch script, and the batch commands it runs."""
+    from hydraflow_core.executors.slurm.arrays import group_by_settings, sbatch_preview
+
+    by_index = {b.index: b for b in batches}
+    out = []
+    for number, (settings, tasks) in enumerate(group_by_settings(dispatch.batch_tasks(batches), {}, max_parallel)):
+        out.append(f"# slurm array {number}: {len(tasks)} task(s), settings {json.dumps(settings, sort_keys=True)}")
+        script = sbatch_preview(settings, job_name, len(tasks), run_dir)
+        if script:
+            out.append("# sbatch script:")
+            out.extend(f"#   {line}" for line in script.splitlines() if line.strip())
+        for i, task in enumerate(tasks):
+            out.append(f"# task {i}: " + shell_join([*command, "-m", *by_index[task.index].arguments]))
+    return "\n".join(out) + "\n"

@@ -16,7 +16,7 @@ from typing import List, Optional
 from hydraflow_core import __version__
 from hydraflow_core.cli.jobs import make_console, run_verb, show_verb
 from hydraflow_core.errors import HydraflowError, UsageError
-from hydraflow_core.plan.batches import MAX_BATCHES
+from hydraflow_core.jobs.batches import MAX_BATCHES
 from hydraflow_core.jobs.shell import join as shell_join
 from hydraflow_core.syntax import MAX_VALUES, parse_sweep
 

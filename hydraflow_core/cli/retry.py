@@ -97,7 +97,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
     """The batches of a ``hydraflow run`` directory that did not complete, run again (on Slurm if they were)."""
     from hydraflow_core.cli.run import CallFunction, batch_command, load_function
     from hydraflow_core.executors import Command, CommandWork, FunctionWork
-    from hydraflow_core.plan.batches import Batch
+    from hydraflow_core.jobs.batches import Batch
 
     header = state.header
     if header.get("job_kind") not in ("run", "call"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from hydraflow_core.executors import (
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.local.runone import os_error_text
 from hydraflow_core.executors.stop import in_task
-from hydraflow_core.plan.batches import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
+from hydraflow_core.jobs.batches import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
 from hydraflow_core.plan import Run, Task
 
 LOG_NAME = "hydraflow.log"
@@ -264,22 +263,3 @@ def submit(plan: Plan, directory: Path) -> int:
         except Stopped as stop:
             stops.stop_child(process)  # the submit command gets Ctrl-C, whatever stopped us
             raise Interrupted([], stop.exit_code) from None
-
-
-def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: int, job_name: str,
-                       run_dir: str = "<run dir>") -> str:
-    """The Slurm settings of each array, its sbatch script, and the batch commands it runs."""
-    from hydraflow_core.executors.slurm.arrays import group_by_settings, sbatch_preview
-    from hydraflow_core.jobs.shell import join as shell_join
-
-    by_index = {b.index: b for b in batches}
-    out = []
-    for number, (settings, tasks) in enumerate(group_by_settings(batch_tasks(batches), {}, max_parallel)):
-        out.append(f"# slurm array {number}: {len(tasks)} task(s), settings {json.dumps(settings, sort_keys=True)}")
-        script = sbatch_preview(settings, job_name, len(tasks), run_dir)
-        if script:
-            out.append("# sbatch script:")
-            out.extend(f"#   {line}" for line in script.splitlines() if line.strip())
-        for i, task in enumerate(tasks):
-            out.append(f"# task {i}: " + shell_join([*command, "-m", *by_index[task.index].arguments]))
-    return "\n".join(out) + "\n"

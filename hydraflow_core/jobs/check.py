@@ -17,7 +17,7 @@ from hydraflow_core.errors import HydraflowError
 from hydraflow_core.jobs.model import KINDS, Job, Step
 from hydraflow_core.jobs.settings import SettingChecks
 from hydraflow_core.jobs.yaml_nodes import describe
-from hydraflow_core.plan.batches import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
+from hydraflow_core.jobs.batches import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
                    merge_with, step_count, submit_placeholders, sweep_dir_problem, zip_choices)
 
 # Characters that make shlex differ from str.split: quotes, escapes (comments are off in shlex.split).

@@ -1,4 +1,4 @@
-"""Plan a job: job definition + extra ARGS -> batches (SPEC 2). Pure and deterministic.
+"""Plan a job: job definition + extra ARGS -> batches. Pure and deterministic.
 
 A batch is one Hydra multirun: ``<run> -m <batch> <args> <with> <generated> <ARGS>``.
 Its outer overrides come from the step's ``batch`` (one batch per combination;
@@ -326,15 +326,3 @@ def submit_command(plan: Plan) -> List[str]:
         return values[match.group(1)]  # the loader rejected unknown names
 
     return [_PLACEHOLDER.sub(fill, word) for word in words]
-
-
-def dry_run_text(plan: Plan) -> str:
-    """Exactly what ``hydraflow run`` would execute (SPEC 4), one line per command."""
-    job = plan.job
-    if job.kind == "run":
-        command = shlex.split(job.target)
-        return "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
-    if job.kind == "call":
-        return "".join(f"{job.target}({list(b.arguments)!r})\n" for b in plan.batches)
-    path = f"{plan.run_dir}/batches.txt"
-    return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
