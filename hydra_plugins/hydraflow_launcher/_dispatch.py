@@ -65,7 +65,7 @@ class Session:
             attempt = self.record.begin_attempt({
                 "kind": spec.reason if spec else "launch", "runs": total, "launcher": self.settings,
                 "argv": sys.argv, **({"numbers": list(spec.runs)} if spec else {})})
-        self.header = _read_header(self.sweep_dir)
+        self.header = manifest.read_header(self.sweep_dir)
         job_id, slurm = manifest.slurm_ids()  # on a Slurm node: recorded with every run
         self.events = EventLog(self.sweep_dir, attempt, job_id=job_id, details=slurm)
         return self.events
@@ -125,8 +125,3 @@ def _plan_records(tasks: List[Task]) -> Iterator[Dict[str, Any]]:
         for run in task.runs:
             yield {"run": run.number, "overrides": list(run.overrides), "group": run.group, "task": task.index}
 
-
-def _read_header(sweep_dir: Path) -> Dict[str, Any]:
-    import json
-
-    return json.loads((manifest.manifest_dir(sweep_dir) / "manifest.json").read_text())

@@ -36,7 +36,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from hydraflow_core.executors import COMPLETED, CannotRunOnNode, FunctionWork, NodeWork, Options, create, drain
 from hydraflow_core.executors.local.shares import node_shares
-from hydraflow_core.manifest import EventLog, manifest_dir, replay, slurm_ids, write_atomic
+from hydraflow_core.manifest import NODE, EventLog, folder, replay, slurm_ids, write_atomic
 from hydraflow_core.plan import Run, Task, pack
 
 from ._locate import load_function, where
@@ -63,7 +63,7 @@ def node_work(ctx: Context, sweep_dir: Path, attempt: int, fallback: Any, parall
         log.info(f"hydraflow: Slurm tasks start the app again (replay): {why}")
         return fallback
     function["task_name"] = _task_name()
-    directory = manifest_dir(sweep_dir) / "node" / str(attempt)
+    directory = folder(sweep_dir, NODE, str(attempt))
     writer = ConfigWriter(HydraRuns(ctx), str(sweep_dir), directory)
     log.info(f"hydraflow: Slurm tasks import {_shown(function)} and run each run's saved config "
              f"(no app start-up on the node)")

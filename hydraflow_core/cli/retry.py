@@ -134,7 +134,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
 def _fully_planned(sweep_dir: Path) -> bool:
     """True when the sweep at ``sweep_dir`` has a manifest whose plan holds every run of the sweep
     (a batch stopped before its app planned its runs is run again whole)."""
-    if not (manifest.manifest_dir(sweep_dir) / "manifest.json").exists():
+    if not manifest.has_manifest(sweep_dir):
         return False
     try:
         state = manifest.read(sweep_dir)

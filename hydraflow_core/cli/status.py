@@ -41,7 +41,7 @@ def apply_slurm(state: SweepState) -> Optional[str]:
     from hydraflow_core.executors.slurm.states import fold
 
     notes = [f"Slurm refused attempt {a['attempt']}: {a['refused']}" for a in
-             manifest.read_lines(manifest.manifest_dir(state.sweep_dir) / "slurm.jsonl") if "refused" in a]
+             manifest.slurm_records(state.sweep_dir) if "refused" in a]
     tasks = task_of_runs(state.sweep_dir)
     if not tasks:
         return "; ".join(notes) or None
@@ -79,7 +79,7 @@ def _inner(run: manifest.RunRecord, state: SweepState) -> str:
     if not sweep_dir:
         return ""
     path = Path(state.header.get("directory", ".")) / sweep_dir
-    if not (manifest.manifest_dir(path) / "manifest.json").exists():
+    if not manifest.has_manifest(path):
         return ""
     try:
         return counts_line(manifest.read(path))

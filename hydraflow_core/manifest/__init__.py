@@ -22,8 +22,9 @@ one its launcher wrote for it (a worker that died after recording its end).
 """
 
 from .files import (  # noqa: F401 - the package's public names
-    DIR_NAME, FORMAT, HOST, VERSION, append, json_line, manifest_dir, process_alive, process_start, read_lines,
-    disk_is_full, relative_to, slurm_ids, write_atomic,
+    DIR_NAME, EXEC, FORMAT, HOST, NODE, SUBMITIT, VERSION, add_slurm_record, append, folder, has_manifest, json_line,
+    manifest_dir, process_alive, process_start, read_header, read_lines, disk_is_full, relative_to, slurm_ids,
+    slurm_records, write_atomic,
 )
 from .read import RunRecord, SweepState, read
 from .states import (

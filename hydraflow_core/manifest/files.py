@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 DIR_NAME = ".hydraflow"
+# The files and folders under DIR_NAME (the README's "The manifest format"); named here only.
+HEADER = "manifest.json"  # what the sweep is, how to launch it again: written once
+PLAN = "plan.jsonl"  # one line per run
+ATTEMPTS = "attempts.jsonl"  # one line per launch
+EVENTS = "events"  # one file per writing process
+SLURM = "slurm.jsonl"  # one line per array submitted (or refused)
+#: Folders of the backends' own files: replay specs and logs of fresh interpreters (exec), the
+#: configs a Slurm node runs (node/ATTEMPT), submitit's scripts and logs (slurm).
+EXEC, NODE, SUBMITIT = "exec", "node", "slurm"
 FORMAT = "hydraflow-manifest"
 VERSION = 1
 HOST = socket.gethostname()
@@ -44,6 +53,30 @@ def relative_to(path: Optional[str], directory: os.PathLike) -> Optional[str]:
 
 def manifest_dir(sweep_dir: os.PathLike) -> Path:
     return Path(sweep_dir) / DIR_NAME
+
+
+def has_manifest(sweep_dir: os.PathLike) -> bool:
+    """True when ``sweep_dir`` holds a hydraflow manifest (its header was written)."""
+    return (manifest_dir(sweep_dir) / HEADER).exists()
+
+
+def read_header(sweep_dir: os.PathLike) -> Dict[str, Any]:
+    """The manifest's header (``manifest.json``)."""
+    return json.loads((manifest_dir(sweep_dir) / HEADER).read_text())
+
+
+def folder(sweep_dir: os.PathLike, name: str, *parts: str) -> Path:
+    """A backend's folder inside the manifest (:data:`EXEC`, :data:`NODE`, :data:`SUBMITIT`), not created."""
+    return manifest_dir(sweep_dir).joinpath(name, *parts)
+
+
+def slurm_records(sweep_dir: os.PathLike) -> Iterator[Dict[str, Any]]:
+    """Every array submitted (or refused) for the sweep or job at ``sweep_dir``, in order."""
+    return read_lines(manifest_dir(sweep_dir) / SLURM)
+
+
+def add_slurm_record(sweep_dir: os.PathLike, record: Dict[str, Any]) -> None:
+    append(manifest_dir(sweep_dir) / SLURM, json_line(record))
 
 
 def process_start(pid: int) -> Optional[int]:

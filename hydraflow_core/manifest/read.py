@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import UsageError
-from .files import DIR_NAME, FORMAT, manifest_dir, process_alive, read_lines
+from .files import ATTEMPTS, DIR_NAME, EVENTS, FORMAT, HEADER, PLAN, manifest_dir, process_alive, read_lines
 from .states import COMPLETED, FAILED, LOST, PENDING, PLANNED, RUNNING, STATES
 
 # Precedence of events inside one attempt (a higher rank wins, then the later time).
@@ -100,12 +100,12 @@ def read(sweep_dir: os.PathLike) -> SweepState:
 
 def _read(sweep_dir: os.PathLike) -> SweepState:
     directory = manifest_dir(sweep_dir)
-    header_path = directory / "manifest.json"
+    header_path = directory / HEADER
     try:
         header = json.loads(header_path.read_text())
     except FileNotFoundError:
         raise UsageError(
-            f"{sweep_dir} is not a hydraflow sweep: it has no {DIR_NAME}/manifest.json "
+            f"{sweep_dir} is not a hydraflow sweep: it has no {DIR_NAME}/{HEADER} "
             "(give the sweep directory of a multirun that used the hydraflow launcher or sweeper, "
             "or a run directory of `hydraflow run`)"
         ) from None
@@ -113,9 +113,9 @@ def _read(sweep_dir: os.PathLike) -> SweepState:
         raise UsageError(f"{header_path}: cannot read the manifest: {error}") from None
     if header.get("format") != FORMAT:
         raise UsageError(f"{header_path}: not a hydraflow manifest")
-    attempts = list(read_lines(directory / "attempts.jsonl"))
+    attempts = list(read_lines(directory / ATTEMPTS))
     runs: Dict[int, RunRecord] = {}
-    for record in read_lines(directory / "plan.jsonl"):
+    for record in read_lines(directory / PLAN):
         number = record.get("run")
         if not isinstance(number, int):
             continue
@@ -129,7 +129,7 @@ def _read(sweep_dir: os.PathLike) -> SweepState:
     best_start: Dict[Any, Tuple[float, Dict[str, Any]]] = {}
     starts: Dict[Any, int] = {}
     rank_of, best_get, start_get = _RANK.get, best.get, best_start.get
-    events_dir = directory / "events"
+    events_dir = directory / EVENTS
     files = sorted(events_dir.iterdir()) if events_dir.is_dir() else []
     for path in files:
         for event in read_lines(path):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydraflow_core.errors import HydraflowError, UsageError
-from hydraflow_core.manifest.files import manifest_dir, write_atomic
+from hydraflow_core.manifest.files import ATTEMPTS, PLAN, manifest_dir, write_atomic
 
 ENV = "HYDRAFLOW_REPLAY"
 TASK_ENV = "HYDRAFLOW_REPLAY_TASK"  # with an array's spec: which of its tasks this process runs
@@ -138,12 +138,12 @@ def first_runs(spec: ReplaySpec, sweep_dir: Path) -> List[Any]:
 
     directory = manifest_dir(sweep_dir)
     owned = set()
-    for later in read_lines(directory / "attempts.jsonl"):
+    for later in read_lines(directory / ATTEMPTS):
         if (later.get("attempt") or 0) > int(spec.attempt or 0) and later.get("kind") in ("launch", "retry"):
             owned.update(later.get("numbers") or [])
     wanted = set(spec.runs) - owned
     runs = {}
-    for record in read_lines(directory / "plan.jsonl"):
+    for record in read_lines(directory / PLAN):
         number = record.get("run")
         if number in wanted:
             runs[number] = Run(number, tuple(record.get("overrides") or ()), record.get("group", 0))

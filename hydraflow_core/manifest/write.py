@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, Optional
 
-from .files import FORMAT, HOST, VERSION, append, json_line, manifest_dir, process_start, read_lines, write_atomic
+from .files import (
+    ATTEMPTS, EVENTS, FORMAT, HEADER, HOST, PLAN, VERSION, append, json_line, manifest_dir, process_start, read_lines,
+    write_atomic,
+)
 
 
 class Manifest:
@@ -20,27 +23,27 @@ class Manifest:
 
     @property
     def exists(self) -> bool:
-        return (self.dir / "manifest.json").exists()
+        return (self.dir / HEADER).exists()
 
     def create(self, header: Dict[str, Any]) -> None:
         """A new manifest (the directory must not hold one yet)."""
-        (self.dir / "events").mkdir(parents=True, exist_ok=True)
+        (self.dir / EVENTS).mkdir(parents=True, exist_ok=True)
         record = {"format": FORMAT, "version": VERSION, "created": time.time(),
                   "sweep_dir": str(self.sweep_dir), **header}
-        write_atomic(self.dir / "manifest.json", json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(self.dir / HEADER, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
     def add_plan(self, records: Iterable[Dict[str, Any]]) -> None:
         """Append plan records (``run`` and ``overrides`` at least), in one write."""
         data = b"".join(json_line(r) for r in records)
         if data:
-            append(self.dir / "plan.jsonl", data)
+            append(self.dir / PLAN, data)
 
     def begin_attempt(self, info: Dict[str, Any]) -> int:
         """Record a launch (the first, or a retry) and return its number (1, 2, ...)."""
-        attempt = 1 + sum(1 for _ in read_lines(self.dir / "attempts.jsonl"))
+        attempt = 1 + sum(1 for _ in read_lines(self.dir / ATTEMPTS))
         record = {"attempt": attempt, "time": time.time(), "host": HOST, "pid": os.getpid(),
                   "pid_start": process_start(os.getpid()), **info}
-        append(self.dir / "attempts.jsonl", json_line(record))
+        append(self.dir / ATTEMPTS, json_line(record))
         return attempt
 
 
@@ -49,7 +52,7 @@ class EventLog:
 
     def __init__(self, sweep_dir: os.PathLike, attempt: int, job_id: Optional[str] = None,
                  details: Optional[Dict[str, Any]] = None) -> None:
-        self.dir = manifest_dir(sweep_dir) / "events"
+        self.dir = manifest_dir(sweep_dir) / EVENTS
         self.attempt = attempt
         self.job_id = job_id
         self.details = dict(details or {})  # added to every start record (a Slurm task's ids)

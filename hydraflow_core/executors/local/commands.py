@@ -23,8 +23,9 @@ from hydraflow_core.executors.base import RunResult
 from hydraflow_core.executors.local.runone import limit_text, machine_error, one_line, os_error_text, signal_name
 from hydraflow_core.executors.local.workers import die_with_parent
 from hydraflow_core.executors.work import Command, CommandWork, ReplayWork
-from hydraflow_core.manifest import (COMPLETED, FAILED, INTERRUPTED, TIMED_OUT, EventLog, manifest_dir, process_start,
+from hydraflow_core.manifest import (COMPLETED, FAILED, INTERRUPTED, TIMED_OUT, EXEC, EventLog, process_start,
                                      replay)
+from hydraflow_core.manifest import folder as manifest_folder
 from hydraflow_core.plan import Task
 
 _POLL_SECONDS = 0.05  # how often the commands' exits are checked
@@ -32,7 +33,7 @@ _POLL_SECONDS = 0.05  # how often the commands' exits are checked
 
 def replay_command(work: ReplayWork, task: Task, attempt: int) -> Command:
     """The app again for ``task``'s recorded runs: a spec naming them, a log in ``.hydraflow/exec/``."""
-    folder = manifest_dir(work.sweep_dir) / "exec"
+    folder = manifest_folder(work.sweep_dir, EXEC)
     folder.mkdir(parents=True, exist_ok=True)
     spec = replay.write_task_spec(folder / f"replay-{attempt}-{task.index}.json", work.sweep_dir, attempt,
                                   [list(task.numbers)])

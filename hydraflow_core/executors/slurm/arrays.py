@@ -28,7 +28,7 @@ from hydraflow_core.errors import HydraflowError
 from hydraflow_core.executors.slurm.fields import submitit_parameters
 from hydraflow_core.executors.slurm.node import NodeTask
 from hydraflow_core.executors.slurm.query import max_array_size
-from hydraflow_core.manifest import append, json_line, manifest_dir, write_atomic
+from hydraflow_core.manifest import SUBMITIT, add_slurm_record, folder as manifest_folder, write_atomic
 from hydraflow_core.plan import Task, chunks
 
 
@@ -66,8 +66,8 @@ def group_by_settings(tasks: Sequence[Task], base: Dict[str, Any],
 def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base: Dict[str, Any],
            max_parallel: Optional[int], job_name: str) -> List[Array]:
     """Every task as array tasks; ``spec_of(tasks, index)`` gives the spec of one array (its kind's fields)."""
-    directory = manifest_dir(record_dir)
-    (directory / "slurm").mkdir(parents=True, exist_ok=True)
+    directory = manifest_folder(record_dir, SUBMITIT)
+    directory.mkdir(parents=True, exist_ok=True)
     arrays: List[Array] = []
     size = None
     for settings, members in group_by_settings(tasks, base, max_parallel):
@@ -78,7 +78,7 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
         executor.update_parameters(**submitit_parameters(settings, job_name))
         for chunk in chunks(members, max(1, size)):
             index = len(arrays)
-            spec = directory / "slurm" / f"spec-{attempt}-{index}.json"
+            spec = directory / f"spec-{attempt}-{index}.json"
             write_atomic(spec, json.dumps({**spec_of(chunk), "attempt": attempt}) + "\n")
             node = NodeTask(str(spec), int(settings.get("max_num_timeout") or 0))
             try:
@@ -86,12 +86,12 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
             except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
                 raise refusal(error, settings, arrays) from None
             job_id = str(jobs[0].job_id).split("_")[0]
-            script = _keep_script(folder, job_id, directory / "slurm" / f"array-{attempt}-{index}.sh")
+            script = _keep_script(folder, job_id, directory / f"array-{attempt}-{index}.sh")
             array = Array(index, job_id, [str(j.job_id) for j in jobs], list(chunk), settings, script)
-            append(directory / "slurm.jsonl", json_line({
+            add_slurm_record(record_dir, {
                 "attempt": attempt, "index": index, "job_id": job_id, "task_ids": array.task_ids,
                 "tasks": len(chunk), "tasks_runs": [list(t.numbers) for t in chunk], "script": script,
-                "settings": settings}))
+                "settings": settings})
             arrays.append(array)
     return arrays
 

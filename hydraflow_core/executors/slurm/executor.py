@@ -23,7 +23,7 @@ from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, t
 from hydraflow_core.executors.slurm.states import fold
 from hydraflow_core.executors.work import CannotRunOnNode, CommandWork, NodeWork, ReplayWork
 from hydraflow_core.manifest import (
-    COMPLETED, FAILED, FINAL, OVER, EventLog, append, disk_is_full, json_line, manifest_dir, read,
+    COMPLETED, FAILED, FINAL, OVER, EventLog, add_slurm_record, disk_is_full, read,
 )
 from hydraflow_core.plan import Task
 
@@ -95,8 +95,7 @@ class SlurmExecutor(Executor):
             self.arrays = slurm_arrays.submit(tasks, self._spec, self.record_dir, self.events.attempt,
                                               self.settings, self.options.max_parallel, self.options.job_name)
         except slurm_arrays.SchedulerError as error:
-            append(manifest_dir(self.record_dir) / "slurm.jsonl",
-                   json_line({"attempt": self.events.attempt, "refused": str(error)}))
+            add_slurm_record(self.record_dir, {"attempt": self.events.attempt, "refused": str(error)})
             raise
         for array in self.arrays:
             for task in array.tasks:

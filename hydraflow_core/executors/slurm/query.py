@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
-from hydraflow_core.manifest import manifest_dir, read_lines
+from hydraflow_core.manifest import slurm_records
 
 #: Slurm states in which a task has ended.
 ENDED_STATES = ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
@@ -97,7 +97,7 @@ def _expand_range(text: str) -> List[int]:
 
 def arrays_of(sweep_dir: Path) -> List[Dict[str, Any]]:
     """Every array submitted for a sweep or a job (``.hydraflow/slurm.jsonl``), refusals left out."""
-    return [a for a in read_lines(manifest_dir(sweep_dir) / "slurm.jsonl") if "job_id" in a]
+    return [a for a in slurm_records(sweep_dir) if "job_id" in a]
 
 
 def task_ids(array: Dict[str, Any]) -> List[str]:
