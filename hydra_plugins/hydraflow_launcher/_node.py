@@ -2,7 +2,7 @@
 each run's config saved at submission -- no second Python, no Hydra start-up, no composition, nothing pickled.
 
 At submission (:func:`node_work`, from the launcher's ``_work``): where the task
-function can be found again by import (:mod:`._locate`), the runs' configs are
+function can be found again by import (:mod:`hydraflow_core.executors.locate`), the runs' configs are
 written just before their array is submitted, to
 ``SWEEP_DIR/.hydraflow/node/<attempt>/<run>.yaml`` (:mod:`._saved`), and the
 array's spec says kind "function". Where it cannot (one log line says why),
@@ -39,7 +39,7 @@ from hydraflow_core.executors.local.shares import node_shares
 from hydraflow_core.manifest import NODE, EventLog, folder, replay, slurm_ids, write_atomic
 from hydraflow_core.plan import Run, Task, pack
 
-from ._locate import load_function, where
+from hydraflow_core.executors.locate import load_function, where
 from ._runs import Context, HydraRuns
 from ._saved import dump, load, resolvers
 

@@ -22,7 +22,6 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
-from hydraflow_core.manifest import TIMED_OUT
 from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
@@ -99,13 +98,10 @@ class RunError(Exception):
         return str(self.args[0]) if self.args else ""
 
 
-def failed_return(overrides: Sequence[str], error: str, log_path: Optional[str] = None) -> JobReturn:
+def failed_return(overrides: Sequence[str], error: str) -> JobReturn:
     """A JobReturn for a run that produced none (it could not be composed, its worker died ...)."""
-    result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=RunError(error),
-                       working_dir=None, task_name=None)
-    result.log_path = log_path
-    result.traceback_in_log = False
-    return result
+    return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=RunError(error),
+                     working_dir=None, task_name=None)
 
 
 class HydraRuns:
@@ -164,10 +160,9 @@ class HydraRuns:
             job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
         )
         configure_log(ctx.config.hydra.hydra_logging, ctx.config.hydra.verbose)
-        result.log_path = None if result.hydra_cfg is None else _log_file(result.hydra_cfg.hydra)
+        log_path = None if result.hydra_cfg is None else _log_file(result.hydra_cfg.hydra)
         failed = result.status != JobStatus.COMPLETED
-        result.traceback_in_log = bool(failed and result.log_path
-                                       and _append_traceback(result.log_path, result._return_value, log_start))
+        logged = bool(failed and log_path and _append_traceback(log_path, result._return_value, log_start))
         output_dir = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
         if not ctx.keep_configs:
             result.cfg = result.hydra_cfg = None
@@ -178,8 +173,8 @@ class HydraRuns:
             if isinstance(value, BaseException) and machine_error(value):  # a full disk fails every run after it
                 raise MachineError(machine_error(value))
         return RunResult(run, FAILED if failed else COMPLETED, error, value=result,
-                         log=result.log_path or prepared.get("log"), output_dir=output_dir or prepared.get("output_dir"),
-                         returned=None if failed else _json_safe(result._return_value))
+                         log=log_path or prepared.get("log"), output_dir=output_dir or prepared.get("output_dir"),
+                         returned=None if failed else _json_safe(result._return_value), traceback_in_log=logged)
 
 
 def _json_safe(value: Any) -> Any:
@@ -200,23 +195,10 @@ def as_job_return(result: RunResult) -> JobReturn:
     """The sweeper's view of an executor result: the run's own JobReturn when it travelled (forked workers,
     in-process runs), else one made from the run's record (a fresh interpreter, a Slurm task, a dead worker)."""
     value = result.value
-    if result.state == INTERRUPTED:  # stopped by a signal: neither finished nor failed
-        ret = failed_return(result.run.overrides, result.error or "interrupted", result.log)
-        ret.interrupted = True
-    elif isinstance(value, JobReturn):
-        ret = value
-    elif result.state == COMPLETED:  # ran elsewhere, or its JobReturn could not travel (an unpicklable value)
-        ret = JobReturn(overrides=list(result.run.overrides), status=JobStatus.COMPLETED,
-                        _return_value=value if value is not None else result.returned,
-                        working_dir=result.output_dir, task_name=None)
-        ret.log_path, ret.traceback_in_log = result.log, False
-    else:
-        ret = failed_return(result.run.overrides, result.error or result.state, result.log)
-        # The process that ran a failed run appended its traceback to its log (a worker whose result
-        # could not travel, a replayed app); a run that never started, or was stopped for its limit, has none.
-        ret.traceback_in_log = result.state != TIMED_OUT and (
-            "could not be unpickled" in (result.error or "") or result.value is None and
-            result.returncode is None and result.started is not None and result.log is not None)
-    ret.job_id = result.job_id
-    ret.state = result.state
-    return ret
+    if isinstance(value, JobReturn) and result.state != INTERRUPTED:
+        return value
+    if result.state == COMPLETED:  # ran elsewhere, or its JobReturn could not travel (an unpicklable value)
+        return JobReturn(overrides=list(result.run.overrides), status=JobStatus.COMPLETED,
+                         _return_value=value if value is not None else result.returned,
+                         working_dir=result.output_dir, task_name=None)
+    return failed_return(result.run.overrides, result.error or result.state)

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import yaml
 from omegaconf import Container, DictConfig, ListConfig, OmegaConf, open_dict, read_write
 
-from ._locate import class_record, load_class
+from hydraflow_core.executors.locate import class_record, load_class
 
 HEADER = "# hydraflow: "
 FLAGS = ("struct", "readonly", "allow_objects")

@@ -9,28 +9,30 @@ every failure and the multirun exits non-zero.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import CompactHydraException
 from omegaconf import OmegaConf
 
 from hydraflow_core import manifest
+from hydraflow_core.cli.summary import failure_summary, next_steps, shown
 from hydraflow_core.manifest import replay
 from hydraflow_core.errors import HydraflowError
+from hydraflow_core.executors import RunResult
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.stop import Stopped
-from hydraflow_core.manifest import EventLog
 from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs
 
 from ._compose import RunComposer
 from ._groups import batch_groups
 from ._reasons import composition_reason
-from ._summary import failure_summary, next_steps, shown, slim
+from ._runs import as_job_return
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,10 @@ class SweepError(CompactHydraException):
 
 def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     config = sweeper.config
+    from .launcher import HydraflowLauncher
+
     launcher = sweeper.launcher
-    ours = hasattr(launcher, "dispatch")
+    ours = isinstance(launcher, HydraflowLauncher)
     composer = launcher.composer if ours else RunComposer(sweeper.hydra_context, config)
     sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
     info = {"params": {k: str(v) for k, v in sweeper.params.items()}, "job": sweeper.job}
@@ -66,7 +70,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         raise SweepError(f"hydraflow: {error}") from None
     total = sum(_size(group) for group in groups)
 
-    dry_run = bool(getattr(launcher, "dry_run", False))
+    dry_run = ours and launcher.dry_run
     if not dry_run:
         sweep_dir.mkdir(parents=True, exist_ok=True)
     if spec is None and not dry_run:
@@ -74,24 +78,24 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
     if not dry_run:  # a dry run composes every run itself, and lists the first that fail
         _validate(composer, groups)
     keep = total <= KEEP_CONFIGS_UP_TO
-    if hasattr(launcher, "keep_configs"):
+    if ours:
         launcher.keep_configs = keep
     log.info(f"hydraflow: {total} runs in {len(groups)} batch group(s)" +
              (f" (a replay of {total} recorded runs)" if spec else ""))
     runs = spec_runs(groups, spec)
     results: Dict[int, JobReturn] = {}
-    failures: List[Tuple[int, JobReturn]] = []
+    failures: List[RunResult] = []
     done = 0
 
-    def take(number: int, result: JobReturn) -> None:
+    def take(result: RunResult) -> None:
         nonlocal done
-        if getattr(result, "interrupted", False):
+        if result.state == manifest.INTERRUPTED:
             return  # stopped half way: not finished, and retry runs it again
         done += 1  # every result counts, also those that come in while stopping
-        if result.status != JobStatus.COMPLETED:
-            failures.append((number, slim(result)))
+        if result.state != manifest.COMPLETED:
+            failures.append(dataclasses.replace(result, value=None))  # no run's config kept
         if keep:
-            results[number] = result
+            results[result.run.number] = as_job_return(result) if ours else result.value
 
     try:
         if ours:
@@ -99,7 +103,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         else:
             _launch_elsewhere(sweeper, runs, total, info, take)
     except Stopped as stop:
-        if getattr(launcher, "left_running", False):  # Slurm: nothing is cancelled
+        if ours and launcher.executor is not None and launcher.executor.left_running:  # Slurm: nothing cancelled
             sys.stderr.write(f"hydraflow: stopped waiting after {done} of {total} runs ended; the sweep goes "
                              f"on on the cluster\n" + next_steps(sweep_dir, slurm=True))
         else:
@@ -110,19 +114,21 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         sys.stderr.write(f"hydraflow: error: {error}\n")
         raise SystemExit(2) from None
     finally:
-        getattr(launcher, "close", lambda: None)()
-    machine = getattr(launcher, "machine_error", None)
+        if ours:
+            launcher.close()
+    executor = launcher.executor if ours else None
+    machine = executor.machine_error if executor is not None else None
     if dry_run:
         return []
-    if getattr(launcher, "submitted_only", False):  # slurm, wait=false: the runs go on on the cluster
-        arrays = len(getattr(launcher, "arrays", []) or [])
+    if executor is not None and executor.submitted_only:  # slurm, wait=false: the runs go on on the cluster
+        arrays = len(executor.arrays)
         sys.stderr.write(f"hydraflow: submitted {total} runs to Slurm in {arrays} array(s); they run on the "
                          f"cluster: {shown(sweep_dir)}\n" + next_steps(sweep_dir, slurm=True))
         return []
     if failures or done < total:
         # Printed here and ended with SystemExit, which Hydra's run_and_report does not
         # decorate: its HYDRA_FULL_ERROR advice would show only hydraflow's own stack.
-        summary = failure_summary(total, sorted(failures, key=lambda f: f[0]), done, machine)
+        summary = failure_summary(total, sorted(failures, key=lambda f: f.run.number), done, machine)
         sys.stderr.write(summary + "\n" + next_steps(sweep_dir))
         sys.stderr.flush()
         raise SystemExit(1)
@@ -159,12 +165,15 @@ def spec_runs(groups: List[Any], spec: Optional[replay.ReplaySpec]) -> Iterator[
 def _launch_elsewhere(sweeper: Any, runs: Iterator[Run], total: int, info: Dict[str, Any], take) -> None:
     """Another launcher (joblib, submitit ...): chunks through Hydra's launch(); this process records them."""
     from hydraflow_core.executors import stop_signals
+    from hydraflow_core.session import Session
 
-    from ._dispatch import Session
+    from .launcher import sweep_header
 
     launcher = sweeper.launcher
-    session = Session(sweeper.config, {"_target_": type(launcher).__name__}, {"_target_": HYDRAFLOW_SWEEPER, **info})
-    events = session.open(total)
+    settings = {"_target_": type(launcher).__name__}
+    session = Session(Path(str(sweeper.config.hydra.sweep.dir)), settings)
+    events = session.open({"kind": "launch", "runs": total, "argv": sys.argv}, lambda: sweep_header(
+        sweeper.config, settings, {"_target_": HYDRAFLOW_SWEEPER, **info}, total))
     size = sweeper.max_batch_size or CHUNK
     try:
         with stop_signals():
@@ -175,23 +184,26 @@ def _launch_elsewhere(sweeper: Any, runs: Iterator[Run], total: int, info: Dict[
                     for run in call:
                         events.started(run.number, job_id=type(launcher).__name__)
                     returns = launcher.launch([list(r.overrides) for r in call], initial_job_idx=call[0].number)
-                    for run, result in zip(call, returns):
-                        _record_end(events, run.number, result)
-                        take(run.number, result)
+                    for run, returned in zip(call, returns):
+                        result = _result(run, returned)
+                        events.ended(run.number, result.state, result.error,
+                                     **({"output_dir": result.output_dir} if result.output_dir else {}))
+                        take(result)
     except KeyboardInterrupt:
         raise Stopped(stops.stopping() or signal.SIGINT) from None
     finally:
         session.close()
 
 
-def _record_end(events: EventLog, number: int, result: JobReturn) -> None:
-    state = manifest.COMPLETED if result.status == JobStatus.COMPLETED else manifest.FAILED
+def _result(run: Run, returned: JobReturn) -> RunResult:
+    """Another launcher's JobReturn as a run's result (the JobReturn itself its value)."""
+    state = manifest.COMPLETED if returned.status == JobStatus.COMPLETED else manifest.FAILED
     error = None
     if state != manifest.COMPLETED:
-        value = result._return_value
+        value = returned._return_value
         error = f"{type(value).__name__}: {value}".splitlines()[0] if value is not None else "failed"
-    output = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)
-    events.ended(number, state, error, **({"output_dir": output} if output else {}))
+    output = None if returned.hydra_cfg is None else str(returned.hydra_cfg.hydra.runtime.output_dir)
+    return RunResult(run, state, error, value=returned, output_dir=output)
 
 
 def _validate(composer: RunComposer, groups: list) -> None:

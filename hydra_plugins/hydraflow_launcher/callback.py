@@ -44,7 +44,7 @@ _OURS = "hydra_plugins.hydraflow_launcher."
 
 class UseHydraflowSweeper(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from ._stdout import guard_stdout
+        from hydraflow_core.cli.stdout import guard_stdout
 
         guard_stdout(str(config.hydra.sweep.dir))  # behind any sweeper: a closed stdout is not an error storm
         defer_run_interpolations(config)
@@ -83,7 +83,7 @@ class UseHydraflowSweeper(Callback):
 
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from ._stdout import release_stdout
+        from hydraflow_core.cli.stdout import release_stdout
 
         release_stdout()
 

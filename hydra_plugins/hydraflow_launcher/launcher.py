@@ -4,6 +4,7 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 """
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -40,11 +41,7 @@ class HydraflowLauncher(Launcher):
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
         self.session = None  # the sweep's manifest, once this process launches into it
-        self.executor = None
-        self.machine_error = None  # a fault of the machine that stopped the last sweep (disk full)
-        self.left_running = False  # a stop left the runs going on the cluster (Slurm)
-        self.submitted_only = False  # Slurm, wait=false: submitted, not waited for
-        self.arrays: list = []
+        self.executor = None  # the last launch's executor: how it ended (left_running, submitted_only ...)
 
     def _check_settings(self) -> None:
         check(self)
@@ -100,11 +97,13 @@ class HydraflowLauncher(Launcher):
                 raise LauncherSettingsError(
                     f"hydra.launcher: {name} needs a sweeper that does not read the runs' results (the hydraflow "
                     f"or Hydra's basic sweeper), not {sweeper}: it would get no results to go on with")
+        from ._runs import as_job_return
+
         runs = number_runs([[list(o) for o in job_overrides]], initial_job_idx)
         results = {}
 
-        def take(number: int, result: JobReturn) -> None:
-            results[number] = result
+        def take(result: Any) -> None:
+            results[result.run.number] = as_job_return(result)
 
         try:
             self.dispatch(runs, len(job_overrides), take, {"_target_": sweeper})
@@ -113,39 +112,38 @@ class HydraflowLauncher(Launcher):
 
             sys.stderr.write(f"hydraflow: error: {error}\n")
             raise SystemExit(2) from None
-        if self.submitted_only or self.dry_run:  # nothing ran here (the basic sweeper reads no value)
+        if self.dry_run or self.executor.submitted_only:  # nothing ran here (the basic sweeper reads no value)
             return [_submitted(list(o)) for o in job_overrides]
         return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
-    def dispatch(self, runs: Iterable[Any], total: Optional[int], take: Callable[[int, JobReturn], None],
+    def dispatch(self, runs: Iterable[Any], total: Optional[int], take: Callable[[Any], None],
                  sweeper: Optional[dict] = None) -> None:
-        """Plan, record and run ``runs`` (pulled lazily): each run's JobReturn goes to ``take`` as it ends.
+        """Plan, record and run ``runs`` (pulled lazily): each run's RunResult goes to ``take`` as it ends.
 
-        A run that failed goes again, in a new attempt, up to ``max_retries``
-        times; ``take`` gets each run's last result. A stop signal raises
-        :class:`~hydraflow_core.executors.Stopped` after the late results went
-        to ``take`` (``self.left_running``: on Slurm, nothing was cancelled).
+        The sweep's :class:`~hydraflow_core.session.Session` records and
+        dispatches them (failed runs again, up to ``max_retries``); a stop
+        signal raises :class:`~hydraflow_core.executors.Stopped` after the late
+        results went to ``take``. :attr:`executor` is then asked how it ended.
         """
         from hydra.core.utils import configure_log, setup_globals
 
-        from hydraflow_core.executors import Options, create, drain
-        from hydraflow_core.manifest.states import RETRIED
+        from hydraflow_core.executors import Options
         from hydraflow_core.plan import pack
+        from hydraflow_core.session import Session
 
-        from ._dispatch import Session
         from ._plan import Planner, dry_run
-        from ._runs import as_job_return
 
         assert self.ctx is not None, "setup() was not called"
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        self.executor = None
         if self.dry_run:
             dry_run(self, runs, total)
             return
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         if self.session is None:
-            self.session = Session(self.config, self.settings(), sweeper or {})
-        events = self.session.open(total)
+            self.session = Session(Path(str(self.config.hydra.sweep.dir)), self.settings())
+        self.session.open({"kind": "launch", "runs": total, "argv": sys.argv},
+                          lambda: sweep_header(self.config, self.settings(), sweeper or {}, total))
         self.ctx.keep_configs = self.keep_configs
         work, where = self._work(total)
         log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
@@ -157,38 +155,11 @@ class HydraflowLauncher(Launcher):
         if self.backend == "slurm":
             runs = Planner(self).resolved(runs)
         tasks = self._logged(self.session.planned(pack(runs, self.runs_per_task)))
-        failed: List[Any] = []
-        retries_left = self.max_retries
-
-        def taken(result: Any) -> None:
-            if retries_left and result.state in RETRIED:
-                failed.append(result)  # goes again: its sweeper sees only its last result
-                return
-            take(result.run.number, as_job_return(result))
-
-        executor = create(self.backend, work, options, events)
         try:
-            self.executor = executor
-            drain(executor, tasks, taken)
-            while failed and not executor.machine_error:
-                again = sorted((result.run for result in failed), key=lambda run: run.number)
-                failed.clear()
-                retries_left -= 1
-                log.warning(f"hydraflow: {len(again)} run(s) failed; running them again (retry "
-                            f"{self.max_retries - retries_left} of {self.max_retries}): "
-                            + " ".join(f"#{run.number}" for run in again[:20]) + (" ..." if len(again) > 20 else ""))
-                executor = create(self.backend, work, options, self.session.again([r.number for r in again]))
-                self.executor = executor
-                drain(executor, self._logged(pack(again, self.runs_per_task)), taken)
-        except BaseException:
-            for result in failed:  # stopped before they went again: they stay failed
-                take(result.run.number, as_job_return(result))
-            raise
+            self.session.dispatch(self.backend, work, options, tasks, take, self.max_retries,
+                                  lambda again: self._logged(pack(again, self.runs_per_task)))
         finally:
-            self.machine_error = executor.machine_error
-            self.left_running = executor.left_running
-            self.submitted_only = executor.submitted_only
-            self.arrays = getattr(executor, "arrays", [])
+            self.executor = self.session.executor
 
     def _shares(self) -> Tuple[tuple, tuple]:
         """The workers' GPUs and CPUs: the gpus setting; in a Slurm task's replayed app with
@@ -253,3 +224,15 @@ def _submitted(overrides: List[str]) -> JobReturn:
 
     return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=None, working_dir=None,
                      task_name=None)
+
+
+def sweep_header(config: DictConfig, settings: dict, sweeper: dict, total: Optional[int]) -> dict:
+    """A new sweep's manifest header: what it is, and how to start its app again (:mod:`~hydraflow_core.manifest.replay`)."""
+    from hydraflow_core.manifest import replay
+
+    # As typed: an override may hold an interpolation that only a run can resolve (${hydra.job.num}).
+    overrides = {key: [str(o) for o in OmegaConf.to_container(config.hydra.overrides[key], resolve=False)]
+                 for key in ("task", "hydra")}
+    return {"kind": "sweep", "runs": total, "job_name": str(config.hydra.job.name),
+            "launch": replay.launch_record(settings, overrides, str(config.hydra.runtime.cwd)),
+            "sweeper": sweeper, "launcher": settings}

@@ -53,7 +53,7 @@ class HydraflowSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
-        from ._stdout import guard_stdout
+        from hydraflow_core.cli.stdout import guard_stdout
 
         self.check_settings()
         guard_stdout(str(config.hydra.sweep.dir))  # with any launcher: a closed stdout is not an error storm
@@ -64,7 +64,7 @@ class HydraflowSweeper(Sweeper):
         )
 
     def sweep(self, arguments: List[str]) -> Any:
-        from ._stdout import release_stdout
+        from hydraflow_core.cli.stdout import release_stdout
         from ._sweep import run_sweep
 
         try:

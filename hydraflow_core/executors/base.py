@@ -41,6 +41,19 @@ class RunResult:
     job_id: Optional[str] = None  # the backend's id of the process or array task
     returncode: Optional[int] = None  # a command task's exit code
     returned: Any = None  # a JSON-safe copy of what the run returned, recorded in the manifest
+    traceback_in_log: bool = False  # a failed run's traceback is at the end of its log
+
+    @property
+    def traceback_logged(self) -> bool:
+        """True when the process that ran this failed run put its traceback at the end of its log: said by
+        the runner, or known from how the run ended (a worker whose result could not travel, a replayed app);
+        a run that never started, or was stopped for its time limit, has none."""
+        if self.traceback_in_log:
+            return True
+        if self.state in (COMPLETED, INTERRUPTED, TIMED_OUT):
+            return False
+        return "could not be unpickled" in (self.error or "") or (
+            self.value is None and self.returncode is None and self.started is not None and self.log is not None)
 
 
 class MachineError(Exception):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hydra_plugins.hydraflow_launcher._stdout import GuardedStdout, guard_stdout, release_stdout
+from hydraflow_core.cli.stdout import GuardedStdout, guard_stdout, release_stdout
 
 HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))
 NOTE = "hydraflow: stdout was closed by its reader (such as | head); nothing more is written there"
