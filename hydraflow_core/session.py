@@ -22,7 +22,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from hydraflow_core import manifest
 from hydraflow_core.errors import HydraflowError
-from hydraflow_core.manifest import EventLog, replay
+from hydraflow_core.manifest import EventLog
+from hydraflow_core.manifest import replay as replays
 from hydraflow_core.manifest.claim import Claim
 from hydraflow_core.plan import Run, Task
 
@@ -35,13 +36,14 @@ log = logging.getLogger(__name__)
 class Session:
     """A launch into ``sweep_dir``; ``settings`` (the launcher's, JSON-able) go into each attempt's record."""
 
-    def __init__(self, sweep_dir: Path, settings: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, sweep_dir: Path, settings: Optional[Dict[str, Any]] = None, replay: bool = True) -> None:
+        """``replay``: this process may be an app started again for recorded runs (``HYDRAFLOW_REPLAY``)."""
         self.sweep_dir = Path(sweep_dir).absolute()
         self.settings = dict(settings or {})
-        self.spec = replay.current_spec()
+        self.spec = replays.current_spec() if replay else None
         if self.spec is not None and Path(self.spec.sweep_dir).absolute() != self.sweep_dir:
-            raise HydraflowError(f"{replay.ENV} names a replay of {self.spec.sweep_dir}, but this sweep's directory "
-                                 f"is {self.sweep_dir}; unset {replay.ENV} to run a new sweep")
+            raise HydraflowError(f"{replays.ENV} names a replay of {self.spec.sweep_dir}, but this sweep's directory "
+                                 f"is {self.sweep_dir}; unset {replays.ENV} to run a new sweep")
         self.record = manifest.Manifest(self.sweep_dir)
         self.events: Optional[EventLog] = None
         self.header: Dict[str, Any] = {}
@@ -163,7 +165,7 @@ class Session:
 
     def replay_command(self, extra: List[str]) -> tuple:
         """The app's recorded command, for a task started again elsewhere (``start: exec``, a Slurm node)."""
-        return replay.replay_command(self.header, extra)
+        return replays.replay_command(self.header, extra)
 
     def close(self) -> None:
         """The end of this process's launches: the claim is let go."""

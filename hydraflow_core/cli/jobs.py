@@ -17,6 +17,7 @@ from rich.console import Console
 from hydraflow_core.cli import run as dispatch
 from hydraflow_core.cli.display import print_summary, ProgressDisplay
 from hydraflow_core.errors import UsageError
+from hydraflow_core.executors import Stopped
 from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.jobs.shell import join as shell_join, quote as shell_quote
 from hydraflow_core.jobs.batches import Batch, Plan, batches_file_text, count_batches, plan_job, submit_command
@@ -68,7 +69,7 @@ def run_verb(args: argparse.Namespace) -> int:
         console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
         try:
             code = dispatch.submit(plan, directory)
-        except dispatch.Interrupted as stop:
+        except Stopped as stop:
             return stop.exit_code
         return 0 if code == 0 else EXIT_FAILED
     parallel = args.max_parallel or job.max_parallel
@@ -83,7 +84,7 @@ def run_verb(args: argparse.Namespace) -> int:
                 results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function)
             else:
                 results = dispatch.run_job(plan, command, directory, parallel, display, on_slurm=on_slurm)
-        except dispatch.Interrupted as stop:
+        except Stopped as stop:
             results, interrupted = stop.results, stop.exit_code
             if stop.left_running:
                 shown = _shown_path(directory / plan.run_dir)

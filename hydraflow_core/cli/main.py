@@ -16,13 +16,13 @@ from typing import List, Optional
 from hydraflow_core import __version__
 from hydraflow_core.cli.jobs import make_console, run_verb, show_verb
 from hydraflow_core.errors import HydraflowError, UsageError
+from hydraflow_core.executors.stop import Stopped
 from hydraflow_core.jobs.batches import MAX_BATCHES
 from hydraflow_core.jobs.shell import join as shell_join
 from hydraflow_core.syntax import MAX_VALUES, parse_sweep
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 SWEEP_HELP = """\
 Read ARGS with the extended sweep syntax, as hydraflow expand reads them (one
@@ -234,9 +234,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except HydraflowError as error:
         print(f"hydraflow: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         print("hydraflow: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stop.exit_code if isinstance(stop, Stopped) else Stopped().exit_code
     except BrokenPipeError:  # `hydraflow expand ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -127,8 +127,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
             return Command((*base.argv, *overrides), base.cwd, base.log)
 
         work = plain if on_slurm else CommandWork(of)  # on Slurm each batch runs again whole, as submitted
-    with Claim.held(state.sweep_dir):
-        return _retry_batches(state, work, batches, directory, parallel, on_slurm, console)
+    return _retry_batches(state, work, batches, directory, parallel, on_slurm, console)
 
 
 def _fully_planned(sweep_dir: Path) -> bool:
@@ -146,12 +145,12 @@ def _fully_planned(sweep_dir: Path) -> bool:
 
 def _retry_batches(state, work, batches, directory: Path, parallel: int, on_slurm: bool, console) -> int:
     from hydraflow_core.cli.display import ProgressDisplay
-    from hydraflow_core.cli.run import Interrupted, execute
+    from hydraflow_core.cli.run import execute
+    from hydraflow_core.session import Session
 
     header = state.header
-    record = manifest.Manifest(state.sweep_dir)
-    attempt = record.begin_attempt({"kind": "retry", "argv": sys.argv, "runs": sorted(batches),
-                                    "numbers": sorted(batches)})
+    session = Session(state.sweep_dir, replay=False)  # its manifest joined, in a new attempt
+    session.open({"kind": "retry", "argv": sys.argv, "runs": sorted(batches), "numbers": sorted(batches)})
     title = f"{header.get('job')}: retrying {len(batches)} of {len(state.runs)} batches" + (" on Slurm" if on_slurm
                                                                                            else "")
     console.print(f"{title} -> {state.sweep_dir}", highlight=False)
@@ -160,12 +159,13 @@ def _retry_batches(state, work, batches, directory: Path, parallel: int, on_slur
     os.chdir(directory)
     with ProgressDisplay(console, len(batches), title) as display:
         try:
-            results = execute(work, list(batches.values()), directory, record, attempt, parallel, on_slurm, display,
+            results = execute(session, work, list(batches.values()), directory, parallel, on_slurm, display,
                               str(header.get("job")), header.get("timeout_min"))
-        except Interrupted as stop:
+        except Stopped as stop:
             results, interrupted = stop.results, stop.exit_code
         finally:
             os.chdir(previous)
+            session.close()
     return _summary(console, state, results, directory, interrupted)
 
 

@@ -19,18 +19,19 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence
 
 from hydraflow_core import manifest as manifests
 from hydraflow_core.errors import UsageError
 from hydraflow_core.executors import (
-    COMPLETED, FAILED, Command, CommandWork, FunctionWork, Options, RunResult, Stopped, create, drain, stop_signals,
+    COMPLETED, FAILED, Command, CommandWork, FunctionWork, Options, RunResult, Stopped, stop_signals,
 )
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.local.runone import os_error_text
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.jobs.batches import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
 from hydraflow_core.plan import Run, Task
+from hydraflow_core.session import Session
 
 LOG_NAME = "hydraflow.log"
 NOT_STARTED = "not started"  # shown in the summary for batches a stop kept from starting
@@ -54,16 +55,6 @@ class Events(Protocol):
     def finished(self, result: BatchResult) -> None: ...
 
 
-class Interrupted(Exception):
-    """A stop signal during a run; carries what ran so far and the exit code (130, 143, 129)."""
-
-    def __init__(self, results: List[BatchResult], exit_code: int = 130, left_running: bool = False) -> None:
-        super().__init__("interrupted")
-        self.results = results
-        self.exit_code = exit_code
-        self.left_running = left_running  # Slurm: nothing was cancelled, the batches go on
-
-
 def new_run_id(directory: Path, job: str) -> str:
     """A run id from the start time, unique among the job's earlier runs (its dir is created)."""
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
@@ -78,21 +69,23 @@ def new_run_id(directory: Path, job: str) -> str:
     raise UsageError(f"cannot create a run directory under {runs}")
 
 
-def create_manifest(plan: Plan, directory: Path, command: Sequence[str], max_parallel: int) -> manifests.Manifest:
-    """The run directory's manifest: the job, how to run each batch again, one plan record per batch."""
+def job_header(plan: Plan, directory: Path, command: Sequence[str], max_parallel: int) -> Dict[str, Any]:
+    """The run directory's manifest header: the job, and how to run each batch again."""
     job = plan.job
-    record = manifests.Manifest(directory / plan.run_dir)
-    record.create({
+    return {
         "kind": "job", "job": job.name, "slurm": bool(job.slurm or any(s.slurm for s in job.steps)), "job_kind": job.kind, "target": job.target,
         "command": list(command), "directory": str(directory), "run_dir": plan.run_dir,
         "max_parallel": max_parallel, "runs": len(plan.batches),
         **({"timeout_min": job.timeout_min} if job.timeout_min else {}),
         "launch": {"python": sys.executable, "argv": [sys.executable, *sys.argv], "cwd": os.getcwd()},
-    })
-    record.add_plan({"run": b.index, "overrides": list(b.arguments), "group": b.step, "task": b.index,
-                     "name": b.name, "sweep_dir": b.sweep_dir, **({"slurm": dict(b.slurm)} if b.slurm else {})}
-                    for b in plan.batches)
-    return record
+    }
+
+
+def plan_records(batches: Iterable[Batch]) -> Iterator[Dict[str, Any]]:
+    """One plan record per batch."""
+    return ({"run": b.index, "overrides": list(b.arguments), "group": b.step, "task": b.index,
+             "name": b.name, "sweep_dir": b.sweep_dir, **({"slurm": dict(b.slurm)} if b.slurm else {})}
+            for b in batches)
 
 
 def batch_tasks(batches: Iterable[Batch]) -> List[Task]:
@@ -110,21 +103,17 @@ def batch_command(command: Sequence[str], directory: Path, batches: Dict[int, Ba
     return CommandWork(of)
 
 
-def execute(work: Any, batches: Sequence[Batch], directory: Path, record: manifests.Manifest, attempt: int,
-            max_parallel: int, on_slurm: bool, events: Events, job_name: str,
-            timeout_min: Optional[float] = None) -> List[BatchResult]:
-    """Every batch through the local or the Slurm executor; results in batch order (``timeout_min``: each
-    local batch's time limit).
+def execute(session: Session, work: Any, batches: Sequence[Batch], directory: Path, max_parallel: int,
+            on_slurm: bool, events: Events, job_name: str, timeout_min: Optional[float] = None) -> List[BatchResult]:
+    """Every batch through the session's local or Slurm executor; results in batch order (``timeout_min``:
+    each local batch's time limit).
 
-    A stop signal raises :class:`Interrupted` with what ran so far (on Slurm
-    nothing is cancelled: the batches go on there).
+    A stop signal raises :class:`Stopped` with what ran so far as its
+    ``results`` (on Slurm nothing is cancelled: the batches go on there).
     """
     by_index = {b.index: b for b in batches}
     options = Options(max_parallel=max_parallel, job_name=job_name,
                       timeout=timeout_min * 60 if timeout_min else None)
-    executor = create("slurm" if on_slurm else "local", work, options,
-                      manifests.EventLog(record.sweep_dir, attempt))
-    executor.on_start = lambda task: events.started(by_index[task.index])
     results: Dict[int, BatchResult] = {}
 
     def finished(result: RunResult) -> None:
@@ -139,30 +128,36 @@ def execute(work: Any, batches: Sequence[Batch], directory: Path, record: manife
         return [results.get(b.index) or BatchResult(b.index, b.name, missing, None, 0.0, None) for b in batches]
 
     try:
-        drain(executor, batch_tasks(batches), finished)
+        session.dispatch("slurm" if on_slurm else "local", work, options, batch_tasks(batches), finished,
+                         on_start=lambda task: events.started(by_index[task.index]))
     except Stopped as stop:
-        raise Interrupted(ordered("on Slurm" if executor.left_running else NOT_STARTED), stop.exit_code,
-                          left_running=executor.left_running) from None
+        left = session.executor is not None and session.executor.left_running
+        raise Stopped(stop.signum, ordered("on Slurm" if left else NOT_STARTED), left_running=left) from None
     return ordered(NOT_STARTED)
 
 
 def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: int, events: Events,
             on_slurm: bool = False, function: Optional[Callable] = None) -> List[BatchResult]:
     """A job's batches: ``run`` (a command per batch, here or on Slurm) or ``call`` (``function``, here)."""
-    record = create_manifest(plan, directory, command, max_parallel)
-    attempt = record.begin_attempt({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
-                                    **({"backend": "slurm"} if on_slurm else {})})
+    session = Session(directory / plan.run_dir, replay=False)
+    session.open({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
+                  **({"backend": "slurm"} if on_slurm else {})},
+                 lambda: job_header(plan, directory, command, max_parallel))
+    session.add_plan(plan_records(plan.batches))
     batches = {b.index: b for b in plan.batches}
-    if function is not None:
+    try:
+        if function is None:
+            return execute(session, batch_command(command, directory, batches), plan.batches, directory,
+                           max_parallel, on_slurm, events, plan.job.name, plan.job.timeout_min)
         work: Any = FunctionWork(CallFunction(function, command[0], directory, batches))
         previous = os.getcwd()
         os.chdir(directory)
         try:
-            return execute(work, plan.batches, directory, record, attempt, 1, False, events, plan.job.name)
+            return execute(session, work, plan.batches, directory, 1, False, events, plan.job.name)
         finally:
             os.chdir(previous)
-    return execute(batch_command(command, directory, batches), plan.batches, directory, record, attempt,
-                   max_parallel, on_slurm, events, plan.job.name, plan.job.timeout_min)
+    finally:
+        session.close()
 
 
 def load_function(target: str, directory: Path) -> Callable[[List[str]], object]:
@@ -260,6 +255,6 @@ def submit(plan: Plan, directory: Path) -> int:
     with stop_signals():
         try:
             return stops.wait_process(process)
-        except Stopped as stop:
+        except Stopped:
             stops.stop_child(process)  # the submit command gets Ctrl-C, whatever stopped us
-            raise Interrupted([], stop.exit_code) from None
+            raise

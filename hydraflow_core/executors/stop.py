@@ -27,11 +27,18 @@ SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGH
 
 
 class Stopped(KeyboardInterrupt):
-    """A stop signal arrived (a KeyboardInterrupt, so code that stops on Ctrl-C stops on it too)."""
+    """A stop signal arrived (a KeyboardInterrupt, so code that stops on Ctrl-C stops on it too).
 
-    def __init__(self, signum: int = signal.SIGINT) -> None:
+    ``results``: what ended before the stop, where the raiser has it (the run
+    cut short, recorded as interrupted; a job's batches). ``left_running``:
+    nothing was cancelled, the tasks go on (Slurm).
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, results: Iterable[Any] = (), left_running: bool = False) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.results = list(results)
+        self.left_running = left_running
 
     @property
     def exit_code(self) -> int:

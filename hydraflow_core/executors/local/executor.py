@@ -24,7 +24,8 @@ from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import Executor, MachineError, Options, RunResult
 from hydraflow_core.executors.local import shares
 from hydraflow_core.executors.local.commands import CommandSlots
-from hydraflow_core.executors.local.runone import RunInterrupted, record_for, run_one
+from hydraflow_core.executors.local.runone import record_for, run_one
+from hydraflow_core.executors.stop import Stopped
 from hydraflow_core.executors.local.slots import Handle, Slot
 from hydraflow_core.executors.local.timeouts import TimeLimits
 from hydraflow_core.executors.local.workers import WorkerSlots
@@ -170,10 +171,11 @@ class LocalExecutor(WorkerSlots, CommandSlots, TimeLimits, Executor):
             for run in handle.task.runs:
                 try:
                     result = run_one(self.work.function, run, self.events)
-                except RunInterrupted as stop:
-                    stop.result.job_id = handle.id
-                    handle.results.append(stop.result)
-                    self._ready.append(stop.result)
+                except Stopped as stop:
+                    for result in stop.results:  # the run cut short
+                        result.job_id = handle.id
+                        handle.results.append(result)
+                        self._ready.append(result)
                     handle.state = INTERRUPTED
                     raise
                 except MachineError as error:

@@ -17,16 +17,8 @@ from hydraflow_core.plan import Run
 #: errno values that mean the machine, not the run, is at fault.
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EMFILE, errno.ENFILE}
 
-__all__ = ["COMPLETED", "FAILED", "INTERRUPTED", "RunInterrupted", "run_one", "machine_error", "one_line",
+__all__ = ["COMPLETED", "FAILED", "INTERRUPTED", "run_one", "machine_error", "one_line",
            "os_error_text", "signal_name", "limit_text", "record_start", "record_end"]
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """A stop arrived during a run; carries that run's (recorded) INTERRUPTED result."""
-
-    def __init__(self, result: RunResult) -> None:
-        super().__init__("interrupted")
-        self.result = result
 
 
 def machine_error(error: BaseException) -> Optional[str]:
@@ -68,8 +60,8 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
             announce: Callable[[Run], None] = lambda run: None, limit: Optional[float] = None) -> RunResult:
     """One run with its start and end records (in whichever process runs it).
 
-    Raises :class:`MachineError` for a fault of the machine, KeyboardInterrupt
-    (after recording the run as interrupted) when stopped. ``limit``: the
+    Raises :class:`MachineError` for a fault of the machine, :class:`~.stop.Stopped`
+    with the run's result (recorded as interrupted) when stopped. ``limit``: the
     run's time limit in seconds; a run stopped once past it ends timed out
     (the executor's loop stopped it: :mod:`.timeouts`).
     """
@@ -96,7 +88,7 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
         result = RunResult(run, state, error, started=started, log=prepared.get("log"),
                            output_dir=prepared.get("output_dir"))
         _record_quietly(events, result)
-        raise RunInterrupted(result) from None
+        raise stops.Stopped(stops.stopping() or signal.SIGINT, [result]) from None
     except Exception as error:  # outside the task function: Hydra's own writing, our code
         text = machine_error(error)
         if text:

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import MachineError, RunResult
 from hydraflow_core.executors.local.shares import pin
-from hydraflow_core.executors.local.runone import (RunInterrupted, limit_text, one_line, record_for, run_one,
+from hydraflow_core.executors.local.runone import (limit_text, one_line, record_for, run_one,
                                                    signal_name)
 from hydraflow_core.executors.work import RunFunction
 from hydraflow_core.manifest import FAILED, INTERRUPTED, LOST, TIMED_OUT, EventLog
@@ -98,9 +98,10 @@ def _worker(conn: Connection, inherited: List[Connection], function: RunFunction
         with contextlib.suppress(OSError):
             conn.send_bytes(b"F" + str(error).encode())
         os._exit(3)
-    except RunInterrupted as stop:
+    except stops.Stopped as stop:
         with contextlib.suppress(OSError):
-            conn.send_bytes(b"R" + _encode(stop.result))
+            for result in stop.results:  # the run cut short
+                conn.send_bytes(b"R" + _encode(result))
     except (EOFError, BrokenPipeError, OSError, KeyboardInterrupt):
         pass  # the parent is gone or stopping: leave quietly
     except BaseException:  # pragma: no cover - a bug of ours: say it, in the worker's stderr
