@@ -37,7 +37,7 @@ class Planner:
         self.launcher = launcher
         self.runs = HydraRuns(launcher.ctx)
         self.fields = launcher.per_run  # fields interpolating each run's config
-        self.raw = launcher.slurm
+        self.raw = launcher.settings.slurm
 
     def resolve(self, run: Run, cfg: Any = None) -> Run:
         """``run`` with its own Slurm settings (composed only when a field depends on the run)."""
@@ -82,7 +82,7 @@ def dry_run(launcher: Any, runs: Iterable[Run], total: Optional[int], out: Any =
         try:
             cfg = planner.compose(run)
             output_dir = str(cfg.hydra.runtime.output_dir)
-            run = planner.resolve(run, cfg) if launcher.backend == "slurm" else run
+            run = planner.resolve(run, cfg) if launcher.settings.backend == "slurm" else run
         except ResourceError as error:
             failed += 1
             if len(errors) < ERRORS_SHOWN:
@@ -94,8 +94,8 @@ def dry_run(launcher: Any, runs: Iterable[Run], total: Optional[int], out: Any =
         raise ResourceError(f"dry run: {failed} of {len(planned) + failed} runs cannot be planned{more}:\n"
                             + "\n".join(f"  {e}" for e in errors))
     where = {run.number: output_dir for run, output_dir in planned}
-    tasks = list(pack((r for r, _ in planned), launcher.runs_per_task))
-    if launcher.backend == "slurm":
+    tasks = list(pack((r for r, _ in planned), launcher.settings.runs_per_task))
+    if launcher.settings.backend == "slurm":
         out.write(_slurm_text(launcher, tasks, where))
     else:
         out.write(_local_text(launcher, tasks, where))
@@ -114,36 +114,26 @@ def _shown(path: str) -> str:
 
 def _local_text(launcher: Any, tasks: Sequence[Task], where: Dict[int, str]) -> str:
     runs = sum(len(t.runs) for t in tasks)
-    lines = [f"hydraflow dry run: {runs} runs, locally, {launcher.workers} at a time, "
-             f"{launcher.runs_per_task} run(s) per task; nothing is run"]
+    lines = [f"hydraflow dry run: {runs} runs, locally, {launcher.settings.workers} at a time, "
+             f"{launcher.settings.runs_per_task} run(s) per task; nothing is run"]
     lines.extend(_run_line(run, where) for task in tasks for run in task.runs)
     return "\n".join(lines) + "\n"
 
 
 def _slurm_text(launcher: Any, tasks: Sequence[Task], where: Dict[int, str]) -> str:
-    from hydraflow_core.executors.slurm.arrays import group_by_settings, sbatch_preview
-    from hydraflow_core.executors.slurm.query import max_array_size
-    from hydraflow_core.plan import chunks
+    from hydraflow_core.executors.slurm.arrays import arrays_of_settings, sbatch_preview
 
-    base = {k: v for k, v in launcher.slurm.items() if k not in launcher.per_run}
-    groups = group_by_settings(tasks, base, launcher.max_parallel)
-    arrays = []
-    cluster_size = None
-    for settings, members in groups:
-        size = settings.get("max_array_size")
-        if not size:
-            cluster_size = cluster_size or max_array_size()
-            size = cluster_size
-        arrays.extend((settings, chunk) for chunk in chunks(members, max(1, int(size))))
+    base = {k: v for k, v in launcher.settings.slurm.items() if k not in launcher.per_run}
+    arrays = arrays_of_settings(tasks, base, launcher.settings.max_parallel)
     runs = sum(len(t.runs) for t in tasks)
-    job_name = str(launcher.slurm.get("job_name") or launcher.config.hydra.job.name)
+    job_name = str(launcher.settings.slurm.get("job_name") or launcher.config.hydra.job.name)
     sweep_dir = str(launcher.config.hydra.sweep.dir)
     lines = [f"hydraflow dry run: {runs} runs in {len(tasks)} task(s), {len(arrays)} Slurm array(s); "
              f"nothing is submitted or run"]
     for index, (settings, members) in enumerate(arrays):
         shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items()) if v not in (None, {}, []))
         lines.append(f"array {index}: {len(members)} task(s), %{settings.get('array_parallelism')}, "
-                     f"{launcher.runs_per_task} run(s) per task; {shown}")
+                     f"{launcher.settings.runs_per_task} run(s) per task; {shown}")
         script = sbatch_preview(settings, job_name, len(members), sweep_dir)
         if script:
             lines.append("  sbatch script:")

@@ -70,7 +70,7 @@ def run_sweep(sweeper: Any, arguments: List[str]) -> List[Sequence[JobReturn]]:
         raise SweepError(f"hydraflow: {error}") from None
     total = sum(_size(group) for group in groups)
 
-    dry_run = ours and launcher.dry_run
+    dry_run = ours and launcher.settings.dry_run
     if not dry_run:
         sweep_dir.mkdir(parents=True, exist_ok=True)
     if spec is None and not dry_run:

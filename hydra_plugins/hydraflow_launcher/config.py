@@ -7,47 +7,20 @@ sweeper first). Hydra imports this module at start-up: keep it light.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from hydra.core.config_store import ConfigStore
+
+from hydraflow_core.settings import config_class
 
 from .callback import callback_accepted
 
 
-def _slurm_defaults() -> Dict[str, Any]:
-    from hydraflow_core.executors.slurm.fields import DEFAULTS
-
-    return dict(DEFAULTS)
-
-
-@dataclass
-class HydraflowLauncherConf:
-    _target_: str = "hydra_plugins.hydraflow_launcher.launcher.HydraflowLauncher"
-    # where batches execute: "local" (this machine) or "slurm" (job arrays through submitit)
-    backend: str = "local"
-    # tasks run at once. Local: null or 1 runs every run in this process, like Hydra's basic launcher;
-    # Slurm: the arrays' %N (null: slurm.array_parallelism)
-    max_parallel: Optional[int] = None
-    # GPU ids handed out one per worker through CUDA_VISIBLE_DEVICES (empty: left alone)
-    gpus: List[Any] = field(default_factory=list)
-    # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping
-    runs_per_task: int = 1
-    # slurm: runs of one array task run at once on its node, each with its share of the task's GPUs and CPUs
-    parallel_per_task: int = 1
-    # local: how workers start: "fork" (forked from this process) or "exec" (a fresh interpreter per task)
-    start: str = "fork"
-    # slurm: block until every run has ended (true), or return once the arrays are submitted (false)
-    wait: bool = True
-    # compose every run and print the plan (Slurm: arrays, settings, sbatch scripts); submit and run nothing
-    dry_run: bool = False
-    # a run that failed, timed out, ran out of memory or was lost is run again up to this many times
-    max_retries: int = 0
-    # maximum time of one run in minutes, then it is stopped and recorded as timed out (null: no limit).
-    # Local runs; on Slurm it limits each run inside an array task (slurm.timeout_min limits the task)
-    timeout_min: Optional[float] = None
-    # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm");
-    # a field may interpolate the run's own config (${model.gpus}): resolved per run
-    slurm: Dict[str, Any] = field(default_factory=_slurm_defaults)
+_LAUNCHER = "hydra_plugins.hydraflow_launcher.launcher.HydraflowLauncher"
+#: hydra/launcher=hydraflow: every field of LauncherSettings (hydraflow_core/settings.py: one comment each).
+HydraflowLauncherConf = config_class(_LAUNCHER, module=__name__)
+#: hydra/launcher=hydraflow_slurm: the same, on Slurm.
+HydraflowSlurmLauncherConf = config_class(_LAUNCHER, "HydraflowSlurmLauncherConf", __name__, backend="slurm")
 
 
 @dataclass
@@ -66,11 +39,6 @@ class HydraflowSweeperConf:
     file: Optional[str] = None
     # most runs handed to the launcher in one call (default: a whole batch group, streamed in chunks)
     max_batch_size: Optional[int] = None
-
-
-@dataclass
-class HydraflowSlurmLauncherConf(HydraflowLauncherConf):
-    backend: str = "slurm"
 
 
 def _launcher_node(conf: type, with_swap: bool) -> Dict[str, Any]:

@@ -5,6 +5,7 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -13,38 +14,30 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from ._settings import LauncherSettingsError, check, on_slurm_node, slurm_settings
+from ._settings import LauncherSettingsError, on_slurm_node, slurm_settings, warn
 
 log = logging.getLogger(__name__)
 
 class HydraflowLauncher(Launcher):
-    def __init__(self, backend: str = "local", max_parallel: Optional[int] = None, gpus: Any = (),
-                 runs_per_task: int = 1, start: str = "fork", wait: bool = True, dry_run: bool = False,
-                 max_retries: int = 0, slurm: Any = None, timeout_min: Optional[float] = None,
-                 parallel_per_task: int = 1, **unknown: Any) -> None:
-        # Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
-        self.backend, self.max_parallel, self.runs_per_task, self.unknown = backend, max_parallel, runs_per_task, unknown
-        self.wait = wait
-        self.start = start
-        self.dry_run, self.max_retries = dry_run, max_retries
-        self.timeout_min = timeout_min
-        self.parallel_per_task = parallel_per_task
-        self.slurm, self.per_run, self.slurm_problems = slurm_settings(slurm)
-        if OmegaConf.is_config(gpus):
-            gpus = OmegaConf.to_container(gpus)
-        if isinstance(gpus, str):
-            gpus = [g.strip() for g in gpus.split(",") if g.strip()]
-        elif isinstance(gpus, int) and not isinstance(gpus, bool):
-            gpus = [gpus]
-        self.raw_gpus = gpus
-        self.gpus = [str(g).strip() for g in gpus] if isinstance(gpus, (list, tuple)) else []
+    def __init__(self, **values: Any) -> None:
+        """``values``: the hydra.launcher.* settings (:class:`~hydraflow_core.settings.LauncherSettings`).
+
+        Checked in setup(): an error raised here would reach the user wrapped by Hydra's instantiate.
+        """
+        from hydraflow_core.settings import LauncherSettings
+
+        plain = {k: OmegaConf.to_container(v) if OmegaConf.is_config(v) and k != "slurm" else v
+                 for k, v in values.items()}
+        if "slurm" in plain:  # fields interpolating each run's config are kept as written (per_run)
+            plain["slurm"], self.per_run, resolution = slurm_settings(plain["slurm"])
+        else:
+            self.per_run, resolution = (), []
+        self.settings, unknown = LauncherSettings.of(plain)
+        self.problems = unknown + resolution
         self.keep_configs = True  # the hydraflow sweeper turns this off for large sweeps
         self.ctx = None
         self.session = None  # the sweep's manifest, once this process launches into it
         self.executor = None  # the last launch's executor: how it ended (left_running, submitted_only ...)
-
-    def _check_settings(self) -> None:
-        check(self)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from ._compose import RunComposer
@@ -54,33 +47,19 @@ class HydraflowLauncher(Launcher):
 
         deferred = deferred_slurm(config)  # fields interpolating each run's config, as written
         if deferred:
-            self.slurm.update(deferred)
+            self.settings = replace(self.settings, slurm={**self.settings.slurm, **deferred})
             self.per_run = tuple(sorted(set(self.per_run) | set(deferred)))
-        self._check_settings()
+        problems = self.problems + self.settings.problems(self.per_run)
+        if problems:
+            raise LauncherSettingsError("\n".join(f"hydra.launcher: {p}" for p in problems))
+        warn(self.settings)
         self.config = config
         self.ctx = Context(hydra_context, task_function, config, RunComposer(hydra_context, config))
         self.session = None
 
     @property
-    def workers(self) -> int:
-        """Local: how many tasks run at once (1: in this process, unless runs have a time limit)."""
-        return self.max_parallel or 1
-
-    @property
-    def timeout(self) -> Optional[float]:
-        """Seconds one run may take (``timeout_min``), None: no limit."""
-        return None if self.timeout_min is None else float(self.timeout_min) * 60
-
-    @property
     def composer(self):
         return self.ctx.composer
-
-    def settings(self) -> dict:
-        """The launcher settings, as recorded in a sweep's manifest."""
-        return {"backend": self.backend, "max_parallel": self.max_parallel, "gpus": list(self.gpus),
-                "runs_per_task": self.runs_per_task, "parallel_per_task": self.parallel_per_task,
-                "start": self.start, "wait": self.wait,
-                "max_retries": self.max_retries, "timeout_min": self.timeout_min, "slurm": dict(self.slurm)}
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Hydra's launcher API, for any other sweeper (basic, Optuna ...): one batch, results in run order.
@@ -92,7 +71,9 @@ class HydraflowLauncher(Launcher):
 
         sweeper = str(OmegaConf.select(self.config, "hydra.sweeper._target_", default=""))
         reads_results = not sweeper.endswith(".BasicSweeper")
-        for name, refused in (("wait=false", self.backend == "slurm" and not self.wait), ("dry_run=true", self.dry_run)):
+        settings = self.settings
+        for name, refused in (("wait=false", settings.backend == "slurm" and not settings.wait),
+                              ("dry_run=true", settings.dry_run)):
             if refused and reads_results:
                 raise LauncherSettingsError(
                     f"hydra.launcher: {name} needs a sweeper that does not read the runs' results (the hydraflow "
@@ -112,7 +93,7 @@ class HydraflowLauncher(Launcher):
 
             sys.stderr.write(f"hydraflow: error: {error}\n")
             raise SystemExit(2) from None
-        if self.dry_run or self.executor.submitted_only:  # nothing ran here (the basic sweeper reads no value)
+        if settings.dry_run or self.executor.submitted_only:  # nothing ran here (the basic sweeper reads no value)
             return [_submitted(list(o)) for o in job_overrides]
         return [results[initial_job_idx + i] for i in range(len(job_overrides))]
 
@@ -127,7 +108,6 @@ class HydraflowLauncher(Launcher):
         """
         from hydra.core.utils import configure_log, setup_globals
 
-        from hydraflow_core.executors import Options
         from hydraflow_core.plan import pack
         from hydraflow_core.session import Session
 
@@ -137,39 +117,38 @@ class HydraflowLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         self.executor = None
-        if self.dry_run:
+        settings = self.settings
+        if settings.dry_run:
             dry_run(self, runs, total)
             return
         if self.session is None:
-            self.session = Session(Path(str(self.config.hydra.sweep.dir)), self.settings())
+            self.session = Session(Path(str(self.config.hydra.sweep.dir)), settings.recorded())
         self.session.open({"kind": "launch", "runs": total, "argv": sys.argv},
-                          lambda: sweep_header(self.config, self.settings(), sweeper or {}, total))
+                          lambda: sweep_header(self.config, settings.recorded(), sweeper or {}, total))
         self.ctx.keep_configs = self.keep_configs
         work, where = self._work(total)
         log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
-        base = {k: v for k, v in self.slurm.items() if k not in self.per_run}
         gpus, cpus = self._shares()
-        options = Options(max_parallel=self.max_parallel if self.backend == "slurm" else self.workers,
-                          gpus=gpus, cpus=cpus, wait=self.wait, slurm=base, timeout=self.timeout,
-                          job_name=str(self.slurm.get("job_name") or self.config.hydra.job.name))
-        if self.backend == "slurm":
+        options = settings.options(str(self.config.hydra.job.name), self.per_run, gpus, cpus)
+        if settings.backend == "slurm":
             runs = Planner(self).resolved(runs)
-        tasks = self._logged(self.session.planned(pack(runs, self.runs_per_task)))
+        tasks = self._logged(self.session.planned(pack(runs, settings.runs_per_task)))
         try:
-            self.session.dispatch(self.backend, work, options, tasks, take, self.max_retries,
-                                  lambda again: self._logged(pack(again, self.runs_per_task)))
+            self.session.dispatch(settings.backend, work, options, tasks, take, settings.max_retries,
+                                  lambda again: self._logged(pack(again, settings.runs_per_task)))
         finally:
             self.executor = self.session.executor
 
     def _shares(self) -> Tuple[tuple, tuple]:
         """The workers' GPUs and CPUs: the gpus setting; in a Slurm task's replayed app with
         parallel_per_task, shares of the task's own (as the node path hands them out)."""
-        if self.backend == "local" and self.parallel_per_task > 1 and on_slurm_node():
+        settings = self.settings
+        if settings.backend == "local" and settings.parallel_per_task > 1 and on_slurm_node():
             from hydraflow_core.executors.local.shares import node_shares
 
-            shares = node_shares(self.parallel_per_task)
+            shares = node_shares(settings.parallel_per_task)
             return shares.gpus, shares.cpus
-        return tuple(self.gpus), ()
+        return settings.gpu_ids(), ()
 
     def _work(self, total: Optional[int]) -> Tuple[Any, str]:
         """What each task runs: this app's runs (in-process or forked), the function imported again on a
@@ -178,24 +157,25 @@ class HydraflowLauncher(Launcher):
 
         from ._runs import HydraRuns
 
-        if self.backend == "slurm" or self.start == "exec":
-            parallel = self.parallel_per_task if self.backend == "slurm" else 1
+        settings = self.settings
+        if settings.backend == "slurm" or settings.start == "exec":
+            parallel = settings.parallel_per_task if settings.backend == "slurm" else 1
             extra = ["hydra.launcher.backend=local", f"hydra.launcher.max_parallel={parallel}",
                      "hydra.launcher.start=fork", "hydra.launcher.runs_per_task=1",
                      f"hydra.launcher.parallel_per_task={parallel}",
                      "hydra.launcher.max_retries=0"]  # retries are this launch's business
-            if self.backend == "local":  # each run's limit is kept by this process (on Slurm by the task's app)
+            if settings.backend == "local":  # each run's limit is kept by this process (on Slurm by the task's app)
                 extra.append("hydra.launcher.timeout_min=null")
             argv, cwd = self.session.replay_command(extra)
             replay = ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd)
-            if self.backend != "slurm":
-                return replay, f"locally on {self.workers} fresh interpreter(s)"
+            if settings.backend != "slurm":
+                return replay, f"locally on {settings.workers} fresh interpreter(s)"
             from ._node import node_work
 
             return node_work(self.ctx, self.session.sweep_dir, self.session.events.attempt, replay, parallel,
-                             self.timeout), "on Slurm"
-        workers = min(self.workers, -(-total // self.runs_per_task)) if total else self.workers
-        here = self.workers == 1 and self.timeout is None  # a run in this process could not be stopped
+                             settings.timeout), "on Slurm"
+        workers = min(settings.workers, -(-total // settings.runs_per_task)) if total else settings.workers
+        here = settings.workers == 1 and settings.timeout is None  # a run in this process could not be stopped
         where = "in this process" if here else f"on {workers} worker{'s' * (workers > 1)}"
         return FunctionWork(HydraRuns(self.ctx)), f"locally {where}"
 
@@ -205,7 +185,7 @@ class HydraflowLauncher(Launcher):
 
         from hydraflow_core.plan import chunks
 
-        for tasks_block in chunks(tasks, max(1, block // self.runs_per_task)):
+        for tasks_block in chunks(tasks, max(1, block // self.settings.runs_per_task)):
             for task in tasks_block:
                 for run in task.runs:
                     log.info(f"\t#{run.number} : {' '.join(filter_overrides(run.overrides))}")

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import submitit
 
@@ -63,36 +63,48 @@ def group_by_settings(tasks: Sequence[Task], base: Dict[str, Any],
     return [(json.loads(key), members) for key, members in groups.items()]
 
 
+def arrays_of_settings(tasks: Sequence[Task], base: Dict[str, Any],
+                       max_parallel: Optional[int]) -> List[Tuple[Dict[str, Any], List[Task]]]:
+    """``(settings, tasks)`` of each array to submit: tasks of the same settings together, cut at the
+    settings' ``max_array_size`` or else the cluster's MaxArraySize (read once, when needed)."""
+    arrays: List[Tuple[Dict[str, Any], List[Task]]] = []
+    cluster = None
+    for settings, members in group_by_settings(tasks, base, max_parallel):
+        size = settings.get("max_array_size")
+        if not size:
+            cluster = cluster or max_array_size()
+            size = cluster
+        arrays.extend((settings, list(chunk)) for chunk in chunks(members, max(1, int(size))))
+    return arrays
+
+
 def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base: Dict[str, Any],
            max_parallel: Optional[int], job_name: str) -> List[Array]:
     """Every task as array tasks; ``spec_of(tasks, index)`` gives the spec of one array (its kind's fields)."""
     directory = manifest_folder(record_dir, SUBMITIT)
     directory.mkdir(parents=True, exist_ok=True)
     arrays: List[Array] = []
-    size = None
-    for settings, members in group_by_settings(tasks, base, max_parallel):
-        size = size or int(settings.get("max_array_size") or max_array_size())
+    for settings, chunk in arrays_of_settings(tasks, base, max_parallel):
         folder = str(settings.get("submitit_folder") or f"{record_dir}/.submitit/%j")
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=int(settings.get("max_num_timeout") or 0),
                                           python=settings.get("python") or None)
         executor.update_parameters(**submitit_parameters(settings, job_name))
-        for chunk in chunks(members, max(1, size)):
-            index = len(arrays)
-            spec = directory / f"spec-{attempt}-{index}.json"
-            write_atomic(spec, json.dumps({**spec_of(chunk), "attempt": attempt}) + "\n")
-            node = NodeTask(str(spec), int(settings.get("max_num_timeout") or 0))
-            try:
-                jobs = executor.map_array(node, list(range(len(chunk))))
-            except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
-                raise refusal(error, settings, arrays) from None
-            job_id = str(jobs[0].job_id).split("_")[0]
-            script = _keep_script(folder, job_id, directory / f"array-{attempt}-{index}.sh")
-            array = Array(index, job_id, [str(j.job_id) for j in jobs], list(chunk), settings, script)
-            add_slurm_record(record_dir, {
-                "attempt": attempt, "index": index, "job_id": job_id, "task_ids": array.task_ids,
-                "tasks": len(chunk), "tasks_runs": [list(t.numbers) for t in chunk], "script": script,
-                "settings": settings})
-            arrays.append(array)
+        index = len(arrays)
+        spec = directory / f"spec-{attempt}-{index}.json"
+        write_atomic(spec, json.dumps({**spec_of(chunk), "attempt": attempt}) + "\n")
+        node = NodeTask(str(spec), int(settings.get("max_num_timeout") or 0))
+        try:
+            jobs = executor.map_array(node, list(range(len(chunk))))
+        except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
+            raise refusal(error, settings, arrays) from None
+        job_id = str(jobs[0].job_id).split("_")[0]
+        script = _keep_script(folder, job_id, directory / f"array-{attempt}-{index}.sh")
+        array = Array(index, job_id, [str(j.job_id) for j in jobs], chunk, settings, script)
+        add_slurm_record(record_dir, {
+            "attempt": attempt, "index": index, "job_id": job_id, "task_ids": array.task_ids,
+            "tasks": len(chunk), "tasks_runs": [list(t.numbers) for t in chunk], "script": script,
+            "settings": settings})
+        arrays.append(array)
     return arrays
 
 
