@@ -21,7 +21,7 @@ from hydraflow_core.syntax import parse_sweep
 from hydraflow_core.syntax.parser import unquote_groups
 
 from ._overrides import evaluate_functions, prepare
-from ._reasons import base60_source
+from hydraflow_core.cli.reasons import base60_source
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ each run's config saved at submission -- no second Python, no Hydra start-up, no
 At submission (:func:`node_work`, from the launcher's ``_work``): where the task
 function can be found again by import (:mod:`hydraflow_core.executors.locate`), the runs' configs are
 written just before their array is submitted, to
-``SWEEP_DIR/.hydraflow/node/<attempt>/<run>.yaml`` (:mod:`._saved`), and the
+``SWEEP_DIR/.hydraflow/node/<attempt>/<run>.yaml`` (:mod:`hydraflow_core.executors.saved`), and the
 array's spec says kind "function". Where it cannot (one log line says why),
 the tasks replay: the app starts again on the node, as ``hydraflow retry``
 starts it.
@@ -41,7 +41,7 @@ from hydraflow_core.plan import Run, Task, pack
 
 from hydraflow_core.executors.locate import load_function, where
 from ._runs import Context, HydraRuns
-from ._saved import dump, load, resolvers
+from hydraflow_core.executors.saved import dump, load, resolvers
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from hydraflow_core.errors import ResourceError
 from hydraflow_core.executors.slurm import resources as per_run
 from hydraflow_core.plan import Run, Task, pack
 
-from ._reasons import composition_reason
+from hydraflow_core.cli.reasons import composition_reason
 from ._runs import HydraRuns
 
 log = logging.getLogger(__name__)

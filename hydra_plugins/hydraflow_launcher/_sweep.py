@@ -31,7 +31,7 @@ from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs
 
 from ._compose import RunComposer
 from ._groups import batch_groups
-from ._reasons import composition_reason
+from hydraflow_core.cli.reasons import composition_reason
 from ._runs import as_job_return
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import setup_globals
 from omegaconf import MISSING, OmegaConf, open_dict
 
-from hydra_plugins.hydraflow_launcher import _saved
+from hydraflow_core.executors import saved as _saved
 from hydraflow_core.executors import locate as _locate
 from hydraflow_core.executors import CannotRunOnNode
 
