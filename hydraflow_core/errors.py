@@ -6,6 +6,8 @@ Front ends (the CLI, the Hydra sweeper) catch :class:`HydraflowError`, print
 
 from __future__ import annotations
 
+from typing import Iterable
+
 
 class HydraflowError(Exception):
     """Base of every error caused by user input."""
@@ -75,3 +77,11 @@ class UsageError(HydraflowError):
 
 class ResourceError(UsageError):
     """A run's Slurm settings cannot be resolved, or resolve to a bad value (names the run and the field)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a mistyped ``word``, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

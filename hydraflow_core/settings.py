@@ -117,11 +117,9 @@ def config_class(target: str, name: str = "HydraflowLauncherConf", module: str =
 
 
 def _unknown(name: str, names: List[str]) -> str:
-    import difflib
+    from hydraflow_core.errors import did_you_mean
 
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return f"unknown field {name} ({hint}valid fields: {', '.join(names)})"
+    return f"{name}: unknown field{did_you_mean(name, names)}; valid fields: {', '.join(names)}"
 
 
 def _gpu_list(gpus: Any) -> Any:

@@ -163,7 +163,7 @@ def test_a_jobs_slurm_settings_interpolate_each_batchs_overrides(slurm, expected
     ],
 )
 def test_submit_command_placeholders(command, expected):
-    from hydraflow_core.jobs.batches import submit_command
+    from hydraflow_core.jobs.submit import submit_command
 
     plan = plan_job(Job("t", "submit", command, steps=(Step(batch=("a=1:3",)),)), (), "R")
     assert submit_command(plan) == expected

@@ -324,7 +324,8 @@ def test_submit_with_placeholders_runs_an_array_job(app, tmp_path):
 def test_submit_handlers_keep_a_newline_inside_a_value(app, tmp_path, handler):
     """A value with a newline stays on its batch's line ($'...'); the text after it never runs."""
     from hydraflow_core.jobs.model import Job, Step
-    from hydraflow_core.jobs.batches import batches_file_text, plan_job
+    from hydraflow_core.jobs.batches import plan_job
+    from hydraflow_core.jobs.submit import batches_file_text
 
     value = "+note=first line\ntouch pwned; it's"
     plan = plan_job(Job("t", "submit", "x", steps=(Step(batch=("a=1,2",), with_=(value,)),)), (), "R")

@@ -20,7 +20,8 @@ from hydraflow_core.errors import UsageError
 from hydraflow_core.executors import Stopped
 from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.jobs.shell import join as shell_join, quote as shell_quote
-from hydraflow_core.jobs.batches import Batch, Plan, batches_file_text, count_batches, plan_job, submit_command
+from hydraflow_core.jobs.batches import Batch, Plan, count_batches, plan_job
+from hydraflow_core.jobs.submit import batches_file_text, submit_command
 
 EXIT_FAILED = 1
 

@@ -29,7 +29,8 @@ from hydraflow_core.executors import (
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.local.runone import os_error_text
 from hydraflow_core.executors.stop import in_task
-from hydraflow_core.jobs.batches import OUTPUT_ROOT, Batch, Plan, batches_file_text, submit_command
+from hydraflow_core.jobs.batches import OUTPUT_ROOT, Batch, Plan
+from hydraflow_core.jobs.submit import batches_file_text, submit_command
 from hydraflow_core.plan import Run, Task
 from hydraflow_core.session import Session
 

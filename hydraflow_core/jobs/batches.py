@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import product
-import shlex
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydraflow_core.errors import HydraflowError
 from hydraflow_core.jobs.model import Job, Step
-from hydraflow_core.jobs.shell import join as shell_join
 from hydraflow_core.syntax import parse_sweep
 
 #: Shown in a dry run where the run id (fixed when a run starts) will go.
@@ -30,10 +28,6 @@ MAX_BATCHES = 100_000
 #: The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB,
 #: less its terminating NUL); a longer comma sweep cannot reach the app.
 MAX_ARG_BYTES = 131_071
-#: Placeholders of a ``submit`` command; the batches file's path is appended when none is used.
-SUBMIT_PLACEHOLDERS = ("file", "count", "last")
-# '{{' and '}}' are literal braces, '${...}' is the shell's, '{name}' is a placeholder.
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\$\{[^}]*\}|\{(\w*)\}")
 _INT = re.compile(r"-?[0-9]+")
 
 
@@ -293,36 +287,3 @@ def _key(setting: str) -> str:
 def _slug(overrides: Sequence[str]) -> str:
     text = "_".join(overrides)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text)[:60].strip("-_")
-
-
-def batches_file_text(plan: Plan) -> str:
-    """One batch per line, shell-quoted: the file ``submit`` hands to the scheduler.
-
-    A value holding a newline is written in bash's ``$'...'`` quoting, so every
-    batch stays on its one line (see :func:`.shell.quote`).
-    """
-    return "".join(shell_join(batch.arguments) + "\n" for batch in plan.batches)
-
-
-def submit_placeholders(command: str) -> List[str]:
-    """The ``{name}`` placeholders of a submit command (``{{``, ``}}`` and ``${...}`` are not)."""
-    return [m.group(1) for m in _PLACEHOLDER.finditer(command) if m.group(1) is not None]
-
-
-def submit_command(plan: Plan) -> List[str]:
-    """The submit command's words with ``{file}``, ``{count}``, ``{last}`` filled in.
-
-    Without any placeholder the batches file's path is appended, as before.
-    """
-    path = f"{plan.run_dir}/batches.txt"
-    values = {"file": path, "count": str(len(plan.batches)), "last": str(len(plan.batches) - 1)}
-    words = shlex.split(plan.job.target)
-    if not submit_placeholders(plan.job.target):
-        return [*words, path]
-
-    def fill(match: "re.Match") -> str:
-        if match.group(1) is None:
-            return {"{{": "{", "}}": "}"}.get(match.group(0), match.group(0))
-        return values[match.group(1)]  # the loader rejected unknown names
-
-    return [_PLACEHOLDER.sub(fill, word) for word in words]

@@ -6,33 +6,26 @@ where a key is close to a valid one); :mod:`.load` reports them all at once.
 
 from __future__ import annotations
 
-import difflib
 import re
-import shlex
 from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from hydraflow_core.errors import HydraflowError
+from hydraflow_core.errors import HydraflowError, did_you_mean
 from hydraflow_core.jobs.model import KINDS, Job, Step
+from hydraflow_core.jobs.shell import split as split_words
 from hydraflow_core.jobs.settings import SettingChecks
 from hydraflow_core.jobs.yaml_nodes import describe
-from hydraflow_core.jobs.batches import (SUBMIT_PLACEHOLDERS, check_batch, check_settings, joined_sweeps, key_twice_problem,
-                   merge_with, step_count, submit_placeholders, sweep_dir_problem, zip_choices)
+from hydraflow_core.jobs.batches import (check_batch, check_settings, joined_sweeps, key_twice_problem, merge_with,
+                                         step_count, sweep_dir_problem, zip_choices)
+from hydraflow_core.jobs.submit import SUBMIT_PLACEHOLDERS, submit_placeholders
 
-# Characters that make shlex differ from str.split: quotes, escapes (comments are off in shlex.split).
-_SHELL_SPECIAL = re.compile(r"[\\'\"]")
 JOB_KEYS = (*KINDS, "with", "max_parallel", "timeout_min", "steps", "slurm")
 STEP_KEYS = ("batch", "zip", "args", "with", "slurm")
 _JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _CALL_TARGET = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
-
-
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 class Checker(SettingChecks):
@@ -300,10 +293,8 @@ class Checker(SettingChecks):
         return node.value
 
     def words(self, node: yaml.Node, key: str, text: str) -> Optional[List[str]]:
-        if not _SHELL_SPECIAL.search(text):  # plain words: shlex would give the same, in quadratic time
-            return [w for w in re.split(r"[ \t\r\n]+", text) if w]  # shlex's whitespace, not Unicode's
         try:
-            return shlex.split(text)
+            return split_words(text)
         except ValueError as error:
             self.problem(node, key, f"{error} in: {text}")
             return None

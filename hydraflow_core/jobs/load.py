@@ -16,7 +16,8 @@ from typing import Optional
 
 from hydraflow_core.errors import JobFileError, UsageError
 from hydraflow_core.jobs import yaml_nodes
-from hydraflow_core.jobs.check import Checker, did_you_mean
+from hydraflow_core.errors import did_you_mean
+from hydraflow_core.jobs.check import Checker
 from hydraflow_core.jobs.model import Job, JobFile
 
 FILE_NAME = "hydraflow.yaml"

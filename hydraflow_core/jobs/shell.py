@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Iterable
+from typing import Iterable, List
 
+# Characters that make shlex differ from str.split: quotes, escapes (comments are off in shlex.split).
+_SHELL_SPECIAL = re.compile(r"[\\'\"]")
 _SAFE = re.compile(r"[\w@%+=:,./~-]+")  # nothing here is special to a POSIX shell (~ only leads)
 _DOUBLE_QUOTE_SPECIAL = set('"$`\\!')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -46,3 +48,10 @@ def ansi_c_quote(arg: str) -> str:
         else:
             out.append(char)
     return "$'" + "".join(out) + "'"
+
+
+def split(text: str) -> List[str]:
+    """``text`` split into words as the shell would (``ValueError`` for an open quote)."""
+    if not _SHELL_SPECIAL.search(text):  # plain words: shlex would give the same, in quadratic time
+        return [w for w in re.split(r"[ \t\r\n]+", text) if w]  # shlex's whitespace, not Unicode's
+    return shlex.split(text)

@@ -7,7 +7,7 @@ the ones it hides (teardown, exclusive, dependency, ...) are here too.
 
 from __future__ import annotations
 
-import difflib
+from hydraflow_core.errors import did_you_mean
 from typing import Any, Dict, List, Optional, Tuple
 
 
@@ -85,9 +85,8 @@ def problems(settings: Dict[str, Any]) -> List[str]:
         if name in _TEXT and isinstance(value, str) and ("\n" in value or "\r" in value):
             out.append(f"slurm.{name} must be one line of text, not {value!r}")
         if name not in FIELDS:
-            close = difflib.get_close_matches(name, list(FIELDS), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            out.append(f"slurm.{name}: unknown field{hint}; valid fields: {', '.join(sorted(FIELDS))}")
+            out.append(f"slurm.{name}: unknown field{did_you_mean(name, FIELDS)}; valid fields: "
+                       f"{', '.join(sorted(FIELDS))}")
         elif name == "python" and value is not None and (not isinstance(value, str) or not value.strip()):
             out.append(f"slurm.python must be a command that starts Python (e.g. 'singularity exec img.sif "
                        f"python'), not {value!r}")
