@@ -33,8 +33,9 @@ class LauncherSettings:
     max_parallel: Optional[int] = None
     # GPU ids handed out one per worker through CUDA_VISIBLE_DEVICES (empty: left alone)
     gpus: List[Any] = field(default_factory=list)
-    # consecutive runs packed into one batch (one task of a worker) when the sweeper gave no grouping
-    runs_per_task: int = 1
+    # consecutive runs packed into one task (of a worker; on Slurm an array task); null: 1, or on Slurm as
+    # many as the user's limit on queued jobs needs
+    runs_per_task: Optional[int] = None
     # slurm: runs of one array task run at once on its node, each with its share of the task's GPUs and CPUs
     parallel_per_task: int = 1
     # local: how workers start: "fork" (forked from this process) or "exec" (a fresh interpreter per task)
@@ -187,7 +188,7 @@ CHECKS: Dict[str, Callable[[str, Any], List[str]]] = {
     "backend": _one_of("local", "slurm"),
     "max_parallel": _whole(1, optional=True),  # null: the backend's default (1 here, %N on Slurm)
     "gpus": _gpus,
-    "runs_per_task": _whole(1),
+    "runs_per_task": _whole(1, optional=True),
     "parallel_per_task": _whole(1),
     "start": _one_of("fork", "exec"),
     "wait": _flag,

@@ -38,6 +38,10 @@
 #   LOCAL_SLURM_DB_PORT         MariaDB port [16306]
 #   LOCAL_SLURM_TIMEOUT         seconds to wait for any one step [60]
 #   LOCAL_SLURM_NO_INSTALL=1    never run apt-get
+#   LOCAL_SLURM_SITE_LIMITS     a real site's per-user limits, enforced by Slurm, as sacctmgr
+#                               association fields for every user, e.g. "MaxSubmitJobs=50
+#                               MaxJobs=4" (each array task counts as one job); set on every
+#                               start, with no restart (sacctmgr); empty: no limits [empty]
 #   LOCAL_SLURM_FORCE=1         overwrite an /etc/slurm/*.conf this script did not write
 
 set -euo pipefail
@@ -59,6 +63,7 @@ SLURMD_PORT=$((CTLD_PORT + 1))
 DBD_PORT=$((CTLD_PORT + 2))
 DB_PORT=${LOCAL_SLURM_DB_PORT:-16306}
 TIMEOUT=${LOCAL_SLURM_TIMEOUT:-60}
+SITE_LIMITS=${LOCAL_SLURM_SITE_LIMITS:-}
 
 ETC=/etc/slurm
 SLURM_CONF=$ETC/slurm.conf
@@ -325,6 +330,8 @@ AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
 # connections to slurmdbd take their munge socket from here, not from AuthInfo
 AccountingStoragePass=$MUNGE_SOCKET
+# per-user limits (LOCAL_SLURM_SITE_LIMITS) are enforced; set or cleared by sacctmgr, no restart
+AccountingStorageEnforce=associations,limits,qos
 JobCompType=jobcomp/none
 $(node_line)
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
@@ -387,6 +394,23 @@ start_munged
 start_accounting
 start_slurm
 
+# Per-user limits: cleared, then set from LOCAL_SLURM_SITE_LIMITS, for every user with an
+# association on this cluster (root always has one); slurmctld takes them at once.
+set_site_limits() {
+    local user
+    for user in $(sacctmgr -n -P list assoc cluster="$CLUSTER" format=user 2> /dev/null | sort -u); do
+        sacctmgr -i modify user where name="$user" cluster="$CLUSTER" set MaxSubmitJobs=-1 MaxJobs=-1 \
+            > /dev/null 2>&1 || true
+        if [[ -n $SITE_LIMITS ]]; then
+            # shellcheck disable=SC2086  # one Field=Value per word
+            sacctmgr -i modify user where name="$user" cluster="$CLUSTER" set $SITE_LIMITS > /dev/null \
+                || fail "sacctmgr could not set LOCAL_SLURM_SITE_LIMITS=$SITE_LIMITS for $user"
+        fi
+    done
+    [[ -z $SITE_LIMITS ]] || say "site limits for every user: $SITE_LIMITS"
+}
+set_site_limits
+
 settings="LOCAL_SLURM_DIR=$STATE
 SLURM_CONF=$SLURM_CONF
 LOCAL_SLURM_CLUSTER=$CLUSTER
@@ -396,7 +420,8 @@ LOCAL_SLURM_CPUS=$CPUS
 LOCAL_SLURM_MEM_MB=$MEM_MB
 LOCAL_SLURM_MAX_ARRAY_SIZE=$MAX_ARRAY_SIZE
 LOCAL_SLURM_KILLWAIT=$KILLWAIT
-LOCAL_SLURM_MIN_JOB_AGE=$MIN_JOB_AGE"
+LOCAL_SLURM_MIN_JOB_AGE=$MIN_JOB_AGE
+LOCAL_SLURM_SITE_LIMITS=$SITE_LIMITS"
 echo "$settings" > "$STATE/env"
 echo "$settings"
 say "cluster ready (node $NODE, $CPUS CPUs, MaxArraySize=$MAX_ARRAY_SIZE) in $((SECONDS - t0)) s after install"

@@ -94,7 +94,7 @@ def dry_run(launcher: Any, runs: Iterable[Run], total: Optional[int], out: Any =
         raise ResourceError(f"dry run: {failed} of {len(planned) + failed} runs cannot be planned{more}:\n"
                             + "\n".join(f"  {e}" for e in errors))
     where = {run.number: output_dir for run, output_dir in planned}
-    tasks = list(pack((r for r, _ in planned), launcher.settings.runs_per_task))
+    tasks = list(pack((r for r, _ in planned), launcher.per_task))
     if launcher.settings.backend == "slurm":
         out.write(_slurm_text(launcher, tasks, where))
     else:
@@ -115,7 +115,7 @@ def _shown(path: str) -> str:
 def _local_text(launcher: Any, tasks: Sequence[Task], where: Dict[int, str]) -> str:
     runs = sum(len(t.runs) for t in tasks)
     lines = [f"hydraflow dry run: {runs} runs, locally, {launcher.settings.workers} at a time, "
-             f"{launcher.settings.runs_per_task} run(s) per task; nothing is run"]
+             f"{launcher.per_task} run(s) per task; nothing is run"]
     lines.extend(_run_line(run, where) for task in tasks for run in task.runs)
     return "\n".join(lines) + "\n"
 
@@ -133,7 +133,7 @@ def _slurm_text(launcher: Any, tasks: Sequence[Task], where: Dict[int, str]) -> 
     for index, (settings, members) in enumerate(arrays):
         shown = " ".join(f"{k}={v}" for k, v in sorted(settings.items()) if v not in (None, {}, []))
         lines.append(f"array {index}: {len(members)} task(s), %{settings.get('array_parallelism')}, "
-                     f"{launcher.settings.runs_per_task} run(s) per task; {shown}")
+                     f"{launcher.per_task} run(s) per task; {shown}")
         script = sbatch_preview(settings, job_name, len(members), sweep_dir)
         if script:
             lines.append("  sbatch script:")

@@ -38,6 +38,7 @@ class HydraflowLauncher(Launcher):
         self.ctx = None
         self.session = None  # the sweep's manifest, once this process launches into it
         self.executor = None  # the last launch's executor: how it ended (left_running, submitted_only ...)
+        self.per_task = 1  # runs per task of the last launch (runs_per_task, or fitted to the site's limits)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from ._compose import RunComposer
@@ -118,6 +119,7 @@ class HydraflowLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         self.executor = None
         settings = self.settings
+        self.per_task = self.fitted(total)
         if settings.dry_run:
             dry_run(self, runs, total)
             return
@@ -132,12 +134,29 @@ class HydraflowLauncher(Launcher):
         options = settings.options(str(self.config.hydra.job.name), self.per_run, gpus, cpus)
         if settings.backend == "slurm":
             runs = Planner(self).resolved(runs)
-        tasks = self._logged(self.session.planned(pack(runs, settings.runs_per_task)))
+        tasks = self._logged(self.session.planned(pack(runs, self.per_task)))
         try:
             self.session.dispatch(settings.backend, work, options, tasks, take, settings.max_retries,
-                                  lambda again: self._logged(pack(again, settings.runs_per_task)))
+                                  lambda again: self._logged(pack(again, self.per_task)))
         finally:
             self.executor = self.session.executor
+
+    def fitted(self, total: Optional[int]) -> int:
+        """Runs per task: the setting; left unset, on Slurm, as many as the user's limit on queued jobs needs
+        (:mod:`hydraflow_core.executors.slurm.limits`, read before any run is composed), else 1."""
+        settings = self.settings
+        if settings.backend != "slurm":
+            return settings.runs_per_task or 1
+        from hydraflow_core.executors.slurm import limits
+
+        site = limits.read(account=settings.slurm.get("account"), qos=settings.slurm.get("qos"))
+        per_task, said = limits.fit(total, settings.runs_per_task, site)
+        if said:
+            log.info(said)
+        if settings.max_parallel is not None and site.max_running is not None and settings.max_parallel > site.max_running:
+            log.warning(f"hydraflow: max_parallel={settings.max_parallel} is above {site.said('max_running')}: "
+                        f"at most {site.max_running} tasks run at once")
+        return per_task
 
     def _shares(self) -> Tuple[tuple, tuple]:
         """The workers' GPUs and CPUs: the gpus setting; in a Slurm task's replayed app with
@@ -174,7 +193,7 @@ class HydraflowLauncher(Launcher):
 
             return node_work(self.ctx, self.session.sweep_dir, self.session.events.attempt, replay, parallel,
                              settings.timeout), "on Slurm"
-        workers = min(settings.workers, -(-total // settings.runs_per_task)) if total else settings.workers
+        workers = min(settings.workers, -(-total // self.per_task)) if total else settings.workers
         here = settings.workers == 1 and settings.timeout is None  # a run in this process could not be stopped
         where = "in this process" if here else f"on {workers} worker{'s' * (workers > 1)}"
         return FunctionWork(HydraRuns(self.ctx)), f"locally {where}"
@@ -185,7 +204,7 @@ class HydraflowLauncher(Launcher):
 
         from hydraflow_core.plan import chunks
 
-        for tasks_block in chunks(tasks, max(1, block // self.settings.runs_per_task)):
+        for tasks_block in chunks(tasks, max(1, block // self.per_task)):
             for task in tasks_block:
                 for run in task.runs:
                     log.info(f"\t#{run.number} : {' '.join(filter_overrides(run.overrides))}")

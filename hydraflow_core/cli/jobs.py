@@ -9,7 +9,7 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import yaml
 from rich.console import Console
@@ -46,9 +46,10 @@ def run_verb(args: argparse.Namespace) -> int:
     on_slurm = bool(job.slurm or any(step.slurm for step in job.steps))
     if args.dry_run:
         if on_slurm:
-            parallel = args.max_parallel or job.max_parallel
+            per_task, parallel, notes = dispatch.fit_to_site(preview.batches, args.max_parallel or job.max_parallel)
+            sys.stderr.write("".join(note + "\n" for note in notes))
             sys.stdout.write(slurm_dry_run_text(preview.batches, shlex.split(job.target), parallel, job.name,
-                                           preview.run_dir))
+                                                preview.run_dir, per_task))
             return 0
         sys.stdout.write(dry_run_text(preview))
         return 0
@@ -74,6 +75,11 @@ def run_verb(args: argparse.Namespace) -> int:
             return stop.exit_code
         return 0 if code == 0 else EXIT_FAILED
     parallel = args.max_parallel or job.max_parallel
+    per_task = 1
+    if on_slurm:
+        per_task, parallel, notes = dispatch.fit_to_site(plan.batches, parallel)
+        for note in notes:
+            console.print(note, highlight=False)
     count = len(plan.batches)
     title = f"{job.name}: {count} batch{'es' if count != 1 else ''}"
     console.print(f"{title} -> {_shown_path(directory / plan.run_dir)}")
@@ -84,7 +90,8 @@ def run_verb(args: argparse.Namespace) -> int:
                 function = dispatch.load_function(job.target, directory)
                 results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function)
             else:
-                results = dispatch.run_job(plan, command, directory, parallel, display, on_slurm=on_slurm)
+                results = dispatch.run_job(plan, command, directory, parallel, display, on_slurm=on_slurm,
+                                           per_task=per_task)
         except Stopped as stop:
             results, interrupted = stop.results, stop.exit_code
             if stop.left_running:
@@ -154,7 +161,7 @@ def _job_as_dict(job) -> dict:
     out = {job.kind: job.target}
     if job.with_:
         out["with"] = _words(job.with_)
-    if job.max_parallel != 1:
+    if job.max_parallel is not None:
         out["max_parallel"] = job.max_parallel
     if job.timeout_min is not None:
         out["timeout_min"] = job.timeout_min
@@ -189,19 +196,21 @@ def dry_run_text(plan: Plan) -> str:
     return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
 
 
-def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: int, job_name: str,
-                       run_dir: str = "<run dir>") -> str:
+def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: Optional[int],
+                       job_name: str, run_dir: str = "<run dir>", per_task: int = 1) -> str:
     """The Slurm settings of each array, its sbatch script, and the batch commands it runs."""
     from hydraflow_core.executors.slurm.arrays import group_by_settings, sbatch_preview
 
     by_index = {b.index: b for b in batches}
     out = []
-    for number, (settings, tasks) in enumerate(group_by_settings(dispatch.batch_tasks(batches), {}, max_parallel)):
+    for number, (settings, tasks) in enumerate(group_by_settings(dispatch.batch_tasks(batches, per_task), {},
+                                                                               max_parallel)):
         out.append(f"# slurm array {number}: {len(tasks)} task(s), settings {json.dumps(settings, sort_keys=True)}")
         script = sbatch_preview(settings, job_name, len(tasks), run_dir)
         if script:
             out.append("# sbatch script:")
             out.extend(f"#   {line}" for line in script.splitlines() if line.strip())
         for i, task in enumerate(tasks):
-            out.append(f"# task {i}: " + shell_join([*command, "-m", *by_index[task.index].arguments]))
+            out.extend(f"# task {i}: " + shell_join([*command, "-m", *by_index[run.number].arguments])
+                       for run in task.runs)
     return "\n".join(out) + "\n"

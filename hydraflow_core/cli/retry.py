@@ -109,7 +109,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
                                str(r.extra.get("sweep_dir")), tuple((r.extra.get("slurm") or {}).items()))
                for r in todo}
     on_slurm = bool(header.get("slurm")) and not local
-    parallel = int(header.get("max_parallel") or 1)
+    parallel = header.get("max_parallel")  # None: 1 here, on Slurm the site's limit
     if header.get("job_kind") == "call":  # in this process, in the job file's directory, as `hydraflow run` does
         target = str(header["target"])
         work: Any = FunctionWork(CallFunction(load_function(target, directory), target, directory, batches))
@@ -118,7 +118,7 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
         plain = batch_command(command, directory, batches)
 
         def of(task) -> Command:
-            batch = batches[task.index]
+            batch = batches[task.runs[0].number]
             sweep_dir = directory / batch.sweep_dir
             if _fully_planned(sweep_dir):  # its app used hydraflow and recorded every run: retry those
                 argv = (sys.executable, "-m", "hydraflow_core.cli", "retry", str(sweep_dir), "--quiet", *overrides)
@@ -154,13 +154,20 @@ def _retry_batches(state, work, batches, directory: Path, parallel: int, on_slur
     title = f"{header.get('job')}: retrying {len(batches)} of {len(state.runs)} batches" + (" on Slurm" if on_slurm
                                                                                            else "")
     console.print(f"{title} -> {state.sweep_dir}", highlight=False)
+    per_task = 1
+    if on_slurm:  # fitted to the user's limits as `hydraflow run` fits them
+        from hydraflow_core.cli.run import fit_to_site
+
+        per_task, parallel, notes = fit_to_site(list(batches.values()), parallel)
+        for note in notes:
+            console.print(note, highlight=False)
     interrupted = None
     previous = os.getcwd()
     os.chdir(directory)
     with ProgressDisplay(console, len(batches), title) as display:
         try:
             results = execute(session, work, list(batches.values()), directory, parallel, on_slurm, display,
-                              str(header.get("job")), header.get("timeout_min"))
+                              str(header.get("job")), header.get("timeout_min"), per_task)
         except Stopped as stop:
             results, interrupted = stop.results, stop.exit_code
         finally:

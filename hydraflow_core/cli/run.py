@@ -19,7 +19,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from hydraflow_core import manifest as manifests
 from hydraflow_core.errors import UsageError
@@ -89,31 +89,58 @@ def plan_records(batches: Iterable[Batch]) -> Iterator[Dict[str, Any]]:
             for b in batches)
 
 
-def batch_tasks(batches: Iterable[Batch]) -> List[Task]:
-    """One task per batch; a batch's `slurm:` settings are its task's resources."""
-    return [Task(b.index, b.step, (Run(b.index, tuple(b.arguments), b.step),), tuple(sorted(b.slurm, key=str)))
-            for b in batches]
+def batch_tasks(batches: Iterable[Batch], per_task: int = 1) -> List[Task]:
+    """Tasks of up to ``per_task`` consecutive batches with the same `slurm:` settings (the task's resources),
+    run one after another; a task is numbered as its first batch."""
+    tasks: List[Task] = []
+    for b in batches:
+        run, resources = Run(b.index, tuple(b.arguments), b.step), tuple(sorted(b.slurm, key=str))
+        last = tasks[-1] if tasks else None
+        if last is not None and last.resources == resources and len(last.runs) < per_task:
+            tasks[-1] = Task(last.index, last.group, (*last.runs, run), resources)
+        else:
+            tasks.append(Task(b.index, b.step, (run,), resources))
+    return tasks
+
+
+def fit_to_site(batches: Sequence[Batch], max_parallel: Optional[int]) -> Tuple[int, Optional[int], List[str]]:
+    """A job's batches on Slurm: how many to a task so that its array tasks fit the user's limit on queued
+    jobs, the arrays' ``%N`` (given, else the user's limit on running jobs: None, Slurm's default), and
+    what to tell the user."""
+    from hydraflow_core.executors.slurm import limits
+
+    site = limits.read()
+    per_task, said = limits.fit(len(batches), None, site, groups=len({b.slurm for b in batches}), noun="batches",
+                                setting=None)
+    notes = [said] if said else []
+    if max_parallel is None:
+        max_parallel = site.max_running
+    elif site.max_running is not None and max_parallel > site.max_running:
+        notes.append(f"hydraflow: max_parallel {max_parallel} is above {site.said('max_running')}: at most "
+                     f"{site.max_running} batches run at once")
+    return per_task, max_parallel, notes
 
 
 def batch_command(command: Sequence[str], directory: Path, batches: Dict[int, Batch]) -> CommandWork:
     """``<command> -m <arguments>`` per batch, run in the job file's directory, into the batch's log."""
     def of(task: Task) -> Command:
-        batch = batches[task.index]
+        batch = batches[task.runs[0].number]
         return Command((*command, "-m", *batch.arguments), str(directory), str(directory / batch.sweep_dir / LOG_NAME))
 
     return CommandWork(of)
 
 
-def execute(session: Session, work: Any, batches: Sequence[Batch], directory: Path, max_parallel: int,
-            on_slurm: bool, events: Events, job_name: str, timeout_min: Optional[float] = None) -> List[BatchResult]:
+def execute(session: Session, work: Any, batches: Sequence[Batch], directory: Path, max_parallel: Optional[int],
+            on_slurm: bool, events: Events, job_name: str, timeout_min: Optional[float] = None,
+            per_task: int = 1) -> List[BatchResult]:
     """Every batch through the session's local or Slurm executor; results in batch order (``timeout_min``:
-    each local batch's time limit).
+    each local batch's time limit; ``per_task``: batches to a Slurm array task, see :func:`fit_to_site`).
 
     A stop signal raises :class:`Stopped` with what ran so far as its
     ``results`` (on Slurm nothing is cancelled: the batches go on there).
     """
     by_index = {b.index: b for b in batches}
-    options = Options(max_parallel=max_parallel, job_name=job_name,
+    options = Options(max_parallel=max_parallel if on_slurm else max_parallel or 1, job_name=job_name,
                       timeout=timeout_min * 60 if timeout_min else None)
     results: Dict[int, BatchResult] = {}
 
@@ -128,17 +155,21 @@ def execute(session: Session, work: Any, batches: Sequence[Batch], directory: Pa
     def ordered(missing: str) -> List[BatchResult]:
         return [results.get(b.index) or BatchResult(b.index, b.name, missing, None, 0.0, None) for b in batches]
 
+    def started(task: Task) -> None:
+        for run in task.runs:
+            events.started(by_index[run.number])
+
     try:
-        session.dispatch("slurm" if on_slurm else "local", work, options, batch_tasks(batches), finished,
-                         on_start=lambda task: events.started(by_index[task.index]))
+        session.dispatch("slurm" if on_slurm else "local", work, options,
+                         batch_tasks(batches, per_task if on_slurm else 1), finished, on_start=started)
     except Stopped as stop:
         left = session.executor is not None and session.executor.left_running
         raise Stopped(stop.signum, ordered("on Slurm" if left else NOT_STARTED), left_running=left) from None
     return ordered(NOT_STARTED)
 
 
-def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: int, events: Events,
-            on_slurm: bool = False, function: Optional[Callable] = None) -> List[BatchResult]:
+def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: Optional[int], events: Events,
+            on_slurm: bool = False, function: Optional[Callable] = None, per_task: int = 1) -> List[BatchResult]:
     """A job's batches: ``run`` (a command per batch, here or on Slurm) or ``call`` (``function``, here)."""
     session = Session(directory / plan.run_dir, replay=False)
     session.open({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
@@ -149,7 +180,7 @@ def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: i
     try:
         if function is None:
             return execute(session, batch_command(command, directory, batches), plan.batches, directory,
-                           max_parallel, on_slurm, events, plan.job.name, plan.job.timeout_min)
+                           max_parallel, on_slurm, events, plan.job.name, plan.job.timeout_min, per_task)
         work: Any = FunctionWork(CallFunction(function, command[0], directory, batches))
         previous = os.getcwd()
         os.chdir(directory)

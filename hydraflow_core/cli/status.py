@@ -37,7 +37,7 @@ def apply_slurm(state: SweepState) -> Optional[str]:
 
     The rule is the one the launcher's wait uses (:mod:`hydraflow_core.executors.slurm.states`).
     """
-    from hydraflow_core.executors.slurm.query import UNLISTED, task_of_runs, task_states
+    from hydraflow_core.executors.slurm.query import UNLISTED, pending_reasons, task_of_runs, task_states
     from hydraflow_core.executors.slurm.states import fold
 
     notes = [f"Slurm refused attempt {a['attempt']}: {a['refused']}" for a in
@@ -52,6 +52,7 @@ def apply_slurm(state: SweepState) -> Optional[str]:
     if UNLISTED in states.values():
         notes.append("sacct is not available: states come from the manifest and squeue")
     full = None
+    reasons = None
     for run in state.runs:
         job = tasks.get(run.number)
         if job is None or run.state in manifest.FINAL:
@@ -60,7 +61,26 @@ def apply_slurm(state: SweepState) -> Optional[str]:
             full = manifest.disk_is_full(state.sweep_dir)
         run.job_id = run.job_id or job
         run.state, run.error = fold(run.state, run.started is not None, job, states.get(job), run.error, full)
+        if run.state == PENDING:
+            if reasons is None:
+                reasons = pending_reasons({task.split("_")[0] for task in tasks.values()})
+            run.reason = reasons.get(job)
     return "; ".join(notes) or None
+
+
+def waiting_line(state: SweepState) -> str:
+    """Why pending runs wait: ``4 pending: your limit of 4 running jobs (AssocMaxJobsLimit)``; empty if none."""
+    from hydraflow_core.executors.slurm import pending
+
+    reasons = [run.reason for run in state.runs if run.state == PENDING and run.reason]
+    if not reasons:
+        return ""
+    running = None
+    if any("{running}" in pending.WORDS.get(r, "") for r in reasons):
+        from hydraflow_core.executors.slurm import limits
+
+        running = limits.read().max_running
+    return pending.summary(reasons, running)
 
 
 def _short(path: Optional[str], sweep_dir: Path) -> str:
@@ -139,6 +159,7 @@ def as_json(state: SweepState) -> Dict[str, Any]:
         "counts": counts,
         "complete": state.complete,
         "attempts": len(state.attempts),
+        **({"waiting": waiting} if (waiting := waiting_line(state)) else {}),
         "runs": [run.as_json() for run in state.runs],
     }
 
@@ -157,6 +178,9 @@ def status(directory: Path, console: Console, *, as_json_output: bool = False, w
             if watch and console.is_terminal:
                 console.clear()
             render(console, state, shown)
+            waiting = waiting_line(state)
+            if waiting:
+                console.print(f"waiting: {waiting}", highlight=False)
             if note:
                 console.print(f"note: {note}", highlight=False)
         if not (watch and active):

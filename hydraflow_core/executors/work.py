@@ -50,7 +50,7 @@ class Command:
 
 @dataclass(frozen=True)
 class CommandWork:
-    command: Callable[[Task], Command]  # the command of a task (a task is one batch: one run)
+    command: Callable[[Task], Command]  # the command of a one-run task (a batch); packed tasks: run by run
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ class Job:
     kind: str  # one of KINDS
     target: str  # the command (run, submit) or module.function (call)
     with_: Tuple[str, ...] = ()
-    max_parallel: int = 1
+    max_parallel: Optional[int] = None  # None: 1 here; on Slurm the user's limit on running jobs, if any
     steps: Tuple[Step, ...] = (Step(),)
     slurm: Dict[str, Any] = field(default_factory=dict, compare=False)  # batches go to Slurm when set
     where: str = field(default="", compare=False)  # FILE:LINE of its run/call/submit, for messages

@@ -54,7 +54,7 @@ class SettingChecks:
 
     def max_parallel(self, pair, key: str) -> Optional[int]:
         if pair is None:
-            return 1
+            return None
         node = pair[1]
         if self.tagged(node, key):
             return None

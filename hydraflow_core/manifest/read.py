@@ -47,6 +47,7 @@ class RunRecord:
     log: Optional[str] = None
     error: Optional[str] = None
     starts: int = 0  # how many times it was started (retries, requeues and max_retries each start it again)
+    reason: Optional[str] = None  # pending on Slurm: why, as Slurm names it (AssocMaxJobsLimit); not recorded
     # other plan fields (a job's batch name ...); replaced, never changed. A factory returning the one
     # shared empty mapping: Python 3.10's dataclasses refuse a dict subclass as a plain default.
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
@@ -56,6 +57,8 @@ class RunRecord:
                "state": self.state, "attempt": self.attempt, "started": self.started, "ended": self.ended,
                "host": self.host, "pid": self.pid, "job_id": self.job_id, "output_dir": self.output_dir,
                "log": self.log, "error": self.error, "starts": self.starts}
+        if self.reason:
+            out["reason"] = self.reason
         if self.extra:
             out.update(self.extra)
         return out

@@ -220,7 +220,7 @@ GATE = LOCK.with_suffix(".restart")
 
 @pytest.fixture(autouse=True)
 def _cluster_shared(request):
-    if "slurm_restart" in request.fixturenames:
+    if "slurm_restart" in request.fixturenames or "site_limits" in request.fixturenames:
         yield
         return
     deadline = time.monotonic() + 300
@@ -264,6 +264,36 @@ def slurm_restart(slurm_cluster):
             yield
 
     return alone
+
+
+@pytest.fixture
+def site_limits(slurm_cluster):
+    """``site_limits("MaxSubmitJobs=50 MaxJobs=4")``: run the block with these per-user limits enforced
+    (start-cluster.sh's LOCAL_SLURM_SITE_LIMITS: sacctmgr, no restart), cleared afterwards; no other Slurm
+    test runs meanwhile (its jobs would count against them)."""
+    if os.geteuid() != 0:
+        _unusable("setting per-user limits on the Slurm cluster needs root")
+    if not cluster_settings():
+        _unusable(f"{NO_CLUSTER} (this one was not started by it: no {STATE_DIR / 'env'})")
+
+    @contextlib.contextmanager
+    def limited(limits: str):
+        with _cluster_alone():  # the settings are read once no other test can change them
+            keep = {k: v for k, v in cluster_settings().items() if k.startswith("LOCAL_SLURM_") and k not in (
+                "LOCAL_SLURM_DIR", "LOCAL_SLURM_NODE", "LOCAL_SLURM_MEM_MB", "LOCAL_SLURM_SITE_LIMITS")}
+            # Jobs left queued by earlier tests (none runs now) would count against the limits.
+            _run("scancel", "-u", os.environ.get("USER") or "root")
+            deadline = time.monotonic() + 60
+            while _run("squeue", "-h", "-u", os.environ.get("USER") or "root", "-o", "%i").stdout.strip():
+                assert time.monotonic() < deadline, "earlier tests' jobs are still queued after scancel"
+                time.sleep(0.5)
+            _start_cluster({**keep, "LOCAL_SLURM_SITE_LIMITS": limits})
+            try:
+                yield
+            finally:
+                _start_cluster({**keep, "LOCAL_SLURM_SITE_LIMITS": ""})
+
+    return limited
 
 
 def pytest_collection_modifyitems(config, items):

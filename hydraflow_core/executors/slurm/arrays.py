@@ -14,6 +14,7 @@ submission) and each task's runs.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import shutil
 import subprocess
@@ -25,11 +26,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import submitit
 
 from hydraflow_core.errors import HydraflowError
+from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.slurm.fields import submitit_parameters
 from hydraflow_core.executors.slurm.node import NodeTask
 from hydraflow_core.executors.slurm.query import max_array_size
 from hydraflow_core.manifest import SUBMITIT, add_slurm_record, folder as manifest_folder, write_atomic
 from hydraflow_core.plan import Task, chunks
+
+log = logging.getLogger(__name__)
 
 
 class SchedulerError(HydraflowError):
@@ -94,7 +98,7 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
         write_atomic(spec, json.dumps({**spec_of(chunk), "attempt": attempt}) + "\n")
         node = NodeTask(str(spec), int(settings.get("max_num_timeout") or 0))
         try:
-            jobs = executor.map_array(node, list(range(len(chunk))))
+            jobs = _submitted(lambda: executor.map_array(node, list(range(len(chunk)))))
         except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
             raise refusal(error, settings, arrays) from None
         job_id = str(jobs[0].job_id).split("_")[0]
@@ -106,6 +110,26 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
             "settings": settings})
         arrays.append(array)
     return arrays
+
+
+#: Words of Slurm's answers when it is busy or briefly out of reach: the submission is tried again.
+TRANSIENT = ("Socket timed out", "Unable to contact slurm controller", "Slurm temporarily unable",
+             "Resource temporarily unavailable", "Connection refused", "Zero Bytes were transmitted")
+#: Seconds waited before each new try of a submission Slurm could not take just then.
+BACKOFF = (1, 2, 4, 8, 16, 30)
+
+
+def _submitted(submit: Any) -> Any:
+    """``submit()``, tried again with back-off while Slurm answers with a transient error."""
+    for delay in (*BACKOFF, None):
+        try:
+            return submit()
+        except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError) as error:
+            text = f"{error} {getattr(error, 'stderr', '') or ''}"
+            if delay is None or not any(word in text for word in TRANSIENT):
+                raise
+            log.warning(f"hydraflow: Slurm is busy ({text.strip().splitlines()[-1][:200]}); trying again in {delay} s")
+            stops.sleep(delay)
 
 
 #: Words of sbatch's refusals -> the setting that most likely caused them.
@@ -123,7 +147,11 @@ def refusal(error: BaseException, settings: Dict[str, Any], submitted: List[Arra
     lowered = said.lower()
     field = next((name for word, name in _CAUSES if word in lowered), None)
     hint = ""
-    if field is not None:
+    if "submit limit" in lowered or "maxsubmit" in lowered:  # not a setting: the user's limit on queued jobs
+        hint = (" (your limit on queued jobs: MaxSubmitJobs of your association or MaxSubmitJobsPerUser of your "
+                "QOS, `sacctmgr show assoc user=$USER`; leave hydra.launcher.runs_per_task unset to have runs "
+                "packed to fit it)")
+    elif field is not None:
         hint = f" (hydra.launcher.slurm.{field}={settings.get(field)!r}; check it against `sinfo` and " \
                f"`sacctmgr show qos`)"
     done = f"; already submitted: {', '.join(a.job_id for a in submitted)}" if submitted else ""

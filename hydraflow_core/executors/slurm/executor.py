@@ -17,9 +17,9 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import Executor, Options, RunResult
-from hydraflow_core.executors.slurm import arrays as slurm_arrays
+from hydraflow_core.executors.slurm import arrays as slurm_arrays, limits, pending
 from hydraflow_core.executors.slurm.fields import checked_signal_delay
-from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, task_states
+from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, pending_reasons, task_states
 from hydraflow_core.executors.slurm.states import fold
 from hydraflow_core.executors.work import CannotRunOnNode, CommandWork, NodeWork, ReplayWork
 from hydraflow_core.manifest import (
@@ -61,6 +61,7 @@ class SlurmExecutor(Executor):
         self.settings = settings
         self.arrays: List[slurm_arrays.Array] = []
         self.replaying_because: Optional[str] = None  # node work fell back to replays: why
+        self._running_limit: Optional[int] = None  # the user's MaxJobs, read once when a task waits for it
 
     def _spec(self, tasks: List[Task]) -> Dict[str, Any]:
         if isinstance(self.work, NodeWork):
@@ -68,10 +69,13 @@ class SlurmExecutor(Executor):
         if isinstance(self.work, ReplayWork):
             return _replay_spec(self.work, tasks)
         batches = []
-        for task in tasks:
-            command = self.work.command(task)
-            batches.append({"run": task.runs[0].number, "argv": list(command.argv), "cwd": command.cwd,
-                            "log": command.log})
+        for task in tasks:  # a task's batches run one after another
+            entries = []
+            for run in task.runs:
+                command = self.work.command(Task(run.number, run.group, (run,), task.resources))
+                entries.append({"run": run.number, "argv": list(command.argv), "cwd": command.cwd,
+                                "log": command.log})
+            batches.append(entries)
         return {"kind": "command", "run_dir": str(self.record_dir), "batches": batches}
 
     def _node_spec(self, tasks: List[Task]) -> Dict[str, Any]:
@@ -134,6 +138,7 @@ class SlurmExecutor(Executor):
         over_since: Dict[str, float] = {}
         started, shown = time.monotonic(), None
         states: Dict[str, str] = {}
+        waiting = ""
         ask_at = 0.0  # when Slurm is asked next
         while left:
             stops.check()
@@ -142,6 +147,7 @@ class SlurmExecutor(Executor):
             reading = time.monotonic() - reading
             if time.monotonic() >= ask_at:
                 states = task_states(set(task_of.values())) or {}
+                waiting = self._waiting(states, task_of)
                 ask_at = time.monotonic() + wait_seconds(time.monotonic() - started)
             full = None
             for number in sorted(left):
@@ -168,12 +174,25 @@ class SlurmExecutor(Executor):
                                 log=record.log if record is not None else None,
                                 output_dir=record.output_dir if record is not None else None)
             counts = _counts(states, task_of)
-            if counts != shown:
-                shown = counts
+            if (counts, waiting) != shown:
+                shown = counts, waiting
                 log.info("hydraflow: slurm tasks: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
-                         + f"; runs ended: {len(task_of) - len(left)} of {len(task_of)}")
+                         + f"; runs ended: {len(task_of) - len(left)} of {len(task_of)}"
+                         + (f"; waiting: {waiting}" if waiting else ""))
             if left:  # the manifest read again soon (a run's end shows at once), Slurm asked at its interval
                 stops.sleep(min(max(MANIFEST_SECONDS, 4 * reading), max(0.0, ask_at - time.monotonic())))
+
+
+    def _waiting(self, states: Dict[str, str], task_of: Dict[int, str]) -> str:
+        """Why the pending tasks wait, in words (one squeue call; nothing when none is pending)."""
+        tasks = set(task_of.values())
+        if not any(states.get(task, "PENDING") == "PENDING" for task in tasks):
+            return ""
+        reasons = pending_reasons({task.split("_")[0] for task in tasks})
+        listed = [reasons[task] for task in tasks if task in reasons]
+        if self._running_limit is None and any("{running}" in pending.WORDS.get(r, "") for r in listed):
+            self._running_limit = limits.read().max_running or 0
+        return pending.summary(listed, self._running_limit or None)
 
 
 def _replay_spec(work: ReplayWork, tasks: List[Task]) -> Dict[str, Any]:

@@ -75,8 +75,8 @@ class NodeTask:
         self._pid = os.getpid()
         signal.signal(WARNING_SIGNAL, self._warned)  # after submitit's own handler: ours wins
         kind = spec.get("kind")
-        if kind == "command":
-            code = self._command(spec, spec["batches"][index])
+        if kind == "command":  # the task's batches, one after another; the worst exit code
+            code = max((self._command(spec, entry) for entry in spec["batches"][index]), key=abs)
         elif kind == "function":
             code = self._function(spec, index)
         else:

@@ -62,6 +62,13 @@ def squeue_states(job_ids: Iterable[str]) -> Optional[Dict[str, str]]:
     return None if lines is None else _parse(lines)
 
 
+def pending_reasons(job_ids: Iterable[str]) -> Dict[str, str]:
+    """Why each pending task of these arrays waits (``squeue %r``: ``AssocMaxJobsLimit`` ...); empty when
+    squeue does not answer."""
+    lines = _lines(["squeue", "-h", "-r", "-t", "PD", "-o", "%i|%r"], job_ids)
+    return {} if lines is None else _parse(lines)
+
+
 def task_states(tasks: Iterable[str]) -> Optional[Dict[str, str]]:
     """Every task's state in one ``sacct`` and (for those it does not list) one ``squeue`` call.
 

@@ -1,0 +1,112 @@
+"""A real site's per-user limits (MaxSubmitJobs, MaxJobs), enforced by the local cluster's Slurm:
+big sweeps and jobs are fitted to them and finish, and a waiting sweep says why it waits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_example_app
+
+HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))
+APP = """
+import hydra, time
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    time.sleep(cfg.get("sleep", 0))
+    return cfg.seed
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.fixture
+def app(tmp_path, slurm_cluster):
+    (tmp_path / "app.py").write_text(APP)
+    return tmp_path
+
+
+def sweep(app: Path, *overrides: str, timeout: float = 400):
+    return subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow_slurm",
+                           f"hydra.sweep.dir={app / 'sweep'}", *overrides],
+                          cwd=app, capture_output=True, text=True, timeout=timeout)
+
+
+def status_json(directory: Path) -> dict:
+    out = subprocess.run([HYDRAFLOW, "status", str(directory), "--json"], capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def arrays(directory: Path) -> list:
+    lines = (directory / ".hydraflow" / "slurm.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_a_sweep_over_the_submit_limit_is_packed_to_fit_and_every_run_completes_once(app, site_limits):
+    with site_limits("MaxSubmitJobs=10 MaxJobs=4"):
+        result = sweep(app, "+seed=range(120)")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("hydraflow: 120 runs packed 12 per task into 10 array task(s) to fit your limit of 10 queued jobs "
+            "(MaxSubmitJobs, association)") in result.stdout
+    submitted = arrays(app / "sweep")
+    assert [len(a["tasks_runs"]) for a in submitted] == [10] and not any("refused" in a for a in submitted)
+    state = status_json(app / "sweep")
+    assert state["counts"] == {"completed": 120}
+    assert sorted(run["number"] for run in state["runs"]) == list(range(120))
+    assert all(run["starts"] == 1 for run in state["runs"]), "a run ran more than once"
+
+
+def test_walk_away_over_the_submit_limit_completes_with_no_further_command(app, site_limits):
+    with site_limits("MaxSubmitJobs=10 MaxJobs=4"):
+        result = sweep(app, "+seed=range(60)", "hydra.launcher.wait=false")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "60 runs packed 6 per task into 10 array task(s)" in result.stdout
+        deadline = time.monotonic() + 300
+        while status_json(app / "sweep")["counts"] != {"completed": 60}:
+            assert time.monotonic() < deadline, status_json(app / "sweep")["counts"]
+            time.sleep(1)
+
+
+def test_a_sweep_held_by_the_running_limit_says_why_it_waits(app, site_limits):
+    with site_limits("MaxJobs=1"):
+        launched = subprocess.Popen([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow_slurm",
+                                     f"hydra.sweep.dir={app / 'sweep'}", "+seed=0,1,2", "+sleep=8",
+                                     "hydra.launcher.wait=false"], cwd=app, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        assert launched.wait(timeout=120) == 0, launched.stderr.read()
+        deadline = time.monotonic() + 60
+        while True:
+            state = status_json(app / "sweep")
+            if state.get("waiting", "").startswith("2 pending: your limit of 1 running jobs (AssocMaxJobsLimit)"):
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.5)
+        reasons = [run.get("reason") for run in state["runs"] if run["state"] == "pending"]
+        assert reasons.count("AssocMaxJobsLimit") == 2 and set(reasons) <= {"AssocMaxJobsLimit", None}
+        shown = subprocess.run([HYDRAFLOW, "status", str(app / "sweep")], capture_output=True, text=True, timeout=60)
+        assert "waiting: 2 pending: your limit of 1 running jobs (AssocMaxJobsLimit)" in shown.stdout
+        subprocess.run([HYDRAFLOW, "cancel", str(app / "sweep")], capture_output=True, timeout=60)
+
+
+def test_a_job_of_many_batches_is_packed_per_task_and_completes(tmp_path, slurm_cluster, site_limits):
+    app = copy_example_app(tmp_path)
+    (app / "hydraflow.yaml").write_text(
+        f"jobs:\n  many:\n    run: {sys.executable} train.py\n    slurm: {{timeout_min: 10}}\n    steps:\n      - batch: seed=range(12)\n")
+    with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        result = subprocess.run([HYDRAFLOW, "run", "many"], cwd=app, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "12 batches packed 3 per task into 4 array task(s) to fit your limit of 4 queued jobs" in result.stdout
+    run_dir = next((app / "multirun" / "many").iterdir())
+    state = status_json(run_dir)
+    assert state["counts"] == {"completed": 12}
+    submitted = [a for a in arrays(run_dir) if "job_id" in a]
+    assert [len(a["tasks_runs"]) for a in submitted] == [4]
+    assert all(len(runs) == 3 for runs in submitted[0]["tasks_runs"])
+    assert submitted[0]["settings"]["array_parallelism"] == 4  # the %N the site allows, not 1
