@@ -91,6 +91,22 @@ def _as_composed(master: DictConfig) -> Iterator[None]:
                 slurm[name] = None
 
 
+def with_values(cfg: DictConfig, parsed: Sequence[Override], values: Sequence[Override]) -> DictConfig:
+    """``cfg`` (a copy of a run's template) with the run's value overrides applied as Hydra applies them after
+    composition, and ``hydra.overrides.task`` (and, on Hydra 1.3, ``hydra.job.override_dirname``) set from all
+    of its overrides ``parsed``. Needs :data:`PRIVATE`; also what a Slurm node does with a saved template."""
+    apply_overrides, overrides_dirname = PRIVATE
+    apply_overrides(list(values), cfg)
+    task = [o for o in parsed if not o.is_hydra_override()]
+    with open_dict(cfg.hydra):
+        cfg.hydra.overrides.task = [o.input_line for o in task]
+        if overrides_dirname is not None:
+            naming = cfg.hydra.job.config.override_dirname
+            cfg.hydra.job.override_dirname = overrides_dirname(
+                overrides=task, kv_sep=naming.kv_sep, item_sep=naming.item_sep, exclude_keys=naming.exclude_keys)
+    return cfg
+
+
 class RunComposer:
     def __init__(self, hydra_context: HydraContext, master: DictConfig) -> None:
         self.loader = hydra_context.config_loader
@@ -124,7 +140,6 @@ class RunComposer:
         ``hydra`` node is one kept per template and set again for each run, not copied (most of the cost)."""
         if PRIVATE is None:
             return self.compose_fully(overrides)
-        apply_overrides, overrides_dirname = PRIVATE
         parsed: List[Override] = self.parser.parse_overrides(list(overrides))
         structural = [o for o in parsed if self._structural(o)]
         values = [o for o in parsed if not self._structural(o)]
@@ -138,19 +153,14 @@ class RunComposer:
             with open_dict(self._scratch):  # what a run may have set on it (a replay's recorded subdir)
                 self._scratch.sweep.subdir = self._subdir
             memo[id(template._get_node("hydra"))] = self._scratch
-        cfg = copy.deepcopy(template, memo)
-        apply_overrides(values, cfg)
-        task = [o for o in parsed if not o.is_hydra_override()]
-        with open_dict(cfg.hydra):
-            cfg.hydra.overrides.task = [o.input_line for o in task]
-            if overrides_dirname is not None:
-                naming = cfg.hydra.job.config.override_dirname
-                cfg.hydra.job.override_dirname = overrides_dirname(
-                    overrides=task, kv_sep=naming.kv_sep, item_sep=naming.item_sep,
-                    exclude_keys=naming.exclude_keys,
-                )
+        cfg = with_values(copy.deepcopy(template, memo), parsed, values)
         OmegaConf.copy_cache(from_config=self.master, to_config=cfg)
         return cfg
+
+    def split(self, overrides: Sequence[str]) -> Tuple[Tuple[str, ...], List[Override]]:
+        """The run's template key (its structural overrides, as written) and all its overrides, parsed."""
+        parsed: List[Override] = self.parser.parse_overrides(list(overrides))
+        return tuple(o.input_line for o in parsed if self._structural(o)), parsed
 
     def compose_run(self, run: Any, look_ahead: bool = False) -> DictConfig:
         """The config of a planned run (:class:`~hydraflow_core.plan.Run`); ``look_ahead`` as for compose."""

@@ -28,20 +28,19 @@ import logging
 import os
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional
 
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from hydraflow_core.executors import COMPLETED, CannotRunOnNode, FunctionWork, NodeWork, Options, create, drain
 from hydraflow_core.executors.local.shares import node_shares
-from hydraflow_core.manifest import NODE, EventLog, folder, replay, slurm_ids, write_atomic
-from hydraflow_core.plan import Run, Task, pack
-
 from hydraflow_core.executors.locate import load_function, where
+from hydraflow_core.manifest import NODE, EventLog, folder, replay, slurm_ids
+from hydraflow_core.plan import Run, pack
+
+from ._configs import ConfigWriter, SavedConfigs
 from ._runs import Context, HydraRuns
-from hydraflow_core.executors.saved import dump, load, resolvers
 
 log = logging.getLogger(__name__)
 
@@ -88,96 +87,6 @@ def _task_name() -> Optional[str]:
         return str(JobRuntime.instance().get("name"))
     except KeyError:
         return None
-
-
-#: Runs written per worker call; below twice this many, an array's configs are written here, one by one.
-WRITE_CHUNK = 25
-#: Most forked processes writing an array's configs (each composes and dumps: CPU-bound).
-WRITERS = 8
-
-
-@dataclass(frozen=True)
-class ConfigWriter:
-    """Writes the run configs of an array's tasks, each as the run would be composed here, with its sweep
-    directory pinned: on forked workers (the local executor, nothing pickled in) when there are many."""
-
-    runs: HydraRuns
-    sweep_dir: str
-    directory: Path
-
-    def write(self, tasks: Sequence[Task]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        runs = [run for task in tasks for run in task.runs]
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = max(1, min(WRITERS, cpus, len(runs) // (2 * WRITE_CHUNK)))
-        if workers == 1:
-            for run in runs:
-                self.write_run(run)
-            return
-        executor = create("local", FunctionWork(_Writing(self)), Options(max_parallel=workers))
-        try:
-            failed = [r for r in executor.stream(pack(runs, WRITE_CHUNK)) if r.state != COMPLETED]
-        finally:
-            executor.close()
-        if executor.machine_error:
-            raise OSError(executor.machine_error)
-        if failed:
-            error = failed[0].error or "a config could not be written"
-            prefix = f"{CannotRunOnNode.__name__}: "
-            if error.startswith(prefix):
-                raise CannotRunOnNode(error[len(prefix):])
-            raise RuntimeError(f"run #{failed[0].run.number}'s config could not be written: {error}")
-
-    def write_run(self, run: Run) -> None:
-        # Dumped at once, so its hydra node need not be a copy (look_ahead: most of the cost), unless runs of a
-        # replay write where they wrote before: a run's recorded subdir would stay in the shared node.
-        cfg = self.runs._config(run, look_ahead=not self.runs.ctx.subdirs)
-        with read_write(cfg.hydra.sweep), open_dict(cfg.hydra.sweep):
-            cfg.hydra.sweep.dir = self.sweep_dir  # as a replay pins it: ${now:...} would be the node's time
-        write_atomic(self.directory / f"{run.number}.yaml", dump(cfg))
-
-
-class _Writing:
-    """The run function of the config writers (failures come back as text: 'CannotRunOnNode: why')."""
-
-    def __init__(self, writer: ConfigWriter) -> None:
-        self.writer = writer
-
-    def prepare(self, run: Run) -> Dict[str, Any]:
-        return {}
-
-    def execute(self, run: Run, prepared: Dict[str, Any]) -> Any:
-        from hydraflow_core.executors import RunResult
-
-        self.writer.write_run(run)
-        return RunResult(run, COMPLETED)
-
-
-class SavedConfigs:
-    """The composer of a node's runs: each run's saved config (:meth:`compose_run`, as RunComposer has it)."""
-
-    def __init__(self, configs: Dict[int, DictConfig]) -> None:
-        self.configs = configs
-
-    @classmethod
-    def read(cls, directory: Path, runs: List[Run], main: Optional[Mapping[str, str]]) -> "SavedConfigs":
-        """Every run's config, typed again; CannotRunOnNode for one that cannot be read or typed here."""
-        configs = {}
-        for run in runs:
-            path = directory / f"{run.number}.yaml"
-            try:
-                text = path.read_text()
-            except OSError as error:
-                raise CannotRunOnNode(f"cannot read the config of run #{run.number}: {error}") from None
-            missing = [name for name in resolvers(text) if not OmegaConf.has_resolver(name)]
-            if missing:
-                raise CannotRunOnNode(f"run #{run.number}'s config uses the resolver {missing[0]}, which importing "
-                                      f"the app does not register")
-            configs[run.number] = load(text, main)
-        return cls(configs)
-
-    def compose_run(self, run: Run, look_ahead: bool = False) -> DictConfig:
-        return self.configs[run.number]
 
 
 class JobCallbacks:

@@ -39,7 +39,7 @@ class Context:
     hydra_context: Any
     task_function: Callable
     config: DictConfig
-    composer: "RunComposer"  # or, on a Slurm node, the saved configs (_node.SavedConfigs): compose_run(run)
+    composer: "RunComposer"  # or, on a Slurm node, the saved configs (_configs.SavedConfigs): compose_run(run)
     keep_configs: bool = True
     subdirs: Dict[int, str] = field(default_factory=dict)  # replay: a run's recorded output subdirectory
 

@@ -86,7 +86,7 @@ def app(tmp_path, slurm_cluster):
 
 
 def test_the_node_path_leaves_what_a_replay_leaves(app):
-    overrides = ("seed=0,1", "fail=false,true")
+    overrides = ("seed=0,1", "fail=false,true", "model=small,large")
     node = sweep(app, "train.py", *overrides, sweep_dir="node")
     again = sweep(app, "train.py", *overrides, start="replay", sweep_dir="replay")
     assert node.returncode == again.returncode == 1, node.output + again.output
@@ -94,18 +94,21 @@ def test_the_node_path_leaves_what_a_replay_leaves(app):
     assert f"{REPLAYED}HYDRAFLOW_SLURM_START=replay" in again.output
     assert [s["kind"] for s in specs(app / "node")] == ["function"]
     assert [s["kind"] for s in specs(app / "replay")] == ["replay"]
-    for number in range(4):
+    for number in range(8):
         assert _run_dir(app / "node" / str(number)) == _run_dir(app / "replay" / str(number)), number
     assert _records(app / "node") == _records(app / "replay")
-    assert [r[1] for r in _records(app / "node")] == ["completed", "failed", "completed", "failed"]
-    assert returned(app / "node")[2] == pytest.approx(json.loads((app / "node" / "2" / "result.json").read_text())
+    assert [r[1] for r in _records(app / "node")] == ["completed", "completed", "failed", "failed"] * 2
+    # What the runs share is written once: a template per model, no config per run.
+    assert sorted(p.name for p in (app / "node" / ".hydraflow" / "node" / "1").iterdir()) == [
+        "template-0.yaml", "template-1.yaml", "templates.jsonl"]
+    assert returned(app / "node")[1] == pytest.approx(json.loads((app / "node" / "1" / "result.json").read_text())
                                                       ["loss"])
-    assert "RuntimeError: failing on purpose (fail=True)" in (app / "node" / "1" / "train.log").read_text()
+    assert "RuntimeError: failing on purpose (fail=True)" in (app / "node" / "2" / "train.log").read_text()
     (array,) = arrays(app / "node")
-    rows = dict(sacct_rows(array["job_id"], count=4))
-    assert [rows[t] for t in array["task_ids"]] == ["COMPLETED", "FAILED", "COMPLETED", "FAILED"]
-    summary = node.stderr[node.stderr.index("hydraflow: 2 of 4 runs failed"):]
-    assert "#1 seed=0 fail=true\n      RuntimeError: failing on purpose (fail=True)\n" in summary
+    rows = dict(sacct_rows(array["job_id"], count=8))
+    assert [rows[t] for t in array["task_ids"]] == ["COMPLETED", "COMPLETED", "FAILED", "FAILED"] * 2
+    summary = node.stderr[node.stderr.index("hydraflow: 4 of 8 runs failed"):]
+    assert "#2 seed=0 fail=true model=small\n      RuntimeError: failing on purpose (fail=True)\n" in summary
 
 
 # ----- typed configs
