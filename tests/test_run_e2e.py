@@ -301,25 +301,6 @@ def test_call_job_log_holds_only_the_batch_output_on_a_terminal(app):
     assert b"2 completed" in shown  # the summary did reach the terminal
 
 
-def test_submit_with_placeholders_runs_an_array_job(app, tmp_path):
-    """The `train_array` job through a stand-in `sbatch` that runs each array task as Slurm would."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "sbatch").write_text(
-        "#!/usr/bin/env bash\nset -euo pipefail\n"
-        "range=${1#--array=}; shift\n"
-        "for ((i=${range%-*}; i<=${range#*-}; i++)); do SLURM_ARRAY_TASK_ID=$i bash \"$@\"; done\n")
-    (fake / "sbatch").chmod(0o755)
-    env = {**ENV, "PATH": f"{fake}{os.pathsep}{ENV['PATH']}"}
-    result = subprocess.run([HYDRAFLOW, "run", "train_array"], cwd=app, env=env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (run_dir,) = run_dirs(app, "train_array")
-    runs = overrides_of_runs(run_dir)
-    assert runs["0-model-small"] == [["model=small", f"learning_rate={lr}"] for lr in (0.001, 0.002, 0.003)]
-    assert runs["1-model-large"] == [["model=large", f"learning_rate={lr}"] for lr in (0.001, 0.002, 0.003)]
-
-
 @pytest.mark.parametrize("handler", ["submit.sh", "submit_array.sh"])
 def test_submit_handlers_keep_a_newline_inside_a_value(app, tmp_path, handler):
     """A value with a newline stays on its batch's line ($'...'); the text after it never runs."""
