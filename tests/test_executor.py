@@ -150,6 +150,23 @@ def test_a_full_disk_stops_dispatch_and_is_named(tmp_path, max_parallel):
     assert states[1] == FAILED
 
 
+def test_a_run_whose_launcher_is_gone_before_it_began_is_interrupted_not_lost(tmp_path):
+    """A worker's launcher died between the run's start record and the worker telling it (its pipe is
+    closed): the worker records the run as interrupted before it leaves, as for a stop inside the run."""
+    from hydraflow_core.executors.local.runone import run_one
+
+    tasks, events, function = _sweep(tmp_path, [""])
+
+    def announce(run):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        run_one(function, tasks[0].runs[0], events, announce)
+    (run,) = read(tmp_path / "sweep").runs
+    assert (run.state, run.error) == (INTERRUPTED, "stopped by a signal")
+    assert not (function.marks / "started-0").exists()  # it never ran
+
+
 def test_workers_killed_at_random_moments(tmp_path):
     """Every run that was not killed completes exactly once; every failure names the run really running."""
     # At least 300 runs and more than 100 kills (~30 at every moment of a run's life; 3000 runs proved
