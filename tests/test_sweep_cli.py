@@ -269,7 +269,8 @@ def test_launcher_settings_pass_through(app):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [pytest.param(signal.SIGINT, 130, id="ctrl-c"),
-                                       pytest.param(signal.SIGTERM, 143, id="sigterm")])
+                                       pytest.param(signal.SIGTERM, 143, id="sigterm"),
+                                       pytest.param(signal.SIGHUP, 129, id="sighup")])
 def test_a_stop_reaches_the_app_and_its_exit_code_is_ours(app, sig, code):
     env = {**os.environ, "TMPDIR": str(app.parent / "tmp")}
     process = subprocess.Popen([HYDRAFLOW, "sweep", "--", PY, "train.py", "seed=0:9", "sleep=1",
