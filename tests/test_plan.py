@@ -243,8 +243,10 @@ DRY_RUNS = [
         "python train.py -m fail=false hydra.job.name=flaky 'hydra.sweep.dir=multirun/flaky/{run_id}/2-fail-false'",
     ], id="flaky"),
     pytest.param("called", [
-        "launch.sweep(['model=small', 'hydra.job.name=called', 'hydra.sweep.dir=multirun/called/{run_id}/0-model-small'])",
-        "launch.sweep(['model=large', 'hydra.job.name=called', 'hydra.sweep.dir=multirun/called/{run_id}/1-model-large'])",
+        "launch.sweep(['model=small', 'hydra.job.name=called', "
+        "'hydra.sweep.dir=multirun/called/{run_id}/0-model-small'])",
+        "launch.sweep(['model=large', 'hydra.job.name=called', "
+        "'hydra.sweep.dir=multirun/called/{run_id}/1-model-large'])",
     ], id="called"),
     pytest.param("once", [
         "python train.py -m seed=0,1 hydra.job.name=once 'hydra.sweep.dir=multirun/once/{run_id}/0'",

@@ -161,7 +161,8 @@ def test_max_retries_runs_again_a_run_that_timed_out_or_was_lost(tmp_path, how, 
     result = subprocess.run(
         [PYTHON, "app.py", "-m", "hydra/launcher=hydraflow", f"hydra.sweep.dir={tmp_path / 'sweep'}", "+seed=0:2",
          f"+how={how}", "hydra.launcher.max_retries=1", *settings],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, env={**os.environ, "MARKERS": str(tmp_path / "markers")})
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "MARKERS": str(tmp_path / "markers")})
     assert result.returncode == 0, result.stderr
     state = status_json(tmp_path, "sweep")
     assert state["counts"] == {"completed": 3}
