@@ -227,7 +227,7 @@ def test_workers_killed_at_random_moments(tmp_path):
         else:
             assert r.error.startswith(f"the worker running #{r.run.number} died"), r.error
             assert started[r.run.number], f"#{r.run.number} blamed but never started"
-    assert len(kills) >= 50, "too few kills to mean anything"  # ~100 on a quiet machine, fewer under load
+    assert len(kills) > 100, "too few kills to mean anything"
     failed = sum(r.state == FAILED for r in results)
     assert failed <= len(kills)
 
