@@ -218,23 +218,25 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(app, then, holder):
         assert state["attempts"] == 1 and [r["starts"] for r in state["runs"]] == [1, 1, 1]
         (kept,) = app.glob("sweep/.hydraflow.*")
         assert [a["kind"] for a in records(kept / "attempts.jsonl")] == ["launch"]
+        assert not (kept / "claim.json").exists()  # the new launch's claim is not left in the old record
     assert not (app / "sweep" / ".hydraflow" / "claim.json").exists()  # released at the end
 
 
 # --------------------------------------------------------------------------- the manifest's public format
 
-# Each file's fields as README's "The manifest format" names them; and the fields the code also writes that the
-# README does not name (every other field fails the test: a new field of a public format is documented first).
-MANIFEST = {"format", "version", "kind", "created", "sweep_dir", "runs", "launch"}
-MANIFEST_UNDOCUMENTED = {"job_name", "sweeper", "launcher"}
+# Each file's fields as README's "The manifest format" names them (any other field fails the test: a new field
+# of a public format is documented first).
+MANIFEST = {"format", "version", "kind", "created", "sweep_dir", "runs", "launch", "job_name", "sweeper", "launcher"}
+MANIFEST_UNDOCUMENTED: set = set()
 LAUNCH = {"python", "argv", "cwd", "overrides", "launcher"}
 PLAN = {"run", "overrides", "group", "task"}
-ATTEMPT = {"attempt", "time", "host", "pid", "kind", "launcher"}
-ATTEMPT_UNDOCUMENTED = {"pid_start", "runs", "argv"}
-START = {"run", "attempt", "time", "event", "host", "pid", "job_id", "output_dir", "log"}
-START_UNDOCUMENTED = {"pid_start"}
-END = {"run", "attempt", "time", "event", "state"}  # and `error` when it did not complete, `returncode` (commands)
-END_UNDOCUMENTED = {"output_dir", "log", "return_value"}
+ATTEMPT = {"attempt", "time", "host", "pid", "kind", "launcher", "pid_start", "runs", "argv"}
+ATTEMPT_UNDOCUMENTED: set = set()
+START = {"run", "attempt", "time", "event", "host", "pid", "job_id", "output_dir", "log", "pid_start"}
+START_UNDOCUMENTED: set = set()
+# and `error` when it did not complete, `returncode` (commands), `return_value` (small plain data)
+END = {"run", "attempt", "time", "event", "state", "output_dir", "log"}
+END_OPTIONAL = {"return_value"}
 CLAIM = {"token", "host", "pid", "pid_start", "time"}
 
 
@@ -244,7 +246,7 @@ def test_the_manifest_format_of_a_real_sweep_and_its_retry(app):
     directory = app / "sweep" / ".hydraflow"
     files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
     event_files = [f for f in files if f.startswith("events/")]
-    replay_specs = [f for f in files if f.startswith("replay-") and f.endswith(".json")]  # not in the README
+    replay_specs = [f for f in files if f.startswith("replay-") and f.endswith(".json")]
     assert sorted(set(files) - set(event_files) - set(replay_specs)) == ["attempts.jsonl", "manifest.json",
                                                                          "plan.jsonl"]
     assert len(replay_specs) == 1  # the retry's
@@ -291,7 +293,7 @@ def test_the_manifest_format_of_a_real_sweep_and_its_retry(app):
     assert sorted((e["attempt"], e["run"], e["state"], e.get("error")) for e in ends) == [
         (1, 0, "completed", None), (1, 1, "failed", "RuntimeError: seed 1 fails on try 1"),
         (1, 2, "completed", None), (2, 1, "completed", None)]
-    assert all(set(e) - END_UNDOCUMENTED - {"error"} == END for e in ends)
+    assert all(set(e) - END_OPTIONAL - {"error"} == END for e in ends)
 
     # claim.json: there while a launch runs, with the process that holds the sweep; gone once it ended.
     process = start(app, "0:0", 60)
