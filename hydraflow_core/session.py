@@ -24,7 +24,7 @@ from hydraflow_core import manifest
 from hydraflow_core.errors import HydraflowError
 from hydraflow_core.manifest import EventLog
 from hydraflow_core.manifest import replay as replays
-from hydraflow_core.manifest.claim import Claim
+from hydraflow_core.manifest.claim import NAME as CLAIM_NAME, Claim
 from hydraflow_core.plan import Run, Task
 
 #: Plan records are written this many runs ahead of dispatch, in one append each.
@@ -76,8 +76,9 @@ class Session:
             atexit.register(self.close)  # behind another sweeper nobody says when the last launch was
             if spec is None and header is not None:
                 if self.record.exists:  # the same directory again: the earlier record stays, set aside
-                    self.record.set_aside()
-                    self.claim = Claim.take(self.sweep_dir)  # the claim moved with the old record
+                    aside = self.record.set_aside()
+                    (aside / CLAIM_NAME).unlink(missing_ok=True)  # this launch's claim moved with it
+                    self.claim = Claim.take(self.sweep_dir)
                 self.record.create(header())
             if spec is not None:
                 attempt = {**attempt, "kind": spec.reason, "numbers": list(spec.runs)}

@@ -137,10 +137,34 @@ def _writer(directory, runs):
         events.ended(n, "completed")
 
 
+def _whole_lines(path):
+    """The JSON records of a file's complete lines (what follows the last newline is a line being written)."""
+    data = path.read_bytes() if path.exists() else b""
+    out = []
+    for raw in data[:data.rfind(b"\n") + 1].split(b"\n")[:-1]:
+        try:
+            out.append(json.loads(raw))
+        except ValueError:
+            continue
+    return out
+
+
+def _expected_states(directory):
+    """[(run, state)] worked out from the files themselves: completed when a writer recorded its end, lost when
+    one recorded only its start (every writer is dead by then), planned when none recorded anything."""
+    hydraflow = directory / ".hydraflow"
+    planned = sorted({r["run"] for r in _whole_lines(hydraflow / "plan.jsonl") if isinstance(r.get("run"), int)})
+    events = [e for path in (hydraflow / "events").iterdir() for e in _whole_lines(path)]
+    ended = {e["run"] for e in events if e.get("event") == "end"}
+    started = {e["run"] for e in events if e.get("event") == "start"}
+    return [(n, "completed" if n in ended else "lost" if n in started else "planned") for n in planned]
+
+
 def test_a_writer_killed_at_any_instant_leaves_it_readable(tmp_path):
-    """Hundreds of SIGKILLs at random moments: the manifest always reads, every state is valid."""
+    """Hundreds of SIGKILLs at random moments: the manifest always reads, each run's state what its records say."""
     rng = random.Random(7)
     kills = seen = 0
+    kinds = set()
     for attempt in range(300):
         directory = tmp_path / str(attempt // 30)  # a new sweep now and then: reads stay small
         if attempt % 30 == 0:
@@ -156,18 +180,71 @@ def test_a_writer_killed_at_any_instant_leaves_it_readable(tmp_path):
         os.waitpid(pid, 0)
         kills += 1
         state = read(directory)
-        assert all(run.state in manifest.STATES for run in state.runs)
+        assert [(run.number, run.state) for run in state.runs] == _expected_states(directory)
         seen += len(state.runs)
+        kinds.update(run.state for run in state.runs)
     assert kills == 300 and seen > 300, "the writers were killed before writing anything"
+    assert kinds == {"completed", "lost", "planned"}, "no writer was killed between its plan, start and end"
 
 
-def test_plan_and_events_are_appended_never_rewritten(tmp_path):
-    m = _new(tmp_path, runs=1)
-    plan_file = tmp_path / ".hydraflow" / "plan.jsonl"
-    before = plan_file.read_bytes()
-    m.add_plan([{"run": 1, "overrides": []}])
-    assert plan_file.read_bytes().startswith(before)
-    assert json.loads(plan_file.read_bytes().splitlines()[-1]) == {"run": 1, "overrides": []}
+def _files(directory):
+    """{path under the sweep: (inode, bytes)} of every file of its manifest."""
+    return {str(path.relative_to(directory)): (path.stat().st_ino, path.read_bytes())
+            for path in sorted((directory / ".hydraflow").rglob("*")) if path.is_file()}
+
+
+def _in_child(action):
+    """``action`` done by another process (a worker, a Slurm task): its own events file."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            action()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+# Each case: one more write to a manifest that already has a plan, an attempt and a run's events; the file it
+# appends to ("events/own": this process's, "events/child": a new one of another process) and its new line.
+APPENDS = [
+    pytest.param(lambda m, d: m.add_plan([{"run": 1, "overrides": ["x=1"]}]), "plan.jsonl",
+                 {"run": 1, "overrides": ["x=1"]}, id="plan"),
+    pytest.param(lambda m, d: m.begin_attempt({"kind": "retry", "numbers": [1]}), "attempts.jsonl",
+                 {"attempt": 2, "kind": "retry", "numbers": [1]}, id="attempt"),
+    pytest.param(lambda m, d: EventLog(d, 1).started(1), "events/own", {"run": 1, "event": "start"}, id="start"),
+    pytest.param(lambda m, d: EventLog(d, 1).ended(1, "failed", "boom"), "events/own",
+                 {"run": 1, "event": "end", "state": "failed", "error": "boom"}, id="end"),
+    pytest.param(lambda m, d: EventLog(d, 1).ended_for(1, "failed", "the worker died"), "events/own",
+                 {"run": 1, "event": "ended_by_launcher", "state": "failed"}, id="launchers-record"),
+    pytest.param(lambda m, d: _in_child(lambda: EventLog(d, 1).started(1)), "events/child",
+                 {"run": 1, "event": "start"}, id="another-process"),
+]
+
+
+@pytest.mark.parametrize("write, appended_to, line", APPENDS)
+def test_plan_attempts_and_events_are_appended_never_rewritten(tmp_path, write, appended_to, line):
+    m = _new(tmp_path, runs=2)
+    m.begin_attempt({"kind": "launch"})
+    EventLog(tmp_path, 1).started(0)
+    EventLog(tmp_path, 1).ended(0, "completed")
+    before = _files(tmp_path)
+    write(m, tmp_path)
+    after = _files(tmp_path)
+    own = f".hydraflow/events/1-{manifest.HOST}-{os.getpid()}.jsonl"
+    for name, (inode, data) in before.items():  # the same file (no rename), its bytes kept
+        assert after[name][0] == inode, f"{name} was replaced"
+        assert after[name][1].startswith(data), f"{name} was rewritten"
+    changed = sorted(name for name in after if before.get(name, (None, None))[1] != after[name][1])
+    if appended_to == "events/child":
+        (name,) = changed
+        assert name not in before and name.startswith(".hydraflow/events/1-") and name != own
+    else:
+        assert changed == [own if appended_to == "events/own" else f".hydraflow/{appended_to}"]
+        name = changed[0]
+    added = after[name][1][len(before.get(name, (0, b""))[1]):]
+    assert added.count(b"\n") == 1 and added.endswith(b"\n")  # one whole line
+    record = json.loads(added)
+    assert {key: record[key] for key in line} == line
 
 
 # A task of attempt 1 naming runs 0..3: later attempts (a retry, a launch) own some of them.

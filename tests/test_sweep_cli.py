@@ -213,13 +213,21 @@ def test_status_and_retry_work_on_the_sweep_directory(app):
     assert "#3 lr=0.002 batch_size=32 fail_num=3\n      RuntimeError: run 3 fails once" in result.stderr
     status = hydraflow(app, "status", "sw")
     assert (status.returncode, status.stdout.splitlines()[0]) == (1, "sw: 6 runs — 5 completed, 1 failed")
+    first = [seen["pid"] if seen else None for _, seen in runs(app / "sw")]
+    assert first[3] is None and None not in first[:3] + first[4:]
     retried = hydraflow(app, "retry", "sw")  # the recorded command: no HYDRAFLOW_SWEEP, no handed-over file
     assert retried.returncode == 0, retried.stderr
     assert "hydraflow: retrying 1 of 6 runs (#3)" in retried.stdout
     status = hydraflow(app, "status", "sw")
     assert (status.returncode, status.stdout.splitlines()[0]) == (0, "sw: 6 runs — 6 completed")
-    assert runs(app / "sw")[3] == (["lr=0.002", "batch_size=32", "fail_num=3"], runs(app / "sw")[3][1])
-    assert runs(app / "sw")[3][1]["lr"] == 0.002
+    # Every run's overrides and what it saw, in order (lr varies slowest); #3 ran again, the others did not.
+    done = runs(app / "sw")
+    types = {"lr": "float", "batch_size": "int", "seed": "int", "model": "str"}
+    assert [(overrides, {k: v for k, v in seen.items() if k != "pid"}) for overrides, seen in done] == [
+        ([f"lr={lr}", f"batch_size={batch}", "fail_num=3"],
+         {"lr": lr, "batch_size": batch, "seed": 0, "model": "small", "types": types})
+        for lr in (0.001, 0.002, 0.003) for batch in (16, 32)]
+    assert [seen["pid"] for _, seen in done][:3] + [seen["pid"] for _, seen in done][4:] == first[:3] + first[4:]
     assert list((app.parent / "tmp").iterdir()) == []
 
 
@@ -261,7 +269,8 @@ def test_launcher_settings_pass_through(app):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [pytest.param(signal.SIGINT, 130, id="ctrl-c"),
-                                       pytest.param(signal.SIGTERM, 143, id="sigterm")])
+                                       pytest.param(signal.SIGTERM, 143, id="sigterm"),
+                                       pytest.param(signal.SIGHUP, 129, id="sighup")])
 def test_a_stop_reaches_the_app_and_its_exit_code_is_ours(app, sig, code):
     env = {**os.environ, "TMPDIR": str(app.parent / "tmp")}
     process = subprocess.Popen([HYDRAFLOW, "sweep", "--", PY, "train.py", "seed=0:9", "sleep=1",

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from hydraflow_core import manifest
 from hydraflow_core.errors import UsageError
-from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, task_of_runs, task_states
+from hydraflow_core.executors.slurm.query import (
+    ENDED_STATES, GONE, UNLISTED, attempt_of_runs, task_of_runs, task_states,
+)
 
 
 def cancel(directory: Path) -> int:
@@ -18,7 +20,9 @@ def cancel(directory: Path) -> int:
     tasks = task_of_runs(directory)
     done = []
     if tasks:
-        unfinished = {tasks[r.number] for r in state.runs if r.state not in manifest.ENDED and r.number in tasks}
+        submitted = attempt_of_runs(directory)  # a run a later attempt submitted again is unfinished there
+        unfinished = {tasks[r.number] for r in state.runs if r.number in tasks and (
+            r.state not in manifest.ENDED or (r.attempt is not None and r.attempt < submitted.get(r.number, 0)))}
         states = task_states(unfinished) or {task: "PENDING" for task in unfinished}
         over = (*ENDED_STATES, GONE, UNLISTED)
         live = sorted({task.split("_")[0] for task in unfinished if states.get(task, "PENDING") not in over})

@@ -37,7 +37,8 @@ def apply_slurm(state: SweepState) -> Optional[str]:
 
     The rule is the one the launcher's wait uses (:mod:`hydraflow_core.executors.slurm.states`).
     """
-    from hydraflow_core.executors.slurm.query import UNLISTED, pending_reasons, task_of_runs, task_states
+    from hydraflow_core.executors.slurm.query import (UNLISTED, attempt_of_runs, pending_reasons, task_of_runs,
+                                                      task_states)
     from hydraflow_core.executors.slurm.states import fold
 
     notes = [f"Slurm refused attempt {a['attempt']}: {a['refused']}" for a in
@@ -53,14 +54,19 @@ def apply_slurm(state: SweepState) -> Optional[str]:
         notes.append("sacct is not available: states come from the manifest and squeue")
     full = None
     reasons = None
+    submitted = attempt_of_runs(state.sweep_dir)
     for run in state.runs:
         job = tasks.get(run.number)
+        started = run.started is not None
+        if job is not None and run.attempt is not None and run.attempt < submitted.get(run.number, 0):
+            # submitted again by a later attempt (a retry that did not wait), and not started there yet
+            run.state, run.error, run.ended, run.job_id, started = PLANNED, None, None, None, False
         if job is None or run.state in manifest.FINAL:
             continue
         if full is None:
             full = manifest.disk_is_full(state.sweep_dir)
         run.job_id = run.job_id or job
-        run.state, run.error = fold(run.state, run.started is not None, job, states.get(job), run.error, full)
+        run.state, run.error = fold(run.state, started, job, states.get(job), run.error, full)
         if run.state == PENDING:
             if reasons is None:
                 reasons = pending_reasons({task.split("_")[0] for task in tasks.values()})

@@ -5,12 +5,14 @@
   scripts: no cluster needed), creates nothing, runs nothing;
 - a ``hydra.launcher.slurm.*`` field that interpolates the run's config is
   resolved per run, and a bad or missing value names the run and the field;
-- ``max_retries`` runs a failed run again, in a new attempt of the manifest.
+- ``max_retries`` runs a failed run again, in a new attempt of the manifest; so too a run that timed out, or
+  was lost, or whose worker was killed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FAIL_ONCE, copy_example_app
+from hydraflow_core.manifest import process_start
 from test_never_lose import completed_ends, status_json
 
 pytestmark = pytest.mark.slow
@@ -120,3 +123,62 @@ def test_max_retries_runs_a_failed_run_again_in_a_new_attempt(tmp_path, parallel
         [("launch", None)] + [("retry", [1])] * (starts_of_1 - 1)
     if retries and starts_of_1 > 1:
         assert "running them again (retry 1 of" in result.stdout + result.stderr
+
+
+#: An app whose run #1 takes 60 s (how=sleep) or SIGKILLs the process running it (how=kill) on its first try only.
+ONCE_BAD = """
+import os, pathlib, signal, time, hydra
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    marker = pathlib.Path(os.environ["MARKERS"]) / f"{cfg.seed}"
+    tries = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.write_text(str(tries))
+    if cfg.seed == 1 and tries == 1:
+        if cfg.how == "sleep":
+            time.sleep(60)
+        if cfg.how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+    return cfg.seed
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("how, settings, first_end", [
+    pytest.param("sleep", ["hydra.launcher.timeout_min=0.02"], ("end", "timed out", "timed out after 0.02 min"),
+                 id="timed-out"),
+    pytest.param("kill", ["hydra.launcher.max_parallel=2"],
+                 ("ended_by_launcher", "failed", "the worker running #1 died (killed by SIGKILL)"),
+                 id="its-worker-killed"),
+    # A start: exec interpreter killed leaves the run started, without an end record, its process gone: lost.
+    pytest.param("kill", ["hydra.launcher.max_parallel=2", "hydra.launcher.start=exec"], None, id="lost"),
+])
+def test_max_retries_runs_again_a_run_that_timed_out_or_was_lost(tmp_path, how, settings, first_end):
+    (tmp_path / "app.py").write_text(ONCE_BAD)
+    (tmp_path / "markers").mkdir()
+    result = subprocess.run(
+        [PYTHON, "app.py", "-m", "hydra/launcher=hydraflow", f"hydra.sweep.dir={tmp_path / 'sweep'}", "+seed=0:2",
+         f"+how={how}", "hydra.launcher.max_retries=1", *settings],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "MARKERS": str(tmp_path / "markers")})
+    assert result.returncode == 0, result.stderr
+    state = status_json(tmp_path, "sweep")
+    assert state["counts"] == {"completed": 3}
+    assert {r["number"]: (r["starts"], r["attempt"]) for r in state["runs"]} == {0: (1, 1), 1: (2, 2), 2: (1, 1)}
+    assert {n: int((tmp_path / "markers" / str(n)).read_text()) for n in range(3)} == {0: 1, 1: 2, 2: 1}
+    attempts = [json.loads(line) for line in (tmp_path / "sweep/.hydraflow/attempts.jsonl").read_text().splitlines()]
+    assert [(a["kind"], a.get("numbers"), a.get("auto")) for a in attempts] == [("launch", None, None),
+                                                                               ("retry", [1], True)]
+    # How #1's first attempt ended, as recorded.
+    events = [json.loads(line) for path in (tmp_path / "sweep/.hydraflow/events").iterdir()
+              for line in path.read_text().splitlines()]
+    first = [e for e in events if e["run"] == 1 and e["attempt"] == 1]
+    assert [e["event"] for e in first if e["event"] != "start"] == ([first_end[0]] if first_end else [])
+    if first_end:
+        (end,) = [e for e in first if e["event"] != "start"]
+        assert (end["state"], end["error"]) == first_end[1:]
+    else:  # its start only, by a process that is gone (not the launcher)
+        (start,) = first
+        assert start["pid"] != attempts[0]["pid"] and process_start(start["pid"]) is None

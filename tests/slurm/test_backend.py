@@ -222,8 +222,11 @@ def test_ctrl_c_while_waiting_cancels_nothing(app):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert "the sweep goes on on the cluster" in err
-    assert f"hydraflow status {app / 'sweep'}" in err or "hydraflow status " in err
+    # The runs sleep 5 s: none had ended. The commands name the sweep as given, relative to where it started.
+    assert ("hydraflow: stopped waiting after 0 of 2 runs ended; the sweep goes on on the cluster\n"
+            "every run's state: hydraflow status sweep\n"
+            "run again what did not complete: hydraflow retry sweep\n"
+            "cancel what has not ended: hydraflow cancel sweep\n") in err, err
     assert "Traceback" not in err
     (array,) = arrays(app)
     rows = sacct_rows(array["job_id"], count=2, timeout=120)

@@ -32,6 +32,10 @@ def main(cfg):
         time.sleep(120)  # cancelled by the test
     if cfg.x == 11 and not fixed:
         raise RuntimeError("failing on purpose")
+    if cfg.x == 22:  # fails, then runs for a while once fixed (a retry that returns at once leaves it running)
+        if not fixed:
+            raise RuntimeError("failing on purpose")
+        time.sleep(5)
     with open(out / "ran.txt", "a") as f:
         f.write(f"{cfg.x}\\n")
     return cfg.x
@@ -77,13 +81,17 @@ def wait_running(job: str, timeout: float = 90) -> None:
 
 
 def test_cancelled_and_failed_runs_are_shown_and_only_they_are_retried(app):
-    started = time.monotonic()
     result = submit(app, "+x=range(0,20)")
-    assert time.monotonic() - started < 30
     assert result.returncode == 0, result.stderr
     assert "hydraflow: submitted 20 runs to Slurm in 1 array(s); they run on the cluster: sweep" in result.stderr
     assert "hydraflow status sweep" in result.stderr and "hydraflow cancel sweep" in result.stderr
     (array,) = arrays(app)
+    # Back at the prompt before the runs ended: the tasks of #3 and #7 (120 s each) are still queued or running.
+    queued = subprocess.run(["squeue", "-h", "-r", "-j", array["job_id"], "-o", "%i %T"], capture_output=True,
+                            text=True).stdout.split("\n")
+    for task in (3, 7):
+        assert any(line.split()[:1] == [f"{array['job_id']}_{task}"] and line.split()[1] in ("PENDING", "RUNNING")
+                   for line in queued if line.strip()), queued
     for task in (3, 7):
         wait_running(f"{array['job_id']}_{task}")
     busy = hydraflow("retry", "sweep", cwd=app)
@@ -108,6 +116,45 @@ def test_cancelled_and_failed_runs_are_shown_and_only_they_are_retried(app):
     assert final.returncode == 0 and "20 runs — 20 completed" in final.stdout
     for n in range(20):  # each output directory holds exactly one run's result
         assert (app / "sweep" / str(n) / "ran.txt").read_text() == f"{n}\n"
+
+
+@pytest.mark.parametrize("then", ["wait", "cancel"])
+def test_retry_no_wait_resubmits_and_returns_before_the_runs_end(app, then):
+    result = submit(app, "+x=21,22")
+    assert result.returncode == 0, result.stderr
+    (array,) = arrays(app)
+    sacct_rows(array["job_id"], count=2)  # both tasks ended; #1 failed
+    assert [r["state"] for r in status_json(app)["runs"]] == ["completed", "failed"]
+    (app / "sweep" / "fixed").write_text("")
+    again = hydraflow("retry", "sweep", "--no-wait", cwd=app)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "hydraflow: retrying 1 of 2 runs (#1)" in again.stdout
+    assert "hydraflow: submitted 1 runs to Slurm in 1 array(s); they run on the cluster: " in again.stderr
+    new = arrays(app)[-1]
+    (task,) = new["task_ids"]
+    assert (new["attempt"], new["tasks_runs"]) == (2, [[1]])
+    # Back at the prompt before the run ended (it runs 5 s): Slurm still has its task, status says it is under
+    # way there, and another retry is refused until it ends.
+    queued = subprocess.run(["squeue", "-h", "-j", new["job_id"], "-o", "%T"], capture_output=True, text=True)
+    assert queued.stdout.split() and set(queued.stdout.split()) <= {"PENDING", "RUNNING"}, queued.stdout
+    during = hydraflow("status", "sweep", "--json", cwd=app)
+    run = json.loads(during.stdout)["runs"][1]
+    assert during.returncode == 1 and run["state"] in ("pending", "running") and run["job_id"] == task, run
+    refused = hydraflow("retry", "sweep", "--no-wait", cwd=app)
+    assert refused.returncode == 2 and "is still running on Slurm" in refused.stderr, refused.stderr
+    assert len(arrays(app)) == 2
+    if then == "wait":
+        assert sacct_rows(new["job_id"], count=1) == [(task, "COMPLETED")]
+        final = status_json(app)
+        assert [(r["state"], r["attempt"], r["starts"]) for r in final["runs"]] == [("completed", 1, 1),
+                                                                                  ("completed", 2, 2)]
+        assert (app / "sweep" / "1" / "ran.txt").read_text() == "22\n"
+    else:  # cancel stops the retry's task
+        cancelled = hydraflow("cancel", "sweep", cwd=app)
+        assert cancelled.returncode == 0 and f"hydraflow: cancelled {new['job_id']};" in cancelled.stdout
+        ((job, state),) = sacct_rows(new["job_id"], count=1)
+        assert (job, state.split()[0]) == (task, "CANCELLED")
+        assert [r["state"] for r in status_json(app)["runs"]] == ["completed", "cancelled"]
 
 
 def test_cancel_stops_what_has_not_ended(app):

@@ -77,7 +77,12 @@ def run_one(function: RunFunction, run: Run, events: Optional[EventLog],
         return result
     record_start(events, run, prepared)
     begun = time.monotonic()  # before announce(): once the executor finds the run past its limit, so is this
-    announce(run)  # from here on, a death is this run's
+    try:
+        announce(run)  # from here on, a death is this run's
+    except OSError:  # the launcher is gone (a worker's pipe to it closed): the run stops before it began
+        _record_quietly(events, RunResult(run, INTERRUPTED, "stopped by a signal", started=started,
+                                          log=prepared.get("log"), output_dir=prepared.get("output_dir")))
+        raise
     try:
         result = function.execute(run, prepared)
     except MachineError as error:  # the run function says the machine is at fault (its task's disk is full)

@@ -125,6 +125,16 @@ def task_of_runs(sweep_dir: Path) -> Dict[int, str]:
     return out
 
 
+def attempt_of_runs(sweep_dir: Path) -> Dict[int, int]:
+    """Run number -> the attempt of the latest array that holds it (a retry submits it again)."""
+    out: Dict[int, int] = {}
+    for array in arrays_of(sweep_dir):
+        for runs in array.get("tasks_runs") or []:
+            for number in runs:
+                out[int(number)] = int(array.get("attempt") or 0)
+    return out
+
+
 def max_array_size() -> int:
     """The cluster's MaxArraySize (``scontrol show config``); Slurm's default 1001 if it cannot be read."""
     try:
