@@ -24,6 +24,10 @@ bench_launcher.py) and counts ``sbatch`` calls with a shim first on PATH.
    time to the shell prompt; then scancel; ``hydraflow status`` of them.
 3. The dry run of a 10k-run sweep whose ``slurm.cpus_per_task`` interpolates
    each run's config: time and peak memory (nothing submitted).
+4. A site's limits (as root: the cluster is started again with
+   ``LOCAL_SLURM_SITE_LIMITS="MaxSubmitJobs=50 MaxJobs=4"``, cleared after):
+   2,000 runs (500 with --quick), default settings, under the limits beside
+   the same with none: time to finish, array tasks, runs completed.
 
 Targets: one run per task at most 1.0x the submitit launcher's time; packed at most 0.3x.
 """
@@ -125,6 +129,27 @@ def dry_run(n: int) -> dict:
             "arrays": sum(line.startswith("array ") for line in text.splitlines()), "sbatch": calls(folder)}
 
 
+def site_limits(n: int, folder: Path) -> dict:
+    """n runs with default settings under MaxSubmitJobs=50 MaxJobs=4, beside the same with no limits."""
+    if os.geteuid() != 0:
+        print("\n4. site limits: skipped (setting them needs root)")
+        return {}
+    script = HERE.parents[1] / ".ci" / "slurm" / "start-cluster.sh"
+    out = {}
+    print(f"\n4. {n} runs, default settings, under a site's limits beside none")
+    for name, limits in (("no limits", ""), ("MaxSubmitJobs=50 MaxJobs=4", "MaxSubmitJobs=50 MaxJobs=4")):
+        subprocess.run(["bash", str(script)], env={**os.environ, "LOCAL_SLURM_SITE_LIMITS": limits},
+                       capture_output=True, check=True)
+        try:
+            out[name] = r = run(["hydra/launcher=hydraflow_slurm"], n, folder, "limits")
+        finally:
+            subprocess.run(["bash", str(script)], env={**os.environ, "LOCAL_SLURM_SITE_LIMITS": ""},
+                           capture_output=True)
+        print(f"  {name:28s} all finished {r['wall']:7.2f} s  sbatch calls {r['sbatch']}  run dirs {r['done']}  "
+              f"rc {r['rc']}", flush=True)
+    return out
+
+
 def load() -> str:
     return "/".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -192,6 +217,7 @@ def main() -> None:
         print(f"  hydraflow status of those 10k runs: {' / '.join(f'{t:.2f} s' for t in status_times)}; "
               f"sacct calls per status: {sacct_calls / 3:.0f}")
     dry = dry_run(10_000 if not quick else 2_000)
+    limited = site_limits(500 if quick else 2_000, folder)
     print(f"\n3. dry run of {dry['runs']} runs with per-run resources (slurm.cpus_per_task=${{cpus}}, +cpus=1,2): "
           f"{dry['wall']:.2f} s, peak RSS {dry['rss_mb']:.0f} MB, {dry['arrays']} arrays listed, rc {dry['rc']}, "
           f"sbatch calls {dry['sbatch']}", flush=True)
@@ -210,6 +236,8 @@ def main() -> None:
           f"({1000 * dry['wall'] / dry['runs']:.1f} ms/run), peak RSS {dry['rss_mb']:.0f} MB")
     if status_times:
         print(f"  status of 10k runs: {statistics.median(status_times):.2f} s with {sacct_calls / 3:.0f} sacct call(s)")
+    for name, r in limited.items():
+        print(f"  {name}: {r['wall']:.2f} s, {r['done']} runs done, rc {r['rc']}")
     shutil.rmtree(WORK, ignore_errors=True)
 
 
