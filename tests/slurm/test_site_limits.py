@@ -110,3 +110,67 @@ def test_a_job_of_many_batches_is_packed_per_task_and_completes(tmp_path, slurm_
     assert [len(a["tasks_runs"]) for a in submitted] == [4]
     assert all(len(runs) == 3 for runs in submitted[0]["tasks_runs"])
     assert submitted[0]["settings"]["array_parallelism"] == 4  # the %N the site allows, not 1
+
+
+def squeue_mine() -> list:
+    out = subprocess.run(["squeue", "-h", "-u", "root", "-o", "%i %j %T"], capture_output=True, text=True, timeout=30)
+    return out.stdout.split("\n")[:-1]
+
+
+def test_runs_per_task_too_small_for_the_limit_goes_out_in_waves_and_every_run_completes_once(app, site_limits):
+    with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        result = sweep(app, "+seed=range(12)", "hydra.launcher.runs_per_task=1", timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ("hydraflow: 12 runs in 5 waves of up to 4 array tasks to fit your limit of 4 queued jobs "
+            "(MaxSubmitJobs, association) (0 queued now): the next wave goes as earlier tasks leave the queue"
+            ) in result.stdout
+    submitted = [a for a in arrays(app / "sweep") if "job_id" in a]
+    assert len(submitted) >= 3 and {a["attempt"] for a in submitted} == {1}
+    assert sorted(n for a in submitted for runs in a["tasks_runs"] for n in runs) == list(range(12))
+    assert not any("refused" in a or "guard" in a for a in arrays(app / "sweep"))
+    state = status_json(app / "sweep")
+    assert state["counts"] == {"completed": 12}
+    assert all(run["starts"] == 1 for run in state["runs"]), "a run ran more than once"
+
+
+def test_walk_away_in_waves_completes_with_no_further_command_and_nothing_left_queued(app, site_limits):
+    with site_limits("MaxSubmitJobs=5 MaxJobs=4"):
+        result = sweep(app, "+seed=range(12)", "hydra.launcher.runs_per_task=1", "hydra.launcher.wait=false",
+                       timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "12 runs in 4 waves of up to 4 array tasks" in result.stdout
+        assert "each wave's small job submits the next once it has left the queue (wait=false)" in result.stdout
+        deadline = time.monotonic() + 60
+        while status_json(app / "sweep")["counts"] != {"completed": 12} or squeue_mine():
+            assert time.monotonic() < deadline, (status_json(app / "sweep")["counts"], squeue_mine())
+            time.sleep(1)
+    state = status_json(app / "sweep")
+    assert all(run["starts"] == 1 for run in state["runs"]), "a run ran more than once"
+    records = arrays(app / "sweep")
+    assert sorted(n for a in records if "job_id" in a for runs in a["tasks_runs"] for n in runs) == list(range(12))
+    assert len([a for a in records if "guard" in a]) == 3 and "waiting" not in state
+
+
+def test_status_shows_the_waves_to_come_and_cancel_drops_them(app, site_limits):
+    with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        result = sweep(app, "+seed=range(8)", "+sleep=30", "hydra.launcher.runs_per_task=1",
+                       "hydra.launcher.wait=false", timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        state = status_json(app / "sweep")
+        assert state["to_submit"] == {"runs": 5, "waves": 3}
+        assert state["waiting"].endswith("5 runs in 3 waves still to submit"), state
+        assert state["counts"].get("pending", 0) + state["counts"].get("running", 0) == 8
+        shown = subprocess.run([HYDRAFLOW, "status", str(app / "sweep")], capture_output=True, text=True, timeout=60)
+        assert "5 runs in 3 waves still to submit" in shown.stdout
+        cancelled = subprocess.run([HYDRAFLOW, "cancel", str(app / "sweep")], capture_output=True, text=True,
+                                   timeout=60)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert "the waves still to submit (5 runs in 3 waves)" in cancelled.stdout
+        deadline = time.monotonic() + 30
+        while squeue_mine():
+            assert time.monotonic() < deadline, squeue_mine()
+            time.sleep(0.5)
+        state = status_json(app / "sweep")
+        counts = state["counts"]
+        assert "to_submit" not in state and counts.pop("planned") == 5, state  # never submitted: retry runs them
+        assert sum(counts.values()) == 3 and set(counts) <= {"interrupted", "cancelled"}, state
