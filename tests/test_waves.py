@@ -3,11 +3,16 @@ the planning; tests/slurm/test_site_limits.py runs waves on a cluster that enfor
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from hydraflow_core.executors.slurm import waves
+from hydraflow_core.executors.slurm import waves, wavefile
 from hydraflow_core.executors.slurm.limits import Limits, SiteLimitError
 from hydraflow_core.executors.slurm.waves import Waves
+from hydraflow_core.manifest import HOST, json_line, manifest_dir
 
 NAMES = {"max_submit": "MaxSubmitJobs, association"}
 
@@ -91,3 +96,57 @@ def test_one_line_says_what_was_chosen_and_why(plan, runs, limits, line):
 ])
 def test_what_is_still_to_come_in_words(runs, count, text):
     assert waves.to_come(runs, count) == text
+
+
+def _task(index, *runs):
+    return {"index": index, "group": 0, "runs": list(runs), "resources": [], "entry": list(runs)}
+
+
+PLAN = {"max_submit": 4, "guarded": True, "sizes": [2, 1, 1], "key": "tasks", "spec": {}, "settings": {},
+        "max_parallel": None, "job_name": "app",
+        "waves": [[_task(0, 0, 1), _task(1, 2, 3)], [_task(2, 4, 5)], [_task(3, 6, 7)]]}
+
+
+def _sweep(tmp_path, attempts, arrays, events):
+    directory = manifest_dir(tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "attempts.jsonl").write_bytes(b"".join(json_line({"attempt": n}) for n in range(1, attempts + 1)))
+    (directory / "slurm.jsonl").write_bytes(b"".join(json_line({"attempt": 1, **a}) for a in arrays))
+    wavefile.write_plan(tmp_path, 1, PLAN)
+    for event in events:
+        wavefile.note(tmp_path, 1, **event)
+    return tmp_path
+
+
+@pytest.mark.parametrize("attempts, arrays, events, left, live, gave_up", [
+    pytest.param(1, [{"job_id": "7", "tasks_runs": [[0, 1], [2, 3]]}, {"guard": "8", "after": ["7"]}], [],
+                 [[2], [3]], True, None, id="first-wave-out"),
+    pytest.param(1, [{"job_id": "7", "tasks_runs": [[0, 1], [2, 3], [4, 5]]}], [], [[3]], True, None,
+                 id="waves-out-together"),
+    pytest.param(1, [{"job_id": "7", "tasks_runs": [[0, 1]]}], [], [[1], [2], [3]], True, None,
+                 id="a-wave-partly-out-keeps-its-rest"),
+    pytest.param(1, [{"job_id": "7", "tasks_runs": [[0, 1], [2, 3], [4, 5], [6, 7]]}], [], [], False, None,
+                 id="all-out"),
+    pytest.param(1, [], [{"dropped": "cancel"}], [[0, 1], [2], [3]], False, None, id="dropped-by-cancel"),
+    pytest.param(2, [], [], [[0, 1], [2], [3]], False, None, id="a-later-attempt-supersedes"),
+    pytest.param(1, [], [{"gave_up": "no room"}], [[0, 1], [2], [3]], False, "no room", id="given-up"),
+    pytest.param(2, [], [{"gave_up": "no room"}], [[0, 1], [2], [3]], False, None, id="given-up-then-retried"),
+])
+def test_the_waves_file_says_what_is_left_and_whether_anyone_submits_it(tmp_path, attempts, arrays, events, left,
+                                                                        live, gave_up):
+    pending = wavefile.read(_sweep(tmp_path, attempts, arrays, events))
+    assert [[t["index"] for t in wave] for wave in pending.waves_left()] == left
+    assert pending.live is live and pending.gave_up == gave_up
+
+
+def test_one_submitter_at_a_time_and_a_dead_ones_lock_is_taken_over(tmp_path):
+    manifest_dir(tmp_path).mkdir()
+    with wavefile.locked(tmp_path) as first:
+        with wavefile.locked(tmp_path, wait=0.3) as second:
+            assert first and not second
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (manifest_dir(tmp_path) / "waves.lock").write_text(json.dumps({"host": HOST, "pid": int(dead.stdout),
+                                                                   "time": 0}))
+    with wavefile.locked(tmp_path) as taken:
+        assert taken
+    assert not (manifest_dir(tmp_path) / "waves.lock").exists()

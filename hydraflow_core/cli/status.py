@@ -45,6 +45,8 @@ def apply_slurm(state: SweepState) -> Optional[str]:
              manifest.slurm_records(state.sweep_dir) if "refused" in a]
     tasks = task_of_runs(state.sweep_dir)
     waves = wavefile.read(state.sweep_dir)
+    if waves is not None and waves.gave_up and waves.waves_left():
+        notes.append(f"{_left(waves)} were never submitted: {waves.gave_up}")
     waves = waves if waves is not None and waves.live else None
     if not tasks and waves is None:
         return "; ".join(notes) or None
@@ -77,20 +79,25 @@ def _waves_to_come(state: SweepState, waves: "wavefile.Pending", states: Optiona
     """Runs of waves still to submit show as pending while someone submits them (the waiting launcher, a
     wave job still queued), and :attr:`SweepState.to_come` says how many; else a note says they never will."""
     from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED
-    from hydraflow_core.executors.slurm.waves import to_come
 
     left = waves.waves_left()
     numbers = {n for wave in left for task in wave for n in task["runs"]}
-    text = to_come(len(numbers), len(left))
     over = (*ENDED_STATES, GONE, UNLISTED)
     if not (state.launcher_alive or any((states or {}).get(job, "PENDING") not in over for job in waves.guards)):
-        return [f"{text}, but nothing submits them any more (its wave job ended): `hydraflow retry "
-                f"{state.sweep_dir}` submits them"]
+        return [f"{_left(waves)} still to submit, but nothing submits them any more (the launcher or wave job "
+                f"that did has ended): `hydraflow retry {state.sweep_dir}` submits them"]
     state.to_come = (len(numbers), len(left))
     for run in state.runs:
         if run.number in numbers and (run.attempt or 0) < waves.attempt:  # an earlier attempt's end is old news
             run.state = PENDING
     return []
+
+
+def _left(waves: "wavefile.Pending") -> str:
+    """``40 runs in 4 waves``: what of an attempt's waves was not submitted."""
+    left = waves.waves_left()
+    runs = sum(len(task["runs"]) for wave in left for task in wave)
+    return f"{runs} run{'s' * (runs != 1)} in {len(left)} wave{'s' * (len(left) != 1)}"
 
 
 def waiting_line(state: SweepState) -> str:

@@ -4,6 +4,7 @@ big sweeps and jobs are fitted to them and finish, and a waiting sweep says why 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -174,3 +175,46 @@ def test_status_shows_the_waves_to_come_and_cancel_drops_them(app, site_limits):
         counts = state["counts"]
         assert "to_submit" not in state and counts.pop("planned") == 5, state  # never submitted: retry runs them
         assert sum(counts.values()) == 3 and set(counts) <= {"interrupted", "cancelled"}, state
+
+
+def test_a_job_with_the_queue_partly_full_goes_out_in_waves_and_completes(tmp_path, slurm_cluster, site_limits):
+    app = copy_example_app(tmp_path)
+    (app / "hydraflow.yaml").write_text(
+        f"jobs:\n  many:\n    run: {sys.executable} train.py\n    slurm: {{timeout_min: 10}}\n    steps:\n      - batch: seed=range(12)\n")
+    with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        held = [subprocess.run(["sbatch", "--parsable", "--hold", "--wrap", "true"], capture_output=True, text=True,
+                               timeout=30).stdout.strip() for _ in range(3)]  # someone else's work of the user's
+        try:
+            result = subprocess.run([HYDRAFLOW, "run", "many"], cwd=app, capture_output=True, text=True, timeout=120)
+        finally:
+            subprocess.run(["scancel", *held], timeout=30)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert ("12 batches packed 3 per task into 4 array task(s) to fit your limit of 4 queued jobs (MaxSubmitJobs, "
+            "association) (3 queued now)") in result.stdout
+    assert "12 batches in 3 waves of up to 2 array tasks" in result.stdout
+    run_dir = next((app / "multirun" / "many").iterdir())
+    state = status_json(run_dir)
+    assert state["counts"] == {"completed": 12} and all(run["starts"] == 1 for run in state["runs"])
+    submitted = [a for a in arrays(run_dir) if "job_id" in a]
+    assert len(submitted) == 4 and all(len(a["tasks_runs"]) == 1 for a in submitted)  # one at a time: room for 1
+
+
+def test_stopping_a_launcher_that_waits_hands_the_waves_to_come_over_to_the_cluster(app, site_limits):
+    with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        launched = subprocess.Popen([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow_slurm",
+                                     f"hydra.sweep.dir={app / 'sweep'}", "+seed=range(12)", "+sleep=2",
+                                     "hydra.launcher.runs_per_task=1"], cwd=app, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while not (app / "sweep" / ".hydraflow" / "slurm.jsonl").exists():
+            assert time.monotonic() < deadline and launched.poll() is None, launched.communicate()[0][-3000:]
+            time.sleep(0.2)
+        launched.send_signal(signal.SIGINT)  # the first wave is out and fills the queue
+        out = launched.communicate(timeout=120)[0]
+        assert launched.returncode == 130, out[-3000:]
+        assert "the cluster submits them (wave job" in out, out[-3000:]
+        deadline = time.monotonic() + 90
+        while status_json(app / "sweep")["counts"] != {"completed": 12} or squeue_mine():
+            assert time.monotonic() < deadline, (status_json(app / "sweep")["counts"], squeue_mine())
+            time.sleep(1)
+    assert all(run["starts"] == 1 for run in status_json(app / "sweep")["runs"]), "a run ran more than once"

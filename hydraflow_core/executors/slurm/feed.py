@@ -4,6 +4,7 @@ over to the cluster on a stop. Heavy (submitit, through :mod:`.submitter`)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -17,6 +18,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between looks at the queue while the first wave waits for room (wait=false).
 FIRST_POLL = 5.0
+#: How long a stopped launcher waits for a place in the queue for the job that takes its waves over.
+HAND_OVER_SECONDS, HAND_OVER_POLL = 120.0, 1.0
 
 
 class Feed:
@@ -107,13 +110,33 @@ class Feed:
         if self.guarded:
             return
         wavefile.note(self.record_dir, self.attempt, guarded=True)
-        queued = squeue_states({a.job_id for a in self.arrays}) or {}
-        plan = pending.plan
-        job, refused = submitter.wave_job(self.record_dir, self.attempt, sorted({t.split("_")[0] for t in queued}),
-                                          plan["settings"], plan["job_name"])
+        job, refused = self._wave_job(pending.plan)
         if job:
             log.info(f"hydraflow: {self.to_come()}: the cluster submits them (wave job {job})")
         else:
             why = f"Slurm refused the wave job ({refused}): `hydraflow retry {self.record_dir}` submits them"
             wavefile.note(self.record_dir, self.attempt, gave_up=why)
             log.warning(f"hydraflow: {self.to_come()}; {why}")
+
+    def _wave_job(self, plan: Dict[str, Any]) -> tuple:
+        """The wave job of a hand-over, once the queue has a place for it (a waiting launcher's waves fill the
+        queue): tried again for up to :data:`HAND_OVER_SECONDS`, or until a second stop signal."""
+        forced: List[bool] = []
+        unregister = stops.on_second_signal(lambda: forced.append(True))
+        deadline, said = time.monotonic() + HAND_OVER_SECONDS, False
+        try:
+            while True:
+                queued = squeue_states({a.job_id for a in self.arrays}) or {}
+                after = sorted({task.split("_")[0] for task in queued})
+                last = forced or time.monotonic() > deadline
+                job, refused = submitter.wave_job(self.record_dir, self.attempt, after, plan["settings"],
+                                                  plan["job_name"], record_refusal=bool(last))
+                if job or last or not submitter.queue_full(refused):
+                    return job, refused
+                if not said:
+                    said = True
+                    log.warning("hydraflow: waiting for a place in your queue to hand the waves to come over to the "
+                                "cluster (stop again to leave them to `hydraflow retry`)")
+                time.sleep(HAND_OVER_POLL)
+        finally:
+            unregister()

@@ -63,6 +63,11 @@ def plan_record(tasks: Sequence[Task], spec: Dict[str, Any], waves: Waves, setti
             "waves": waves.split(records)}
 
 
+def queue_full(refusal: str) -> bool:
+    """True when Slurm refused a submission because the user's queue is full (no room now; later, maybe)."""
+    return any(word.lower() in refusal.lower() for word in _FULL)
+
+
 def submit_next(sweep_dir: Path, partial: bool = False, wait: float = 5.0) -> Submitted:
     """The waves that fit now (``partial``: as much of the next as fits, when nothing else will free room),
     with their wave job when the cluster submits the rest; nothing when another submitter holds the lock."""
@@ -90,7 +95,7 @@ def submit_next(sweep_dir: Path, partial: bool = False, wait: float = 5.0) -> Su
                                             plan["max_parallel"], plan["job_name"], first_index=first,
                                             extra={"wave": wave})
         except slurm_arrays.SchedulerError as error:
-            if not any(word.lower() in str(error).lower() for word in _FULL):
+            if not queue_full(str(error)):
                 raise
             return Submitted([])  # the queue filled meanwhile: what went out is recorded, the rest waits
         if not pending.guarded or len(chosen) == sum(len(w) for w in left):
@@ -100,9 +105,10 @@ def submit_next(sweep_dir: Path, partial: bool = False, wait: float = 5.0) -> Su
 
 
 def wave_job(sweep_dir: Path, attempt: int, after: List[str], settings: Dict[str, Any],
-             job_name: str) -> tuple:
+             job_name: str, record_refusal: bool = True) -> tuple:
     """Submit the small job that submits the next waves once the arrays ``after`` have ended:
-    ``(job id, None)``, or ``(None, Slurm's refusal)``; recorded in ``slurm.jsonl`` either way."""
+    ``(job id, None)``, or ``(None, Slurm's refusal)``; recorded in ``slurm.jsonl`` (a refusal too,
+    unless ``record_refusal`` is False: the caller tries again)."""
     kept = {k: settings[k] for k in JOB_KEEPS if settings.get(k) is not None}
     minutes = min(int(settings.get("timeout_min") or JOB_MINUTES), JOB_MINUTES)
     job_settings = {**kept, "cpus_per_task": 1, "mem_gb": 1, "timeout_min": minutes, "nodes": 1,
@@ -115,7 +121,8 @@ def wave_job(sweep_dir: Path, attempt: int, after: List[str], settings: Dict[str
         job = slurm_arrays.submitted(lambda: executor.submit(WaveJob(str(sweep_dir), attempt, minutes)))
     except Exception as error:  # noqa: BLE001 - any refusal: recorded, said, and the caller goes on
         said = str(slurm_arrays.refusal(error, job_settings, []))
-        add_slurm_record(sweep_dir, {"attempt": attempt, "guard_refused": said})
+        if record_refusal:
+            add_slurm_record(sweep_dir, {"attempt": attempt, "guard_refused": said})
         return None, said
     add_slurm_record(sweep_dir, {"attempt": attempt, "guard": str(job.job_id), "after": after})
     return str(job.job_id), None

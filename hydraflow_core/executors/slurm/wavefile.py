@@ -46,6 +46,7 @@ class Pending:
     guarded: bool = False  # the cluster submits the waves (wait=false, or a waiting launcher stopped)
     stopped: Optional[str] = None  # why nobody submits them any more (cancelled, superseded, given up)
     refusals: Tuple[str, ...] = field(default=())  # wave jobs Slurm refused
+    gave_up: Optional[str] = None  # why nothing submits the rest (said by whoever last tried)
 
     def waves_left(self) -> List[List[Dict[str, Any]]]:
         """The tasks still to submit, by wave (a wave partly submitted keeps its rest)."""
@@ -86,11 +87,12 @@ def read(sweep_dir: os.PathLike) -> Optional[Pending]:
         return None
     attempt = int(plans[-1]["attempt"])
     mine = [line for line in lines if line.get("attempt") == attempt]
-    stopped = next((f"dropped by hydraflow {line['dropped']}" if "dropped" in line else line["gave_up"]
-                    for line in mine if "dropped" in line or "gave_up" in line), None)
     latest = max((int(a.get("attempt") or 0) for a in read_lines(manifest_dir(sweep_dir) / ATTEMPTS)), default=0)
-    if stopped is None and latest > attempt:
-        stopped = f"attempt {latest} came after it"
+    gave_up = next((line["gave_up"] for line in mine if "gave_up" in line), None)
+    stopped = next((f"dropped by hydraflow {line['dropped']}" for line in mine if "dropped" in line),
+                   f"attempt {latest} came after it" if latest > attempt else None)
+    gave_up = None if stopped else gave_up
+    stopped = stopped or gave_up
     submitted, guards, refusals = set(), [], []
     for record in slurm_records(sweep_dir):
         if record.get("attempt") != attempt:
@@ -105,7 +107,7 @@ def read(sweep_dir: os.PathLike) -> Optional[Pending]:
     for line in mine:  # the last word: handed over to the cluster, or taken back by a launcher that waits
         guarded = bool(line.get("guarded", guarded))
     return Pending(attempt, plans[-1]["plan"], frozenset(submitted), tuple(guards), guarded, stopped,
-                   tuple(refusals))
+                   tuple(refusals), gave_up)
 
 
 @contextlib.contextmanager
