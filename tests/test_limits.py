@@ -53,22 +53,24 @@ SITE = Limits(1001, max_submit=50, max_running=4, queued=0, names={"max_submit":
                                      "hydra.launcher.runs_per_task sets it"), id="groups-pack-apart"),
     pytest.param(600, 20, SITE, 1, (20, None), id="the-users-setting-fits"),
     pytest.param(None, None, SITE, 1, (1, None), id="unknown-total"),
+    pytest.param(600, 2, SITE, 1, (2, None), id="the-users-setting-kept-waves-do-the-rest"),
+    pytest.param(600, None, Limits(1001, 50, 4, 50, {"max_submit": "MaxSubmitJobs, association"}), 1,
+                 (12, "hydraflow: 600 runs packed 12 per task into 50 array task(s) to fit your limit of 50 queued "
+                      "jobs (MaxSubmitJobs, association) (50 queued now); hydra.launcher.runs_per_task sets it"),
+                 id="queue-full-packed-to-the-limit"),
+    pytest.param(600, None, Limits(1001, 50, 4, 40, {"max_submit": "MaxSubmitJobs, association"}), 1,
+                 (12, "hydraflow: 600 runs packed 12 per task into 50 array task(s) to fit your limit of 50 queued "
+                      "jobs (MaxSubmitJobs, association) (40 queued now); hydra.launcher.runs_per_task sets it"),
+                 id="queue-mostly-full-packed-to-the-limit-not-into-10-long-tasks"),
 ])
 def test_a_sweep_is_packed_to_fit_the_jobs_the_user_may_queue(runs, runs_per_task, site, groups, expected):
     assert limits.fit(runs, runs_per_task, site, groups) == expected
 
 
-@pytest.mark.parametrize("runs, runs_per_task, site, message", [
-    pytest.param(10, None, Limits(1001, 0, None, 0, {"max_submit": "MaxSubmitJobs, association"}),
-                 "your limit of 0 queued jobs (MaxSubmitJobs, association) lets you submit no job", id="limit-of-0"),
-    pytest.param(10, None, Limits(1001, 50, None, 50, {"max_submit": "MaxSubmitJobs, association"}),
-                 "you have 50 jobs queued, your limit of 50 queued jobs", id="queue-full"),
-    pytest.param(600, 2, SITE, "600 runs at hydra.launcher.runs_per_task=2 make 300 array tasks, more than the 50 "
-                 "jobs you may still queue", id="the-users-setting-does-not-fit"),
-])
-def test_what_cannot_be_fitted_is_one_clear_error(runs, runs_per_task, site, message):
-    with pytest.raises(SiteLimitError, match="^" + message.replace("(", r"\(").replace(")", r"\)")):
-        limits.fit(runs, runs_per_task, site)
+def test_a_limit_of_0_is_one_clear_error():
+    with pytest.raises(SiteLimitError, match=r"^your limit of 0 queued jobs \(MaxSubmitJobs, association\) lets you "
+                                             r"submit no job"):
+        limits.fit(10, None, Limits(1001, 0, None, 0, {"max_submit": "MaxSubmitJobs, association"}))
 
 
 @pytest.mark.parametrize("reasons, running, expected", [

@@ -6,19 +6,40 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import List, Tuple
 
 from hydraflow_core import manifest
 from hydraflow_core.errors import UsageError
+from hydraflow_core.executors.slurm import wavefile
 from hydraflow_core.executors.slurm.query import (
     ENDED_STATES, GONE, UNLISTED, attempt_of_runs, task_of_runs, task_states,
 )
+from hydraflow_core.executors.slurm.waves import to_come
+
+
+def drop_waves(directory: Path) -> Tuple[List[str], List[str]]:
+    """The waves still to submit dropped (under the submitters' lock, so none goes out meanwhile): what to
+    say, and the wave jobs to cancel."""
+    with wavefile.locked(directory, wait=120.0):
+        waves = wavefile.read(directory)
+        if waves is None or not waves.live:
+            return [], []
+        wavefile.note(directory, waves.attempt, dropped="cancel")
+    left = waves.waves_left()
+    said = to_come(sum(len(task["runs"]) for wave in left for task in wave), len(left))
+    return [f"the waves still to submit ({said.replace(' still to submit', '')})"], list(waves.guards)
 
 
 def cancel(directory: Path) -> int:
     state = manifest.read(directory)
     record = manifest.Manifest(directory)
+    done, jobs = drop_waves(directory)
     tasks = task_of_runs(directory)
-    done = []
+    if jobs:  # the wave jobs still queued
+        states = task_states(jobs) or {}
+        live = [job for job in jobs if states.get(job, "PENDING") not in (*ENDED_STATES, GONE, UNLISTED)]
+        if live:
+            subprocess.run(["scancel", *live], capture_output=True, text=True)
     if tasks:
         submitted = attempt_of_runs(directory)  # a run a later attempt submitted again is unfinished there
         unfinished = {tasks[r.number] for r in state.runs if r.number in tasks and (

@@ -57,7 +57,8 @@ def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState,
     if active:
         raise UsageError(
             f"{directory} is still running on Slurm ({len(active)} runs pending or running, e.g. #{active[0].number} "
-            f"in task {active[0].job_id}); wait for them (hydraflow status --watch), or cancel them first "
+            + (f"in task {active[0].job_id}" if active[0].job_id else "in a wave still to submit")
+            + "); wait for them (hydraflow status --watch), or cancel them first "
             f"(hydraflow cancel {directory})"
         )
     return state, unfinished(state, failed_only)

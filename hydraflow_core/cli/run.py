@@ -107,12 +107,15 @@ def fit_to_site(batches: Sequence[Batch], max_parallel: Optional[int]) -> Tuple[
     """A job's batches on Slurm: how many to a task so that its array tasks fit the user's limit on queued
     jobs, the arrays' ``%N`` (given, else the user's limit on running jobs: None, Slurm's default), and
     what to tell the user."""
-    from hydraflow_core.executors.slurm import limits
+    from hydraflow_core.executors.slurm import limits, waves
 
     site = limits.read()
     per_task, said = limits.fit(len(batches), None, site, groups=len({b.slurm for b in batches}), noun="batches",
                                 setting=None)
     notes = [said] if said else []
+    planned = waves.plan(len(batch_tasks(batches, per_task)), site)  # what the executor does where packing cannot fit
+    if planned is not None:
+        notes.append(waves.said(planned, len(batches), site, noun="batches"))
     if max_parallel is None:
         max_parallel = site.max_running
     elif site.max_running is not None and max_parallel > site.max_running:

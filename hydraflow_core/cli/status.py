@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hydraflow_core import manifest
+from hydraflow_core.executors.slurm import wavefile
 from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, LOST, PENDING, PLANNED, RUNNING, SweepState
 
 #: Sweeps up to this many runs get a table of every run; larger ones counts and the unfinished runs.
@@ -44,9 +45,15 @@ def apply_slurm(state: SweepState) -> Optional[str]:
     notes = [f"Slurm refused attempt {a['attempt']}: {a['refused']}" for a in
              manifest.slurm_records(state.sweep_dir) if "refused" in a]
     tasks = task_of_runs(state.sweep_dir)
-    if not tasks:
+    waves = wavefile.read(state.sweep_dir)
+    if waves is not None and waves.gave_up and waves.waves_left():
+        notes.append(f"{_left(waves)} were never submitted: {waves.gave_up}")
+    waves = waves if waves is not None and waves.live else None
+    if not tasks and waves is None:
         return "; ".join(notes) or None
-    states = task_states(set(tasks.values()))
+    states = task_states(set(tasks.values()) | set(waves.guards if waves else ()))
+    if waves is not None:
+        notes.extend(_waves_to_come(state, waves, states))
     if states is None:
         notes.append("neither sacct nor squeue answered: states come from the manifest alone")
         return "; ".join(notes)
@@ -74,19 +81,48 @@ def apply_slurm(state: SweepState) -> Optional[str]:
     return "; ".join(notes) or None
 
 
+def _waves_to_come(state: SweepState, waves: "wavefile.Pending", states: Optional[Dict[str, str]]) -> List[str]:
+    """Runs of waves still to submit show as pending while someone submits them (the waiting launcher, a
+    wave job still queued), and :attr:`SweepState.to_come` says how many; else a note says they never will."""
+    from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED
+
+    left = waves.waves_left()
+    numbers = {n for wave in left for task in wave for n in task["runs"]}
+    over = (*ENDED_STATES, GONE, UNLISTED)
+    if not (state.launcher_alive or any((states or {}).get(job, "PENDING") not in over for job in waves.guards)):
+        return [f"{_left(waves)} still to submit, but nothing submits them any more (the launcher or wave job "
+                f"that did has ended): `hydraflow retry {state.sweep_dir}` submits them"]
+    state.to_come = (len(numbers), len(left))
+    for run in state.runs:
+        if run.number in numbers and (run.attempt or 0) < waves.attempt:  # an earlier attempt's end is old news
+            run.state = PENDING
+    return []
+
+
+def _left(waves: "wavefile.Pending") -> str:
+    """``40 runs in 4 waves``: what of an attempt's waves was not submitted."""
+    left = waves.waves_left()
+    runs = sum(len(task["runs"]) for wave in left for task in wave)
+    return f"{runs} run{'s' * (runs != 1)} in {len(left)} wave{'s' * (len(left) != 1)}"
+
+
 def waiting_line(state: SweepState) -> str:
-    """Why pending runs wait: ``4 pending: your limit of 4 running jobs (AssocMaxJobsLimit)``; empty if none."""
+    """Why pending runs wait: ``4 pending: your limit of 4 running jobs (AssocMaxJobsLimit)``, and the waves
+    still to submit; empty if none."""
     from hydraflow_core.executors.slurm import pending
 
+    from hydraflow_core.executors.slurm.waves import to_come
+
+    coming = to_come(*state.to_come) if state.to_come else ""
     reasons = [run.reason for run in state.runs if run.state == PENDING and run.reason]
     if not reasons:
-        return ""
+        return coming
     running = None
     if any("{running}" in pending.WORDS.get(r, "") for r in reasons):
         from hydraflow_core.executors.slurm import limits
 
         running = limits.read().max_running
-    return pending.summary(reasons, running)
+    return "; ".join(part for part in (pending.summary(reasons, running), coming) if part)
 
 
 def _short(path: Optional[str], sweep_dir: Path) -> str:
@@ -166,6 +202,7 @@ def as_json(state: SweepState) -> Dict[str, Any]:
         "complete": state.complete,
         "attempts": len(state.attempts),
         **({"waiting": waiting} if (waiting := waiting_line(state)) else {}),
+        **({"to_submit": {"runs": state.to_come[0], "waves": state.to_come[1]}} if state.to_come else {}),
         "runs": [run.as_json() for run in state.runs],
     }
 

@@ -21,7 +21,9 @@ HEADER = "manifest.json"  # what the sweep is, how to launch it again: written o
 PLAN = "plan.jsonl"  # one line per run
 ATTEMPTS = "attempts.jsonl"  # one line per launch
 EVENTS = "events"  # one file per writing process
-SLURM = "slurm.jsonl"  # one line per array submitted (or refused)
+SLURM = "slurm.jsonl"  # one line per array submitted (or refused), and per wave job
+WAVES = "waves.jsonl"  # the tasks of an attempt that go out in waves, and what became of them
+WAVES_LOCK = "waves.lock"  # held by whoever submits a wave (O_EXCL)
 #: Folders of the backends' own files: replay specs and logs of fresh interpreters (exec), the
 #: configs a Slurm node runs (node/ATTEMPT), submitit's scripts and logs (slurm).
 EXEC, NODE, SUBMITIT = "exec", "node", "slurm"

@@ -70,6 +70,7 @@ class SweepState:
     header: Dict[str, Any]
     attempts: List[Dict[str, Any]]
     runs: List[RunRecord]  # in run-number order
+    to_come: Optional[Tuple[int, int]] = None  # Slurm: runs and waves still to submit (status sets it; not recorded)
 
     @property
     def launcher_alive(self) -> bool:

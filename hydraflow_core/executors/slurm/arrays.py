@@ -83,8 +83,12 @@ def arrays_of_settings(tasks: Sequence[Task], base: Dict[str, Any],
 
 
 def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base: Dict[str, Any],
-           max_parallel: Optional[int], job_name: str) -> List[Array]:
-    """Every task as array tasks; ``spec_of(tasks, index)`` gives the spec of one array (its kind's fields)."""
+           max_parallel: Optional[int], job_name: str, first_index: int = 0,
+           extra: Optional[Dict[str, Any]] = None) -> List[Array]:
+    """Every task as array tasks; ``spec_of(tasks)`` gives the spec of one array (its kind's fields).
+
+    ``first_index``: the attempt's arrays submitted before (a wave's come after them); ``extra``: more
+    fields of each array's record (its ``wave``)."""
     directory = manifest_folder(record_dir, SUBMITIT)
     directory.mkdir(parents=True, exist_ok=True)
     arrays: List[Array] = []
@@ -93,12 +97,12 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=int(settings.get("max_num_timeout") or 0),
                                           python=settings.get("python") or None)
         executor.update_parameters(**submitit_parameters(settings, job_name))
-        index = len(arrays)
+        index = first_index + len(arrays)
         spec = directory / f"spec-{attempt}-{index}.json"
         write_atomic(spec, json.dumps({**spec_of(chunk), "attempt": attempt}) + "\n")
         node = NodeTask(str(spec), int(settings.get("max_num_timeout") or 0))
         try:
-            jobs = _submitted(lambda: executor.map_array(node, list(range(len(chunk)))))
+            jobs = submitted(lambda: executor.map_array(node, list(range(len(chunk)))))
         except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
             raise refusal(error, settings, arrays) from None
         job_id = str(jobs[0].job_id).split("_")[0]
@@ -107,7 +111,7 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
         add_slurm_record(record_dir, {
             "attempt": attempt, "index": index, "job_id": job_id, "task_ids": array.task_ids,
             "tasks": len(chunk), "tasks_runs": [list(t.numbers) for t in chunk], "script": script,
-            "settings": settings})
+            "settings": settings, **(extra or {})})
         arrays.append(array)
     return arrays
 
@@ -119,7 +123,7 @@ TRANSIENT = ("Socket timed out", "Unable to contact slurm controller", "Slurm te
 BACKOFF = (1, 2, 4, 8, 16, 30)
 
 
-def _submitted(submit: Any) -> Any:
+def submitted(submit: Any) -> Any:
     """``submit()``, tried again with back-off while Slurm answers with a transient error."""
     for delay in (*BACKOFF, None):
         try:

@@ -11,6 +11,7 @@ nothing: the arrays go on on the cluster (``left_running``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional
@@ -18,6 +19,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import Executor, Options, RunResult
 from hydraflow_core.executors.slurm import arrays as slurm_arrays, limits, pending
+from hydraflow_core.executors.slurm.feed import Feed
 from hydraflow_core.executors.slurm.fields import checked_signal_delay
 from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, pending_reasons, task_states
 from hydraflow_core.executors.slurm.states import fold
@@ -60,6 +62,7 @@ class SlurmExecutor(Executor):
             log.warning(f"hydraflow: {warning}")
         self.settings = settings
         self.arrays: List[slurm_arrays.Array] = []
+        self.feed: Optional[Feed] = None  # the attempt's waves, where its tasks do not all fit the queue at once
         self.replaying_because: Optional[str] = None  # node work fell back to replays: why
         self._running_limit: Optional[int] = None  # the user's MaxJobs, read once when a task waits for it
 
@@ -95,20 +98,40 @@ class SlurmExecutor(Executor):
 
     def submit(self, tasks: List[Task]) -> List[slurm_arrays.Array]:
         """Every task as array tasks (a refusal is recorded, then raised as a SchedulerError)."""
+        with self._refusals_recorded():
+            arrays = slurm_arrays.submit(tasks, self._spec, self.record_dir, self.events.attempt, self.settings,
+                                         self.options.max_parallel, self.options.job_name)
+        self._submitted(arrays)
+        return arrays
+
+    @contextlib.contextmanager
+    def _refusals_recorded(self) -> Iterator[None]:
         try:
-            self.arrays = slurm_arrays.submit(tasks, self._spec, self.record_dir, self.events.attempt,
-                                              self.settings, self.options.max_parallel, self.options.job_name)
+            yield
         except slurm_arrays.SchedulerError as error:
             add_slurm_record(self.record_dir, {"attempt": self.events.attempt, "refused": str(error)})
             raise
-        for array in self.arrays:
+
+    def _submitted(self, arrays: List[slurm_arrays.Array]) -> None:
+        self.arrays.extend(arrays)
+        for array in arrays:
             for task in array.tasks:
                 if self.on_start is not None:
                     self.on_start(task)
-        return self.arrays
 
     def stream(self, tasks: Iterable[Task]) -> Iterator[RunResult]:
         tasks = list(tasks)  # the front end records the plan as they are pulled: all of it, before submitting
+        noun = "batches" if isinstance(self.work, CommandWork) else "runs"
+        self.feed = Feed.planned(self.record_dir, self.events.attempt, tasks, self._spec, self.settings,
+                                 self.options, noun)
+        if self.feed is not None:  # more tasks than the user may queue now: waves (.waves)
+            self.feed.on_arrays = self._submitted
+            with self._refusals_recorded():
+                if not self.options.wait and self.feed.walk_away():
+                    self.submitted_only = True
+                    return
+                yield from self.wait(self.feed.arrays, tasks)
+            return
         arrays = self.submit(tasks)
         ids = ", ".join(a.job_id for a in arrays)
         runs = sum(len(t.runs) for t in tasks)
@@ -119,22 +142,29 @@ class SlurmExecutor(Executor):
         if not self.options.wait:
             self.submitted_only = True
             return
-        yield from self.wait(arrays)
+        yield from self.wait(arrays, tasks)
 
     def stop(self, signum: int) -> Iterator[RunResult]:
         self.left_running = True  # nothing is cancelled: `hydraflow cancel` does that
+        if self.feed is not None:  # waves still to come go on too: the cluster submits them
+            self.feed.hand_over()
         return iter(())
 
-    def wait(self, arrays: List[slurm_arrays.Array]) -> Iterator[RunResult]:
-        """Every run's result as it ends; only records of this attempt count (a retry's runs ended before)."""
+    def wait(self, arrays: List[slurm_arrays.Array], tasks: List[Task]) -> Iterator[RunResult]:
+        """Every run's result as it ends; only records of this attempt count (a retry's runs ended before).
+        Waves still to come go out as they fit (:attr:`feed`), checked each time Slurm is asked."""
         attempt = self.events.attempt
         task_of: Dict[int, str] = {}
-        runs = {}
-        for array in arrays:
-            for task_id, task in zip(array.task_ids, array.tasks):
-                for run in task.runs:
-                    task_of[run.number], runs[run.number] = task_id, run
-        left = set(task_of)
+        runs = {run.number: run for task in tasks for run in task.runs}
+
+        def watch(submitted: List[slurm_arrays.Array]) -> None:
+            for array in submitted:
+                for task_id, task in zip(array.task_ids, array.tasks):
+                    for run in task.runs:
+                        task_of[run.number] = task_id
+
+        watch(arrays)
+        left = set(runs)
         over_since: Dict[str, float] = {}
         started, shown = time.monotonic(), None
         states: Dict[str, str] = {}
@@ -147,16 +177,21 @@ class SlurmExecutor(Executor):
             reading = time.monotonic() - reading
             if time.monotonic() >= ask_at:
                 states = task_states(set(task_of.values())) or {}
+                if self.feed is not None and self.feed.waves_left:  # as much as fits; all of it when none of
+                    ours = any(states.get(t) not in (*ENDED_STATES, GONE, UNLISTED) for t in task_of.values())
+                    watch(self.feed.send(partial=not ours).arrays)  # ours is queued (nothing frees room later)
                 waiting = self._waiting(states, task_of)
                 ask_at = time.monotonic() + wait_seconds(time.monotonic() - started)
             full = None
             for number in sorted(left):
-                record, task = records.get(number), task_of[number]
-                slurm = states.get(task)
+                record, task = records.get(number), task_of.get(number)
                 if record is not None and record.state in FINAL and (record.attempt or 0) >= attempt:
                     left.discard(number)
-                    yield _from_record(runs[number], record, task)
+                    yield _from_record(runs[number], record, task or "")
                     continue
+                if task is None:  # in a wave still to come
+                    continue
+                slurm = states.get(task)
                 if slurm not in ENDED_STATES and slurm not in (GONE, UNLISTED):
                     continue
                 first = over_since.setdefault(task, time.monotonic())
@@ -177,8 +212,9 @@ class SlurmExecutor(Executor):
             if (counts, waiting) != shown:
                 shown = counts, waiting
                 log.info("hydraflow: slurm tasks: " + ", ".join(f"{n} {s.lower()}" for s, n in counts.items())
-                         + f"; runs ended: {len(task_of) - len(left)} of {len(task_of)}"
-                         + (f"; waiting: {waiting}" if waiting else ""))
+                         + f"; runs ended: {len(runs) - len(left)} of {len(runs)}"
+                         + (f"; waiting: {waiting}" if waiting else "")
+                         + (f"; {self.feed.to_come()}" if self.feed is not None and self.feed.waves_left else ""))
             if left:  # the manifest read again soon (a run's end shows at once), Slurm asked at its interval
                 stops.sleep(min(max(MANIFEST_SECONDS, 4 * reading), max(0.0, ask_at - time.monotonic())))
 

@@ -122,42 +122,43 @@ def read(account: Optional[str] = None, qos: Optional[str] = None) -> Limits:
             values[limit], names[limit] = min(found)
         else:
             values[limit] = None
-    queue = _run("squeue", "-h", "-r", "-u", user, "-o", "%i")
-    queued = len(queue.split()) if queue else 0
-    return Limits(size, values["max_submit"], values["max_running"], queued, names)
+    return Limits(size, values["max_submit"], values["max_running"], queued_now(user), names)
+
+
+def queued_now(user: Optional[str] = None) -> int:
+    """How many jobs the user has queued now (pending or running), each array task counted; 0 if squeue fails."""
+    queue = _run("squeue", "-h", "-r", "-u", user or os.environ.get("USER") or getpass.getuser(), "-o", "%i")
+    return len(queue.split()) if queue else 0
 
 
 def fit(runs: Optional[int], runs_per_task: Optional[int], limits: Limits, groups: int = 1, noun: str = "runs",
         setting: Optional[str] = "hydra.launcher.runs_per_task") -> Tuple[int, Optional[str]]:
-    """Runs per task so that a sweep's array tasks fit the jobs the user may still queue.
+    """Runs per task so that a sweep's array tasks fit the jobs the user may queue.
 
     ``runs_per_task`` None: the user left it to hydraflow (1, or as many as
-    the limit needs); a number is kept. ``groups``: arrays that pack apart
+    the limit needs); a number is kept, and tasks that do not fit go out in
+    waves (:mod:`.waves`). Runs are packed to fit what is free now while at
+    least half the limit is; with the queue fuller than that, packing into
+    so few tasks would make them long: they are packed to fit the limit
+    itself, and go out in waves. ``groups``: arrays that pack apart
     (per-run resources), each of which may end in a part-full task; ``noun``
-    and ``setting`` name what is packed and the setting that packs it. Returns
-    the runs per task and a line saying what was chosen and why (None:
-    nothing to say). :class:`SiteLimitError` when nothing can be submitted.
+    and ``setting`` name what is packed and the setting that packs it.
+    Returns the runs per task and a line saying what was chosen and why
+    (None: nothing to say). :class:`SiteLimitError` for a limit of 0.
     """
     chosen = runs_per_task or 1
     free = limits.free
-    if free is None or not runs:
+    if free is None or limits.max_submit is None or not runs:
         return chosen, None
     if limits.max_submit == 0:
         raise SiteLimitError(f"{limits.said('max_submit')} lets you submit no job on this cluster: ask the site "
                              f"for a limit above 0, or submit to another account or QOS (hydra.launcher.slurm.account, "
                              f"hydra.launcher.slurm.qos)")
-    if free == 0:
-        raise SiteLimitError(f"you have {limits.queued} jobs queued, {limits.said('max_submit')}: nothing more can be "
-                             f"submitted until some of them end (squeue -u $USER)")
     tasks = -(-runs // chosen) + groups - 1
-    if tasks <= free:
+    if tasks <= free or runs_per_task is not None:
         return chosen, None
-    if runs_per_task is not None:
-        raise SiteLimitError(f"{runs} runs at hydra.launcher.runs_per_task={runs_per_task} make {tasks} array tasks, "
-                             f"more than the {free} jobs you may still queue ({limits.said('max_submit')}, "
-                             f"{limits.queued} queued): leave runs_per_task unset to let hydraflow pack the runs, "
-                             f"or set it to at least {-(-runs // max(1, free - groups + 1))}")
-    per_task = -(-runs // max(1, free - groups + 1))
+    room = free if free >= max(groups, limits.max_submit // 2) else limits.max_submit
+    per_task = -(-runs // max(1, room - groups + 1))
     count = -(-runs // per_task)
     return per_task, (f"hydraflow: {runs} {noun} packed {per_task} per task into {count} array task(s) to fit "
                       f"{limits.said('max_submit')} ({limits.queued} queued now)"
