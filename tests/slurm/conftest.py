@@ -203,7 +203,8 @@ def restarted_cluster(max_array_size: int):
     if not before:
         raise AssertionError(f"the cluster was not started by {START_SCRIPT} ({STATE_DIR / 'env'} missing)")
     keep = {k: before[k] for k in ("LOCAL_SLURM_CPUS", "LOCAL_SLURM_PARTITION", "LOCAL_SLURM_CLUSTER",
-                                   "LOCAL_SLURM_KILLWAIT", "LOCAL_SLURM_MIN_JOB_AGE") if k in before}
+                                   "LOCAL_SLURM_KILLWAIT", "LOCAL_SLURM_MIN_JOB_AGE", "LOCAL_SLURM_CRED_EXPIRE")
+            if k in before}
     _start_cluster({**keep, "LOCAL_SLURM_MAX_ARRAY_SIZE": max_array_size})
     try:
         yield
