@@ -58,3 +58,86 @@ def main(cfg):
 if __name__ == "__main__":
     main()
 """
+
+
+# ----- the order of the tests under pytest-xdist (the README's `-n 3 --dist loadfile`)
+#
+# With --dist loadfile a file is the unit of work and xdist hands the files out by their number
+# of tests, so the Slurm files (few tests that mostly wait) came last and their waits ran one
+# after another at the end. Instead the units go out longest first, a test that waits a long
+# time on its own is a unit of its own (so its wait overlaps the rest of its file), and the
+# tests that restart the Slurm cluster are one unit, handed out late: by then no long Slurm test
+# runs, so their restart (which waits for every running Slurm test) waits for nothing long.
+# The seconds are --durations=0 figures on 2 cores with the cluster up; they only order the work:
+# a test missing here (renamed, new) runs as before, with its file.
+
+#: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.1 s a test.
+FILE_SECONDS = {
+    "tests/slurm/test_backend.py": 70, "tests/test_never_lose.py": 105, "tests/plugin/test_example_app.py": 100,
+    "tests/test_run_e2e.py": 60, "tests/slurm/test_node.py": 60, "tests/slurm/test_walk_away.py": 58,
+    "tests/test_sweep_cli.py": 53, "tests/plugin/test_hydra_suites.py": 51, "tests/plugin/test_plan_ahead.py": 48,
+    "tests/plugin/test_any_sweeper.py": 41, "tests/plugin/test_timeout.py": 38, "tests/test_readme.py": 28,
+    "tests/test_syntax_properties.py": 27, "tests/plugin/test_closed_stdout.py": 22, "tests/slurm/test_faults.py": 20,
+    "tests/slurm/test_cluster_power.py": 19, "tests/plugin/test_exec.py": 14, "tests/plugin/test_install.py": 13,
+    "tests/plugin/test_compose.py": 13, "tests/slurm/test_sweep_verb.py": 10, "tests/test_executor.py": 9,
+    "tests/slurm/test_cluster.py": 7, "tests/test_syntax.py": 6, "tests/test_jobfile.py": 6, "tests/test_cli.py": 5,
+    "tests/plugin/test_versions.py": 4, "tests/test_manifest.py": 3, "tests/plugin/test_node_configs.py": 3,
+}
+#: Tests (all their parameters) that are units of their own, and their expected seconds.
+ALONE_SECONDS = {
+    "tests/slurm/test_faults.py::test_a_time_limit_below_the_signal_delay_is_named_and_the_run_times_out": 90,
+    "tests/slurm/test_backend.py::test_a_timed_out_task_is_requeued_and_runs_only_what_had_not_completed": 45,
+    "tests/slurm/test_faults.py::test_a_failing_runs_task_is_failed_in_sacct_and_pending_tasks_scancelled_show_"
+    "cancelled": 32,
+    "tests/test_run_e2e.py::test_a_batch_past_the_jobs_time_limit_times_out_alone": 26,
+    "tests/slurm/test_faults.py::test_a_one_run_sweep_cancelled_ends_the_launcher_and_its_retry_completes": 25,
+}
+#: The tests that restart the Slurm cluster (slurm_restart): together one unit.
+RESTARTS = (
+    "tests/slurm/test_backend.py::test_the_clusters_own_max_array_size_is_read",
+    "tests/slurm/test_cluster.py::test_max_array_size_knob",
+)
+RESTARTS_UNIT, RESTARTS_SECONDS = "slurm cluster restarts", 20
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            test = nodeid.split("[", 1)[0]
+            if test in RESTARTS:
+                return RESTARTS_UNIT
+            if test in ALONE_SECONDS:
+                return test
+            return super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # the whole queue exists from the first assignment on
+                def seconds(unit) -> float:
+                    scope, tests = unit
+                    if scope == RESTARTS_UNIT:
+                        return RESTARTS_SECONDS
+                    return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, 0.1 * len(tests))
+
+                self.workqueue = type(self.workqueue)(sorted(self.workqueue.items(), key=seconds, reverse=True))
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node) -> None:
+            # A worker runs a test only once it knows the next one, so it takes its next unit when
+            # one test is left (xdist: two), not holding a unit back behind a long last test.
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
+
+    return LongestFirst(config, log)
