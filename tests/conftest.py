@@ -60,16 +60,20 @@ if __name__ == "__main__":
 """
 
 
-# ----- the order of the tests under pytest-xdist (the README's `-n 3 --dist loadfile`)
+# ----- the order of the tests under pytest-xdist (the README's `-n 4 --dist loadfile`)
 #
-# With --dist loadfile a file is the unit of work and xdist hands the files out by their number
-# of tests, so the Slurm files (few tests that mostly wait) came last and their waits ran one
-# after another at the end. Instead the units go out longest first, a test that waits a long
-# time on its own is a unit of its own (so its wait overlaps the rest of its file), and the
-# tests that restart the Slurm cluster are one unit, handed out late: by then no long Slurm test
-# runs, so their restart (which waits for every running Slurm test) waits for nothing long.
-# The seconds are --durations=0 figures on 2 cores with the cluster up; they only order the work:
-# a test missing here (renamed, new) runs as before, with its file.
+# With --dist loadfile a file is the unit of work, and xdist hands the files out by their number
+# of tests: the Slurm files (few tests that mostly wait) came last, their waits one after another
+# at the end, and a cluster restart (which waits for every running Slurm test, while no new one
+# may start) waited for the longest of them. Instead:
+# - the tests that restart the Slurm cluster are one unit, handed out first, while the other
+#   workers start on the biggest units that do not use Slurm: the restarts wait for nothing;
+# - then the units go out longest first, so that the long waits overlap everything else;
+# - a test that waits long on its own is a unit of its own (its wait overlaps the rest of its file);
+# - a worker takes its next unit when one test is left (xdist: two), as it can only start a test
+#   once it knows the next one: no unit waits behind a long last test while another worker idles.
+# The seconds are --durations=0 figures on 2 cores with the cluster up. They only order the work:
+# a test or file missing here (renamed, new) runs with its file, as before.
 
 #: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.1 s a test.
 FILE_SECONDS = {
@@ -92,12 +96,13 @@ ALONE_SECONDS = {
     "tests/test_run_e2e.py::test_a_batch_past_the_jobs_time_limit_times_out_alone": 26,
     "tests/slurm/test_faults.py::test_a_one_run_sweep_cancelled_ends_the_launcher_and_its_retry_completes": 25,
 }
-#: The tests that restart the Slurm cluster (slurm_restart): together one unit.
+#: The tests that restart the Slurm cluster (slurm_restart fixture): together one unit, handed out first.
 RESTARTS = (
     "tests/slurm/test_backend.py::test_the_clusters_own_max_array_size_is_read",
     "tests/slurm/test_cluster.py::test_max_array_size_knob",
 )
-RESTARTS_UNIT, RESTARTS_SECONDS = "slurm cluster restarts", 20
+RESTARTS_UNIT = "slurm cluster restarts"
+SLURM_TESTS = "tests/slurm/"
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -117,21 +122,26 @@ def pytest_xdist_make_scheduler(config, log):
                 return test
             return super()._split_scope(nodeid)
 
+        def _order(self) -> None:
+            def seconds(unit) -> float:
+                scope, tests = unit
+                return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, 0.1 * len(tests))
+
+            units = sorted(self.workqueue.items(), key=seconds, reverse=True)
+            restarts = [u for u in units if u[0] == RESTARTS_UNIT]
+            if restarts:  # first, beside the biggest units without Slurm
+                units.remove(restarts[0])
+                beside = [u for u in units if not u[0].startswith(SLURM_TESTS)][:len(self.nodes) - 1]
+                units = restarts + beside + [u for u in units if u not in beside]
+            self.workqueue = type(self.workqueue)(units)
+            self.ordered = True
+
         def _assign_work_unit(self, node) -> None:
             if not self.ordered:  # the whole queue exists from the first assignment on
-                def seconds(unit) -> float:
-                    scope, tests = unit
-                    if scope == RESTARTS_UNIT:
-                        return RESTARTS_SECONDS
-                    return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, 0.1 * len(tests))
-
-                self.workqueue = type(self.workqueue)(sorted(self.workqueue.items(), key=seconds, reverse=True))
-                self.ordered = True
+                self._order()
             super()._assign_work_unit(node)
 
         def _reschedule(self, node) -> None:
-            # A worker runs a test only once it knows the next one, so it takes its next unit when
-            # one test is left (xdist: two), not holding a unit back behind a long last test.
             if node.shutting_down:
                 return
             if not self.workqueue:
