@@ -75,7 +75,8 @@ if __name__ == "__main__":
 # The seconds are --durations=0 figures on 2 cores with the cluster up. They only order the work:
 # a test or file missing here (renamed, new) runs with its file, as before.
 
-#: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.1 s a test.
+#: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.3 s a test,
+#: 4 s a Slurm test.
 FILE_SECONDS = {
     "tests/slurm/test_backend.py": 70, "tests/test_never_lose.py": 105, "tests/plugin/test_example_app.py": 100,
     "tests/test_run_e2e.py": 60, "tests/slurm/test_node.py": 60, "tests/slurm/test_walk_away.py": 58,
@@ -125,7 +126,8 @@ def pytest_xdist_make_scheduler(config, log):
         def _order(self) -> None:
             def seconds(unit) -> float:
                 scope, tests = unit
-                return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, 0.1 * len(tests))
+                guess = (4 if scope.startswith(SLURM_TESTS) else 0.3) * len(tests)
+                return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, guess)
 
             units = sorted(self.workqueue.items(), key=seconds, reverse=True)
             restarts = [u for u in units if u[0] == RESTARTS_UNIT]
