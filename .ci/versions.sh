@@ -103,7 +103,7 @@ run_tests() {
 {hydra.__version__}, omegaconf {omegaconf.__version__}')" 2>>"$LOGS/$name.log")
     echo "+ [$name] $versions: pytest -q $*"
     started=$SECONDS
-    # 3 workers, as the README's test command: the cluster is stopped, the 2 cores are the tests'.
+    # 3 workers: no Slurm test waits here, the cluster is stopped and the 2 cores are the tests'.
     "$python" -m pytest -q -n 3 --dist loadfile "$@" 2>&1 | tee -a "$LOGS/$name.log" | tail -n 25
     rc=${PIPESTATUS[0]}
     counts=$(tail -n 1 "$LOGS/$name.log")

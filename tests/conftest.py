@@ -78,24 +78,25 @@ if __name__ == "__main__":
 #: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.3 s a test,
 #: 4 s a Slurm test.
 FILE_SECONDS = {
-    "tests/slurm/test_backend.py": 70, "tests/test_never_lose.py": 105, "tests/plugin/test_example_app.py": 100,
-    "tests/test_run_e2e.py": 60, "tests/slurm/test_node.py": 60, "tests/slurm/test_walk_away.py": 58,
-    "tests/test_sweep_cli.py": 53, "tests/plugin/test_hydra_suites.py": 51, "tests/plugin/test_plan_ahead.py": 48,
-    "tests/plugin/test_any_sweeper.py": 41, "tests/plugin/test_timeout.py": 38, "tests/test_readme.py": 28,
-    "tests/test_syntax_properties.py": 27, "tests/plugin/test_closed_stdout.py": 22, "tests/slurm/test_faults.py": 20,
-    "tests/slurm/test_cluster_power.py": 19, "tests/plugin/test_exec.py": 14, "tests/plugin/test_install.py": 13,
-    "tests/plugin/test_compose.py": 13, "tests/slurm/test_sweep_verb.py": 10, "tests/test_executor.py": 9,
-    "tests/slurm/test_cluster.py": 7, "tests/test_syntax.py": 6, "tests/test_jobfile.py": 6, "tests/test_cli.py": 5,
-    "tests/plugin/test_versions.py": 4, "tests/test_manifest.py": 3, "tests/plugin/test_node_configs.py": 3,
+    "tests/slurm/test_walk_away.py": 80, "tests/test_never_lose.py": 80, "tests/slurm/test_backend.py": 70,
+    "tests/plugin/test_example_app.py": 70, "tests/slurm/test_node.py": 70, "tests/test_run_e2e.py": 35,
+    "tests/test_status_retry_cancel.py": 25, "tests/test_sweep_cli.py": 25, "tests/slurm/test_faults.py": 25,
+    "tests/plugin/test_any_sweeper.py": 25, "tests/plugin/test_timeout.py": 25, "tests/test_readme.py": 25,
+    "tests/slurm/test_cluster_power.py": 22, "tests/plugin/test_hydra_suites.py": 20,
+    "tests/plugin/test_plan_ahead.py": 18, "tests/test_syntax_properties.py": 15, "tests/plugin/test_closed_stdout.py": 14,
+    "tests/test_executor.py": 10, "tests/slurm/test_sweep_verb.py": 9, "tests/test_manifest.py": 8,
+    "tests/test_jobfile.py": 8, "tests/plugin/test_versions.py": 8, "tests/plugin/test_install.py": 7,
+    "tests/slurm/test_cluster.py": 7, "tests/test_syntax.py": 6, "tests/test_cli.py": 6, "tests/test_signals.py": 6,
+    "tests/plugin/test_compose.py": 6, "tests/plugin/test_exec.py": 6, "tests/slurm/test_submit_job.py": 3,
 }
 #: Tests (all their parameters) that are units of their own, and their expected seconds.
 ALONE_SECONDS = {
-    "tests/slurm/test_faults.py::test_a_time_limit_below_the_signal_delay_is_named_and_the_run_times_out": 90,
-    "tests/slurm/test_backend.py::test_a_timed_out_task_is_requeued_and_runs_only_what_had_not_completed": 45,
-    "tests/slurm/test_faults.py::test_a_failing_runs_task_is_failed_in_sacct_and_pending_tasks_scancelled_show_"
-    "cancelled": 32,
+    "tests/slurm/test_faults.py::test_a_time_limit_below_the_signal_delay_is_named_and_the_run_times_out": 95,
+    "tests/slurm/test_backend.py::test_a_timed_out_task_is_requeued_and_runs_only_what_had_not_completed": 35,
     "tests/test_run_e2e.py::test_a_batch_past_the_jobs_time_limit_times_out_alone": 26,
-    "tests/slurm/test_faults.py::test_a_one_run_sweep_cancelled_ends_the_launcher_and_its_retry_completes": 25,
+    "tests/slurm/test_faults.py::test_a_failing_runs_task_is_failed_in_sacct_and_pending_tasks_scancelled_show_"
+    "cancelled": 22,
+    "tests/slurm/test_faults.py::test_a_one_run_sweep_cancelled_ends_the_launcher_and_its_retry_completes": 20,
 }
 #: The tests that restart the Slurm cluster (slurm_restart fixture): together one unit, handed out first.
 RESTARTS = (
