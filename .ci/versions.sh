@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # .ci/versions.sh: hydraflow's tests on the other versions it supports. .ci/run
-# calls it after the main suite; it also runs alone (bash .ci/versions.sh [NAME...]).
+# makes the venvs while the cluster starts (--install) and tests in them after the
+# main suite (--test); without either it does both (bash .ci/versions.sh [NAME...]).
 #
 #   hydra-main  Hydra's main branch (the wheel in ../shared/hydra-main, beside the
 #               repository) with OmegaConf 2.4 from the package index, on python3:
@@ -102,7 +103,7 @@ run_tests() {
 {hydra.__version__}, omegaconf {omegaconf.__version__}')" 2>>"$LOGS/$name.log")
     echo "+ [$name] $versions: pytest -q $*"
     started=$SECONDS
-    # 3 workers, as the README's test command: the cluster is stopped, the 2 cores are the tests'.
+    # 3 workers: no Slurm test waits here, the cluster is stopped and the 2 cores are the tests'.
     "$python" -m pytest -q -n 3 --dist loadfile "$@" 2>&1 | tee -a "$LOGS/$name.log" | tail -n 25
     rc=${PIPESTATUS[0]}
     counts=$(tail -n 1 "$LOGS/$name.log")
@@ -119,49 +120,73 @@ run_tests() {
     fi
 }
 
-env_hydra_main() {
-    local wheel python
-    wheel=$(ls "$WHEEL_DIR"/hydra_core-*.whl 2>/dev/null | head -n 1)
-    if [[ -z "$wheel" ]]; then
-        echo "!!! .ci/versions.sh: no Hydra main wheel in $WHEEL_DIR (../shared beside the repository)" >&2
-        record hydra-main FAILED "no wheel $WHEEL_DIR/hydra_core-*.whl"
-        return
+# install_env NAME: NAME's venv; its python's path in $VENVS/NAME.python, or why not in $VENVS/NAME.failed.
+install_env() {
+    local name=$1 wheel interpreter python="" reason=""
+    : >"$LOGS/$name.log"
+    rm -f "$VENVS/$name.python" "$VENVS/$name.failed"
+    case "$name" in
+        hydra-main)
+            wheel=$(ls "$WHEEL_DIR"/hydra_core-*.whl 2>/dev/null | head -n 1)
+            if [[ -z "$wheel" ]]; then
+                echo "!!! .ci/versions.sh: no Hydra main wheel in $WHEEL_DIR (../shared beside the repository)" >&2
+                reason="no wheel $WHEEL_DIR/hydra_core-*.whl"
+            # One pip call: the wheel and the pre-release OmegaConf it needs satisfy the project's own ranges.
+            elif ! python=$(make_venv hydra-main python3 "$wheel" "omegaconf>=2.4.0.dev15" -e ".[test]"); then
+                reason="install failed (log $LOGS/hydra-main.log)"
+            fi ;;
+        py3.*)
+            interpreter=$(find_python "${name#py}")
+            if [[ -z "$interpreter" ]]; then
+                echo "!!! .ci/versions.sh: no Python ${name#py} (looked in pyenv's versions and for python${name#py}" \
+                     "on PATH)" >&2
+                reason="no Python ${name#py} found"
+            elif ! python=$(make_venv "$name" "$interpreter" -e ".[test]"); then
+                reason="install failed (log $LOGS/$name.log)"
+            fi ;;
+        *)
+            echo "!!! .ci/versions.sh: unknown environment $name" >&2
+            reason="unknown" ;;
+    esac
+    if [[ -n "$reason" ]]; then
+        echo "$reason" >"$VENVS/$name.failed"
+        return 1
     fi
-    # One pip call: the wheel and the pre-release OmegaConf it needs satisfy the project's own ranges.
-    if ! python=$(make_venv hydra-main python3 "$wheel" "omegaconf>=2.4.0.dev15" -e ".[test]"); then
-        record hydra-main FAILED "install failed (log $LOGS/hydra-main.log)"
-        return
-    fi
-    PYTHONWARNINGS="$HYDRA_MAIN_WARNINGS" run_tests hydra-main "$python" "${HYDRA_MAIN_TESTS[@]}"
+    echo "$python" >"$VENVS/$name.python"
 }
 
-env_python() {
-    local version=$1 interpreter python
-    interpreter=$(find_python "$version")
-    if [[ -z "$interpreter" ]]; then
-        echo "!!! .ci/versions.sh: no Python $version (looked in pyenv's versions and for python$version on PATH)" >&2
-        record "py$version" FAILED "no Python $version found"
+# test_env NAME: NAME's tests in the venv install_env made (recorded as failed when it made none).
+test_env() {
+    local name=$1 python
+    if [[ ! -s "$VENVS/$name.python" ]]; then
+        record "$name" FAILED "$(cat "$VENVS/$name.failed" 2>/dev/null || echo "no venv: bash .ci/versions.sh --install $name")"
         return
     fi
-    if ! python=$(make_venv "py$version" "$interpreter" -e ".[test]"); then
-        record "py$version" FAILED "install failed (log $LOGS/py$version.log)"
-        return
-    fi
-    run_tests "py$version" "$python" "${PYTHON_TESTS[@]}"
+    python=$(<"$VENVS/$name.python")
+    case "$name" in
+        hydra-main) PYTHONWARNINGS="$HYDRA_MAIN_WARNINGS" run_tests hydra-main "$python" "${HYDRA_MAIN_TESTS[@]}" ;;
+        *) run_tests "$name" "$python" "${PYTHON_TESTS[@]}" ;;
+    esac
 }
 
 main() {
-    local names=("$@") name
+    local install=1 test=1 names name
+    case "${1:-}" in
+        --install) test=0; shift ;;  # only make the venvs (.ci/run: while the cluster starts)
+        --test) install=0; shift ;;  # only test, in the venvs --install made
+    esac
+    names=("$@")
     [[ ${#names[@]} -gt 0 ]] || names=(hydra-main py3.10 py3.13)
     mkdir -p "$VENVS" "$LOGS"
     unset HYDRAFLOW_REQUIRE_SLURM  # no cluster here (and tests/slurm is not run)
+    if ((install)); then
+        for name in "${names[@]}"; do
+            install_env "$name" || STATUS=1
+        done
+    fi
+    ((test)) || return "$STATUS"
     for name in "${names[@]}"; do
-        : >"$LOGS/$name.log"
-        case "$name" in
-            hydra-main) env_hydra_main ;;
-            py3.*) env_python "${name#py}" ;;
-            *) echo "!!! .ci/versions.sh: unknown environment $name" >&2; record "$name" FAILED "unknown" ;;
-        esac
+        test_env "$name"
     done
     # For .ci/run's closing summary: the lines, then the counts.
     printf '%s\n' "${SUMMARY[@]}" >"$LOGS/versions-summary.txt"

@@ -58,3 +58,99 @@ def main(cfg):
 if __name__ == "__main__":
     main()
 """
+
+
+# ----- the order of the tests under pytest-xdist (the README's `-n 4 --dist loadfile`)
+#
+# With --dist loadfile a file is the unit of work, and xdist hands the files out by their number
+# of tests: the Slurm files (few tests that mostly wait) came last, their waits one after another
+# at the end, and a cluster restart (which waits for every running Slurm test, while no new one
+# may start) waited for the longest of them. Instead:
+# - the tests that restart the Slurm cluster are one unit, handed out first, while the other
+#   workers start on the biggest units that do not use Slurm: the restarts wait for nothing;
+# - then the units go out longest first, so that the long waits overlap everything else;
+# - a test that waits long on its own is a unit of its own (its wait overlaps the rest of its file);
+# - a worker takes its next unit when one test is left (xdist: two), as it can only start a test
+#   once it knows the next one: no unit waits behind a long last test while another worker idles.
+# The seconds are --durations=0 figures on 2 cores with the cluster up. They only order the work:
+# a test or file missing here (renamed, new) runs with its file, as before.
+
+#: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.3 s a test,
+#: 4 s a Slurm test.
+FILE_SECONDS = {
+    "tests/slurm/test_walk_away.py": 80, "tests/test_never_lose.py": 80, "tests/slurm/test_backend.py": 70,
+    "tests/plugin/test_example_app.py": 70, "tests/slurm/test_node.py": 70, "tests/test_run_e2e.py": 35,
+    "tests/test_status_retry_cancel.py": 25, "tests/test_sweep_cli.py": 25, "tests/slurm/test_faults.py": 25,
+    "tests/plugin/test_any_sweeper.py": 25, "tests/plugin/test_timeout.py": 25, "tests/test_readme.py": 25,
+    "tests/slurm/test_cluster_power.py": 22, "tests/plugin/test_hydra_suites.py": 20,
+    "tests/plugin/test_plan_ahead.py": 18, "tests/test_syntax_properties.py": 15, "tests/plugin/test_closed_stdout.py": 14,
+    "tests/test_executor.py": 10, "tests/slurm/test_sweep_verb.py": 9, "tests/test_manifest.py": 8,
+    "tests/test_jobfile.py": 8, "tests/plugin/test_versions.py": 8, "tests/plugin/test_install.py": 7,
+    "tests/slurm/test_cluster.py": 7, "tests/test_syntax.py": 6, "tests/test_cli.py": 6, "tests/test_signals.py": 6,
+    "tests/plugin/test_compose.py": 6, "tests/plugin/test_exec.py": 6, "tests/slurm/test_submit_job.py": 3,
+}
+#: Tests (all their parameters) that are units of their own, and their expected seconds.
+ALONE_SECONDS = {
+    "tests/slurm/test_faults.py::test_a_time_limit_below_the_signal_delay_is_named_and_the_run_times_out": 95,
+    "tests/slurm/test_backend.py::test_a_timed_out_task_is_requeued_and_runs_only_what_had_not_completed": 35,
+    "tests/test_run_e2e.py::test_a_batch_past_the_jobs_time_limit_times_out_alone": 26,
+    "tests/slurm/test_faults.py::test_a_failing_runs_task_is_failed_in_sacct_and_pending_tasks_scancelled_show_"
+    "cancelled": 22,
+    "tests/slurm/test_faults.py::test_a_one_run_sweep_cancelled_ends_the_launcher_and_its_retry_completes": 20,
+}
+#: The tests that restart the Slurm cluster (slurm_restart fixture): together one unit, handed out first.
+RESTARTS = (
+    "tests/slurm/test_backend.py::test_the_clusters_own_max_array_size_is_read",
+    "tests/slurm/test_cluster.py::test_max_array_size_knob",
+)
+RESTARTS_UNIT = "slurm cluster restarts"
+SLURM_TESTS = "tests/slurm/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            test = nodeid.split("[", 1)[0]
+            if test in RESTARTS:
+                return RESTARTS_UNIT
+            if test in ALONE_SECONDS:
+                return test
+            return super()._split_scope(nodeid)
+
+        def _order(self) -> None:
+            def seconds(unit) -> float:
+                scope, tests = unit
+                guess = (4 if scope.startswith(SLURM_TESTS) else 0.3) * len(tests)
+                return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, guess)
+
+            units = sorted(self.workqueue.items(), key=seconds, reverse=True)
+            restarts = [u for u in units if u[0] == RESTARTS_UNIT]
+            if restarts:  # first, beside the biggest units without Slurm
+                units.remove(restarts[0])
+                beside = [u for u in units if not u[0].startswith(SLURM_TESTS)][:len(self.nodes) - 1]
+                units = restarts + beside + [u for u in units if u not in beside]
+            self.workqueue = type(self.workqueue)(units)
+            self.ordered = True
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # the whole queue exists from the first assignment on
+                self._order()
+            super()._assign_work_unit(node)
+
+        def _reschedule(self, node) -> None:
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) <= 1:
+                self._assign_work_unit(node)
+
+    return LongestFirst(config, log)

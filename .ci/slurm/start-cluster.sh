@@ -33,6 +33,10 @@
 #   LOCAL_SLURM_CLUSTER         ClusterName [hydraflow]
 #   LOCAL_SLURM_KILLWAIT        seconds between SIGTERM and SIGKILL of a job [2]
 #   LOCAL_SLURM_MIN_JOB_AGE     seconds a finished job stays in squeue [5]
+#   LOCAL_SLURM_CRED_EXPIRE     AuthInfo's cred_expire [10]: a job credential's lifetime,
+#                               which is also how long a requeued job waits before it
+#                               may start again (Slurm's default, 120 s, is most of the
+#                               requeue test's time)
 #   LOCAL_SLURM_SCHED_PARAMS    SchedulerParameters [see SCHED_PARAMS below]
 #   LOCAL_SLURM_PORT_BASE       slurmctld port; slurmd, slurmdbd use the next two [6817]
 #   LOCAL_SLURM_DB_PORT         MariaDB port [16306]
@@ -53,6 +57,7 @@ PARTITION=${LOCAL_SLURM_PARTITION:-debug}
 CLUSTER=${LOCAL_SLURM_CLUSTER:-hydraflow}
 KILLWAIT=${LOCAL_SLURM_KILLWAIT:-2}
 MIN_JOB_AGE=${LOCAL_SLURM_MIN_JOB_AGE:-5}
+CRED_EXPIRE=${LOCAL_SLURM_CRED_EXPIRE:-10}
 # batch_sched_delay=0: a freed CPU is reused at once (the default 3 s delay makes
 # many short jobs ~3x slower); sched_min_interval=0: no throttling of the main
 # scheduler between events; bf_interval=1 / sched_interval=2: the periodic passes
@@ -290,7 +295,9 @@ SlurmdPort=$SLURMD_PORT
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$MUNGE_SOCKET
+# cred_expire: a requeued job starts again after cred_expire + 1 s (not 121 s); a batch
+# launch's credential is checked by slurmd within a second of its creation here
+AuthInfo=socket=$MUNGE_SOCKET,cred_expire=$CRED_EXPIRE
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/spool
 SlurmctldPidFile=$RUN/slurmctld.pid
@@ -421,6 +428,7 @@ LOCAL_SLURM_MEM_MB=$MEM_MB
 LOCAL_SLURM_MAX_ARRAY_SIZE=$MAX_ARRAY_SIZE
 LOCAL_SLURM_KILLWAIT=$KILLWAIT
 LOCAL_SLURM_MIN_JOB_AGE=$MIN_JOB_AGE
+LOCAL_SLURM_CRED_EXPIRE=$CRED_EXPIRE
 LOCAL_SLURM_SITE_LIMITS=$SITE_LIMITS"
 echo "$settings" > "$STATE/env"
 echo "$settings"

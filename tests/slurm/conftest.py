@@ -203,7 +203,8 @@ def restarted_cluster(max_array_size: int):
     if not before:
         raise AssertionError(f"the cluster was not started by {START_SCRIPT} ({STATE_DIR / 'env'} missing)")
     keep = {k: before[k] for k in ("LOCAL_SLURM_CPUS", "LOCAL_SLURM_PARTITION", "LOCAL_SLURM_CLUSTER",
-                                   "LOCAL_SLURM_KILLWAIT", "LOCAL_SLURM_MIN_JOB_AGE") if k in before}
+                                   "LOCAL_SLURM_KILLWAIT", "LOCAL_SLURM_MIN_JOB_AGE", "LOCAL_SLURM_CRED_EXPIRE")
+            if k in before}
     _start_cluster({**keep, "LOCAL_SLURM_MAX_ARRAY_SIZE": max_array_size})
     try:
         yield
@@ -213,9 +214,26 @@ def restarted_cluster(max_array_size: int):
 
 # Tests of several files run at once (pytest-xdist, --dist loadfile). A test that restarts the
 # cluster must not pull it from under the others: every Slurm test holds a shared lock while it
-# runs, a restart takes it exclusively, and a gate file keeps new tests from starting meanwhile.
+# runs, a restart takes it exclusively, and a gate file keeps new tests from starting meanwhile:
+# one per restarting process (test sessions of other checkouts may restart at the same time), so
+# that the first restart to end does not open the gate while another still waits.
 LOCK = Path(tempfile.gettempdir()) / "hydraflow-slurm-tests.lock"
-GATE = LOCK.with_suffix(".restart")
+GATE = LOCK.with_suffix(".restart")  # GATE and GATE.<pid> files
+
+
+def _gated() -> bool:
+    """Whether a live process has a gate up (a gate left by a killed session is ignored)."""
+    for gate in LOCK.parent.glob(GATE.name + "*"):
+        try:
+            pid = gate.read_text().strip()
+            if pid.isdigit():
+                os.kill(int(pid), 0)
+        except (ProcessLookupError, FileNotFoundError):
+            continue
+        except OSError:  # alive, another user's
+            pass
+        return True  # a live pid, or a gate being written this moment
+    return False
 
 
 @pytest.fixture(autouse=True)
@@ -224,7 +242,7 @@ def _cluster_shared(request):
         yield
         return
     deadline = time.monotonic() + 300
-    while GATE.exists() and time.monotonic() < deadline:  # a restart waits or runs: start after it
+    while _gated() and time.monotonic() < deadline:  # a restart waits or runs: start after it
         time.sleep(0.2)
     with open(LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_SH)
@@ -236,7 +254,8 @@ def _cluster_shared(request):
 
 @contextlib.contextmanager
 def _cluster_alone():
-    GATE.write_text(str(os.getpid()))
+    gate = GATE.with_name(f"{GATE.name}.{os.getpid()}")
+    gate.write_text(str(os.getpid()))
     try:
         with open(LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # every running Slurm test has ended
@@ -246,7 +265,7 @@ def _cluster_alone():
                 fcntl.flock(lock, fcntl.LOCK_UN)
     finally:
         with contextlib.suppress(OSError):
-            GATE.unlink()
+            gate.unlink()
 
 
 @pytest.fixture
