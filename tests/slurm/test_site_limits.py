@@ -122,7 +122,10 @@ def squeue_mine() -> list:
 
 def test_runs_per_task_too_small_for_the_limit_goes_out_in_waves_and_every_run_completes_once(app, site_limits):
     with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        dry = sweep(app, "+seed=range(12)", "hydra.launcher.runs_per_task=1", "hydra.launcher.dry_run=true",
+                    timeout=120)
         result = sweep(app, "+seed=range(12)", "hydra.launcher.runs_per_task=1", timeout=120)
+    assert dry.returncode == 0 and "12 runs in 5 waves of up to 4 array tasks" in dry.stdout, dry.stderr[-3000:]
     assert result.returncode == 0, result.stderr[-3000:]
     assert ("hydraflow: 12 runs in 5 waves of up to 4 array tasks to fit your limit of 4 queued jobs "
             "(MaxSubmitJobs, association) (0 queued now): the next wave goes as earlier tasks leave the queue"
