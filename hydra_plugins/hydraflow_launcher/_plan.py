@@ -97,6 +97,13 @@ def dry_run(launcher: Any, runs: Iterable[Run], total: Optional[int], out: Any =
     tasks = list(pack((r for r, _ in planned), launcher.per_task))
     if launcher.settings.backend == "slurm":
         out.write(_slurm_text(launcher, tasks, where))
+        site = getattr(launcher, "site", None)  # the user's limits, read by launcher.fitted()
+        if site is not None:
+            from hydraflow_core.executors.slurm import waves
+
+            planned_waves = waves.plan(len(tasks), site, walk_away=not launcher.settings.wait)
+            if planned_waves is not None:
+                out.write(waves.said(planned_waves, len(planned), site) + "\n")
     else:
         out.write(_local_text(launcher, tasks, where))
     out.flush()

@@ -39,6 +39,7 @@ class HydraflowLauncher(Launcher):
         self.session = None  # the sweep's manifest, once this process launches into it
         self.executor = None  # the last launch's executor: how it ended (left_running, submitted_only ...)
         self.per_task = 1  # runs per task of the last launch (runs_per_task, or fitted to the site's limits)
+        self.site = None  # Slurm: the user's limits, read by fitted() (the dry run says the waves they need)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from ._compose import RunComposer
@@ -149,7 +150,7 @@ class HydraflowLauncher(Launcher):
             return settings.runs_per_task or 1
         from hydraflow_core.executors.slurm import limits
 
-        site = limits.read(account=settings.slurm.get("account"), qos=settings.slurm.get("qos"))
+        site = self.site = limits.read(account=settings.slurm.get("account"), qos=settings.slurm.get("qos"))
         per_task, said = limits.fit(total, settings.runs_per_task, site)
         if said:
             log.info(said)

@@ -16,11 +16,13 @@ from conftest import copy_example_app
 
 HYDRAFLOW = str(Path(sys.executable).with_name("hydraflow"))
 APP = """
-import hydra, time
+import hydra, os, time
 
 @hydra.main(version_base="1.3", config_path=None, config_name=None)
 def main(cfg):
     time.sleep(cfg.get("sleep", 0))
+    if os.path.exists(cfg.get("fail_while", "/nonexistent")):
+        raise RuntimeError("failing on purpose")
     return cfg.seed
 
 if __name__ == "__main__":
@@ -120,7 +122,10 @@ def squeue_mine() -> list:
 
 def test_runs_per_task_too_small_for_the_limit_goes_out_in_waves_and_every_run_completes_once(app, site_limits):
     with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        dry = sweep(app, "+seed=range(12)", "hydra.launcher.runs_per_task=1", "hydra.launcher.dry_run=true",
+                    timeout=120)
         result = sweep(app, "+seed=range(12)", "hydra.launcher.runs_per_task=1", timeout=120)
+    assert dry.returncode == 0 and "12 runs in 5 waves of up to 4 array tasks" in dry.stdout, dry.stderr[-3000:]
     assert result.returncode == 0, result.stderr[-3000:]
     assert ("hydraflow: 12 runs in 5 waves of up to 4 array tasks to fit your limit of 4 queued jobs "
             "(MaxSubmitJobs, association) (0 queued now): the next wave goes as earlier tasks leave the queue"
@@ -218,3 +223,20 @@ def test_stopping_a_launcher_that_waits_hands_the_waves_to_come_over_to_the_clus
             assert time.monotonic() < deadline, (status_json(app / "sweep")["counts"], squeue_mine())
             time.sleep(1)
     assert all(run["starts"] == 1 for run in status_json(app / "sweep")["runs"]), "a run ran more than once"
+
+
+def test_retry_fits_the_same_way(app, site_limits):
+    marker = app / "fail"
+    marker.write_text("")
+    with site_limits("MaxSubmitJobs=4 MaxJobs=4"):
+        first = sweep(app, "+seed=range(8)", f"+fail_while={marker}", "hydra.launcher.runs_per_task=1", timeout=120)
+        assert first.returncode == 1, first.stderr[-3000:]
+        assert "8 runs in 3 waves of up to 4 array tasks" in first.stdout
+        marker.unlink()
+        again = subprocess.run([HYDRAFLOW, "retry", str(app / "sweep")], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "8 runs in 3 waves of up to 4 array tasks" in again.stdout
+    state = status_json(app / "sweep")
+    assert state["counts"] == {"completed": 8} and state["attempts"] == 2
+    retried = [a for a in arrays(app / "sweep") if a.get("attempt") == 2 and "job_id" in a]
+    assert len(retried) >= 2 and sorted(n for a in retried for runs in a["tasks_runs"] for n in runs) == list(range(8))

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 class SchedulerError(HydraflowError):
     """Slurm refused a submission (sbatch's own words, the setting it names, what to do)."""
 
+    submitted: List["Array"] = []  # the arrays of the same call that went out before the refusal
+
 
 @dataclass
 class Array:
@@ -104,7 +106,9 @@ def submit(tasks: Sequence[Task], spec_of, record_dir: Path, attempt: int, base:
         try:
             jobs = submitted(lambda: executor.map_array(node, list(range(len(chunk)))))
         except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
-            raise refusal(error, settings, arrays) from None
+            refused = refusal(error, settings, arrays)
+            refused.submitted = arrays
+            raise refused from None
         job_id = str(jobs[0].job_id).split("_")[0]
         script = _keep_script(folder, job_id, directory / f"array-{attempt}-{index}.sh")
         array = Array(index, job_id, [str(j.job_id) for j in jobs], chunk, settings, script)

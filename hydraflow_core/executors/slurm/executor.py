@@ -177,9 +177,10 @@ class SlurmExecutor(Executor):
             reading = time.monotonic() - reading
             if time.monotonic() >= ask_at:
                 states = task_states(set(task_of.values())) or {}
-                if self.feed is not None and self.feed.waves_left:  # as much as fits; all of it when none of
+                if self.feed is not None and self.feed.waves_left:
+                    # The waves that fit now; with no task of ours queued (none will free room later), what fits.
                     ours = any(states.get(t) not in (*ENDED_STATES, GONE, UNLISTED) for t in task_of.values())
-                    watch(self.feed.send(partial=not ours).arrays)  # ours is queued (nothing frees room later)
+                    watch(self.feed.send(partial=not ours).arrays)
                 waiting = self._waiting(states, task_of)
                 ask_at = time.monotonic() + wait_seconds(time.monotonic() - started)
             full = None

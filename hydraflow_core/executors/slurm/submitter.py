@@ -97,8 +97,11 @@ def submit_next(sweep_dir: Path, partial: bool = False, wait: float = 5.0) -> Su
         except slurm_arrays.SchedulerError as error:
             if not queue_full(str(error)):
                 raise
-            return Submitted([])  # the queue filled meanwhile: what went out is recorded, the rest waits
-        if not pending.guarded or len(chosen) == sum(len(w) for w in left):
+            if not error.submitted:  # the queue filled meanwhile: no room after all
+                return Submitted([])
+            submitted = error.submitted  # what went out before it filled goes on; the rest waits
+        sent = sum(len(a.tasks) for a in submitted)
+        if not pending.guarded or sent == sum(len(w) for w in left):
             return Submitted(submitted)
         return Submitted(submitted, *wave_job(sweep_dir, pending.attempt, [a.job_id for a in submitted],
                                               plan["settings"], plan["job_name"]))
