@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 #: Seconds a task may be over in Slurm's eyes before its runs without an end record end with its state
 #: (the records of its last run may trail sacct a little on a shared filesystem).
 SETTLE_SECONDS = 3.0
+#: The same for a task neither sacct nor squeue lists: accounting may trail the queue on a busy controller.
+GONE_SETTLE_SECONDS = 10.0
 
 
 def wait_seconds(elapsed: float) -> float:
@@ -196,7 +198,7 @@ class SlurmExecutor(Executor):
                 if slurm not in ENDED_STATES and slurm not in (GONE, UNLISTED):
                     continue
                 first = over_since.setdefault(task, time.monotonic())
-                if time.monotonic() - first < SETTLE_SECONDS:
+                if time.monotonic() - first < (GONE_SETTLE_SECONDS if slurm == GONE else SETTLE_SECONDS):
                     continue
                 if full is None:
                     full = disk_is_full(self.record_dir)

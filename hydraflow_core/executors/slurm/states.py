@@ -42,6 +42,8 @@ def fold(state: str, started: bool, task: str, slurm: Optional[str], error: Opti
                                                    f"{error or 'stopped'}"
         if slurm in _QUEUED or slurm in _RUNNING:
             return REQUEUED, error
+        if slurm == GONE:  # stopped, and its task no longer known (accounting lost it): it was cancelled
+            return CANCELLED, f"Slurm no longer knows task {task}; the run was {error or 'stopped'}"
         return state, error
     if slurm == "PENDING":
         return (REQUEUED if started else PENDING), error
