@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,16 +66,19 @@ if __name__ == "__main__":
 #
 # With --dist loadfile a file is the unit of work, and xdist hands the files out by their number
 # of tests: the Slurm files (few tests that mostly wait) came last, their waits one after another
-# at the end, and a cluster restart (which waits for every running Slurm test, while no new one
-# may start) waited for the longest of them. Instead:
-# - the tests that restart the Slurm cluster are one unit, handed out first, while the other
-#   workers start on the biggest units that do not use Slurm: the restarts wait for nothing;
+# at the end, and a test that takes the cluster alone (a restart: it waits for every running Slurm
+# test, while no new one may start) waited for the longest of them. Instead:
+# - the tests that take the cluster alone (marked slurm_alone by tests/slurm/conftest.py) are one
+#   unit, handed out first; while it runs, the other workers take units that do not use Slurm;
 # - then the units go out longest first, so that the long waits overlap everything else;
 # - a test that waits long on its own is a unit of its own (its wait overlaps the rest of its file);
 # - a worker takes its next unit when one test is left (xdist: two), as it can only start a test
 #   once it knows the next one: no unit waits behind a long last test while another worker idles.
 # The seconds are --durations=0 figures on 2 cores with the cluster up. They only order the work:
 # a test or file missing here (renamed, new) runs with its file, as before.
+#
+# xdist's controller only sees test ids: the workers write the ids of the slurm_alone tests to a
+# directory the controller made (its path in the environment the workers inherit).
 
 #: Expected seconds of a file's unit (without its tests listed below); a file not here: 0.3 s a test,
 #: 4 s a Slurm test.
@@ -98,50 +103,77 @@ ALONE_SECONDS = {
     "cancelled": 22,
     "tests/slurm/test_faults.py::test_a_one_run_sweep_cancelled_ends_the_launcher_and_its_retry_completes": 20,
 }
-#: The tests that restart the Slurm cluster (slurm_restart fixture): together one unit, handed out first.
-RESTARTS = (
-    "tests/slurm/test_backend.py::test_the_clusters_own_max_array_size_is_read",
-    "tests/slurm/test_cluster.py::test_max_array_size_knob",
-)
-RESTARTS_UNIT = "slurm cluster restarts"
 SLURM_TESTS = "tests/slurm/"
+ALONE_UNIT = "tests that take the Slurm cluster alone"
+SCHEDULE_DIR = "HYDRAFLOW_TEST_SCHEDULE_DIR"
+_schedule_dir = pytest.StashKey[str]()
+
+
+def _ordering(config) -> bool:
+    return config.getoption("dist", "no") == "loadfile" and bool(config.getoption("numprocesses", None))
+
+
+def pytest_configure(config):
+    if _ordering(config) and not hasattr(config, "workerinput"):  # xdist's controller, before its workers start
+        config.stash[_schedule_dir] = os.environ[SCHEDULE_DIR] = tempfile.mkdtemp(prefix="hydraflow-schedule-")
+
+
+def pytest_unconfigure(config):
+    if _schedule_dir in config.stash:
+        shutil.rmtree(config.stash[_schedule_dir], ignore_errors=True)
+        os.environ.pop(SCHEDULE_DIR, None)
+
+
+@pytest.hookimpl(trylast=True)  # after tests/slurm/conftest.py marked them
+def pytest_collection_modifyitems(config, items):
+    directory = os.environ.get(SCHEDULE_DIR)
+    if directory and hasattr(config, "workerinput") and os.path.isdir(directory):
+        ids = "".join(f"{item.nodeid}\n" for item in items if item.get_closest_marker("slurm_alone"))
+        name = Path(directory) / f"alone-{config.workerinput['workerid']}"
+        name.with_suffix(".tmp").write_text(ids)
+        name.with_suffix(".tmp").replace(name.with_suffix(".txt"))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    if config.getoption("dist") != "loadfile":
+    if not _ordering(config):
         return None
     from xdist.scheduler import LoadFileScheduling
 
     class LongestFirst(LoadFileScheduling):
+        alone = None  # the ids of the slurm_alone tests
         ordered = False
 
         def _split_scope(self, nodeid: str) -> str:
+            if self.alone is None:  # every worker has collected (and written the file) by now
+                files = sorted(Path(os.environ.get(SCHEDULE_DIR, "/nonexistent")).glob("alone-*.txt"))
+                self.alone = set(files[0].read_text().split("\n")) - {""} if files else set()
+            if nodeid in self.alone:
+                return ALONE_UNIT
             test = nodeid.split("[", 1)[0]
-            if test in RESTARTS:
-                return RESTARTS_UNIT
-            if test in ALONE_SECONDS:
-                return test
-            return super()._split_scope(nodeid)
+            return test if test in ALONE_SECONDS else super()._split_scope(nodeid)
 
         def _order(self) -> None:
             def seconds(unit) -> float:
                 scope, tests = unit
+                if scope == ALONE_UNIT:
+                    return float("inf")
                 guess = (4 if scope.startswith(SLURM_TESTS) else 0.3) * len(tests)
                 return ALONE_SECONDS.get(scope) or FILE_SECONDS.get(scope, guess)
 
-            units = sorted(self.workqueue.items(), key=seconds, reverse=True)
-            restarts = [u for u in units if u[0] == RESTARTS_UNIT]
-            if restarts:  # first, beside the biggest units without Slurm
-                units.remove(restarts[0])
-                beside = [u for u in units if not u[0].startswith(SLURM_TESTS)][:len(self.nodes) - 1]
-                units = restarts + beside + [u for u in units if u not in beside]
-            self.workqueue = type(self.workqueue)(units)
+            self.workqueue = type(self.workqueue)(sorted(self.workqueue.items(), key=seconds, reverse=True))
             self.ordered = True
+
+        def _alone_pending(self) -> bool:
+            return any(not all(work.get(ALONE_UNIT, {}).values()) for work in self.assigned_work.values())
 
         def _assign_work_unit(self, node) -> None:
             if not self.ordered:  # the whole queue exists from the first assignment on
                 self._order()
+            if self._alone_pending():  # the cluster is taken: the first unit without Slurm, if any is left
+                scope = next((s for s in self.workqueue if not s.startswith(SLURM_TESTS)), None)
+                if scope is not None:
+                    self.workqueue.move_to_end(scope, last=False)
             super()._assign_work_unit(node)
 
         def _reschedule(self, node) -> None:

@@ -238,7 +238,7 @@ def _gated() -> bool:
 
 @pytest.fixture(autouse=True)
 def _cluster_shared(request):
-    if "slurm_restart" in request.fixturenames or "site_limits" in request.fixturenames:
+    if ALONE_FIXTURES & set(request.fixturenames):
         yield
         return
     deadline = time.monotonic() + 300
@@ -250,6 +250,10 @@ def _cluster_shared(request):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+#: The fixtures that hand out _cluster_alone: their tests are marked slurm_alone (run first, on one worker).
+ALONE_FIXTURES = {"slurm_restart", "site_limits"}
 
 
 @contextlib.contextmanager
@@ -318,10 +322,14 @@ def site_limits(slurm_cluster):
 def pytest_collection_modifyitems(config, items):
     """Every test under tests/slurm is a `slurm` test (deselect them with -m 'not slurm').
 
-    Under pytest-xdist (`--dist loadfile`) the tests of one file run in order on one worker.
+    Under pytest-xdist (`--dist loadfile`) the tests of one file run in order on one worker, but for
+    those tests/conftest.py hands out on their own: the slurm_alone tests (marked here), all together
+    first, and a few long ones.
     """
     here = Path(__file__).parent
     for item in items:
         path = Path(str(item.fspath))
         if here in path.parents:
             item.add_marker(pytest.mark.slurm)
+            if ALONE_FIXTURES & set(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.slurm_alone)
