@@ -111,14 +111,15 @@ def test_a_cancelled_task_is_reported_and_the_rest_finish(app):
     # sleep varies fastest: the odd runs sleep; one array task per run.
     slow = [n for n, runs in enumerate(array["tasks_runs"]) if runs[0] % 2 == 1]
     target = f"{array['job_id']}_{slow[0]}"
+    number = array["tasks_runs"][slow[0]][0]
+    # The run itself has started, not only its task: a task cancelled while the app still starts leaves it "not run".
     while "RUNNING" not in subprocess.run(["squeue", "-h", "-j", target, "-o", "%T"], capture_output=True,
-                                          text=True).stdout:
+                                          text=True).stdout or not manifest.read(app / "sweep").runs[number].started:
         assert time.time() < deadline
         time.sleep(0.2)
     subprocess.run(["scancel", target], check=True)
     out, err = process.communicate(timeout=240)
     assert process.returncode == 1, err
-    number = array["tasks_runs"][slow[0]][0]
     # Stopped by Slurm's SIGTERM, the run recorded itself as interrupted; Slurm says why.
     assert f"#{number} seed=0 sleep=8\n      Slurm says task {target} ended (CANCELLED)" in err, err
     assert sorted(results(app)) == sorted(set(range(6)) - {number})  # every other run finished
