@@ -157,9 +157,10 @@ install_env() {
 
 # test_env NAME: NAME's tests in the venv install_env made (recorded as failed when it made none).
 test_env() {
-    local name=$1 python
+    local name=$1 python why
     if [[ ! -s "$VENVS/$name.python" ]]; then
-        record "$name" FAILED "$(cat "$VENVS/$name.failed" 2>/dev/null || echo "no venv: bash .ci/versions.sh --install $name")"
+        why=$(cat "$VENVS/$name.failed" 2>/dev/null || echo "no venv: bash .ci/versions.sh --install $name")
+        record "$name" FAILED "$why"
         return
     fi
     python=$(<"$VENVS/$name.python")
