@@ -28,6 +28,19 @@ def app(tmp_path) -> Path:
     return copy_example_app(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _no_slurm_outside_tests_slurm(request, tmp_path_factory, monkeypatch):
+    """Only tests/slurm reaches the local Slurm cluster (and shares it by its lock): elsewhere SLURM_CONF
+    is an empty file, so that scontrol, sacctmgr and squeue fail at once, as where Slurm is not installed.
+    A Slurm dry run there then neither reads the limits a tests/slurm test has set on the cluster this
+    moment (nor its queued jobs), nor waits for a controller that is stopped (.ci/versions.sh)."""
+    if Path(__file__).parent / "slurm" in request.node.path.parents:
+        return
+    empty = tmp_path_factory.getbasetemp() / "no-slurm.conf"
+    empty.touch()
+    monkeypatch.setenv("SLURM_CONF", str(empty))
+
+
 def pids_running(text: str) -> list:
     """Pids of live processes whose command line holds ``text`` (read from /proc: no pgrep needed)."""
     found = []
