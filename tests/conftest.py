@@ -86,7 +86,8 @@ if __name__ == "__main__":
 # - then the units go out longest first, so that the long waits overlap everything else;
 # - a test that waits long on its own is a unit of its own (its wait overlaps the rest of its file);
 # - a worker takes its next unit when one test is left (xdist: two), as it can only start a test
-#   once it knows the next one: no unit waits behind a long last test while another worker idles.
+#   once it knows the next one: no unit waits behind a long last test while another worker idles;
+#   behind a test that is a unit of its own, the unit held back is the smallest one.
 # The seconds are --durations=0 figures on 2 cores with the cluster up. They only order the work:
 # a test or file missing here (renamed, new) runs with its file, as before.
 #
@@ -181,13 +182,19 @@ def pytest_xdist_make_scheduler(config, log):
         def _alone_pending(self) -> bool:
             return any(not all(work.get(ALONE_UNIT, {}).values()) for work in self.assigned_work.values())
 
+        def _behind_a_long_test(self, node) -> bool:
+            """Whether the node's one test left is a long one (a worker holds the next unit while it runs)."""
+            left = [scope for scope, tests in self.assigned_work[node].items() for done in tests.values() if not done]
+            return len(left) == 1 and (left[0] == ALONE_UNIT or left[0] in ALONE_SECONDS)
+
         def _assign_work_unit(self, node) -> None:
             if not self.ordered:  # the whole queue exists from the first assignment on
                 self._order()
-            if self._alone_pending():  # the cluster is taken: the first unit without Slurm, if any is left
-                scope = next((s for s in self.workqueue if not s.startswith(SLURM_TESTS)), None)
-                if scope is not None:
-                    self.workqueue.move_to_end(scope, last=False)
+            scopes = list(self.workqueue)
+            if self._alone_pending():  # the cluster is taken: units without Slurm, if any are left
+                scopes = [s for s in scopes if not s.startswith(SLURM_TESTS)] or scopes
+            # Behind a long test the smallest unit waits (then the node takes the next one as usual).
+            self.workqueue.move_to_end(scopes[-1] if self._behind_a_long_test(node) else scopes[0], last=False)
             super()._assign_work_unit(node)
 
         def _reschedule(self, node) -> None:
