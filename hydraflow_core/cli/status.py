@@ -117,12 +117,7 @@ def waiting_line(state: SweepState) -> str:
     reasons = [run.reason for run in state.runs if run.state == PENDING and run.reason]
     if not reasons:
         return coming
-    running = None
-    if any("{running}" in pending.WORDS.get(r, "") for r in reasons):
-        from hydraflow_core.executors.slurm import limits
-
-        running = limits.read().max_running
-    return "; ".join(part for part in (pending.summary(reasons, running), coming) if part)
+    return "; ".join(part for part in (pending.explained(reasons), coming) if part)
 
 
 def _short(path: Optional[str], sweep_dir: Path) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.base import Executor, Options, RunResult
-from hydraflow_core.executors.slurm import arrays as slurm_arrays, limits, pending
+from hydraflow_core.executors.slurm import arrays as slurm_arrays, pending
 from hydraflow_core.executors.slurm.feed import Feed
 from hydraflow_core.executors.slurm.fields import checked_signal_delay
 from hydraflow_core.executors.slurm.query import ENDED_STATES, GONE, UNLISTED, pending_reasons, task_states
@@ -66,7 +66,6 @@ class SlurmExecutor(Executor):
         self.arrays: List[slurm_arrays.Array] = []
         self.feed: Optional[Feed] = None  # the attempt's waves, where its tasks do not all fit the queue at once
         self.replaying_because: Optional[str] = None  # node work fell back to replays: why
-        self._running_limit: Optional[int] = None  # the user's MaxJobs, read once when a task waits for it
 
     def _spec(self, tasks: List[Task]) -> Dict[str, Any]:
         if isinstance(self.work, NodeWork):
@@ -228,10 +227,7 @@ class SlurmExecutor(Executor):
         if not any(states.get(task, "PENDING") == "PENDING" for task in tasks):
             return ""
         reasons = pending_reasons({task.split("_")[0] for task in tasks})
-        listed = [reasons[task] for task in tasks if task in reasons]
-        if self._running_limit is None and any("{running}" in pending.WORDS.get(r, "") for r in listed):
-            self._running_limit = limits.read().max_running or 0
-        return pending.summary(listed, self._running_limit or None)
+        return pending.explained(reasons[task] for task in tasks if task in reasons)
 
 
 def _replay_spec(work: ReplayWork, tasks: List[Task]) -> Dict[str, Any]:

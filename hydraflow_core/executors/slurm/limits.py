@@ -63,6 +63,11 @@ def _number(text: str) -> Optional[int]:
     return None if text in _UNSET or not text.lstrip("-").isdigit() else int(text)
 
 
+def cluster_config() -> str:
+    """``scontrol show config`` (empty when it cannot be read)."""
+    return _run("scontrol", "show", "config") or ""
+
+
 def config_value(config: str, name: str) -> Optional[str]:
     match = re.search(rf"^{name}\s*=\s*(\S+)", config, re.M)
     return match.group(1) if match else None
@@ -100,7 +105,7 @@ def qos_limits(rows: str, name: str) -> Dict[str, Optional[int]]:
 def read(account: Optional[str] = None, qos: Optional[str] = None) -> Limits:
     """This user's limits on the cluster this machine submits to, and what is queued already."""
     user = os.environ.get("USER") or getpass.getuser()
-    config = _run("scontrol", "show", "config") or ""
+    config = cluster_config()
     size = int(config_value(config, "MaxArraySize") or 1001)
     cluster = config_value(config, "ClusterName")
     where = [f"user={user}"] + ([f"cluster={cluster}"] if cluster else [])

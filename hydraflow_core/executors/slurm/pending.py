@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, Optional
+import functools
+from typing import Dict, Iterable, List, Optional
 
 #: Slurm's pending reasons -> words. ``{running}`` is the user's limit on running jobs, where known.
 WORDS: Dict[str, str] = {
@@ -49,3 +50,17 @@ def summary(reasons: Iterable[Optional[str]], running: Optional[int] = None) -> 
             counts[reason] = counts.get(reason, 0) + 1
     return "; ".join(f"{n} pending: {said(r, running)}"
                      for r, n in sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def explained(reasons: Iterable[Optional[str]]) -> str:
+    """:func:`summary`, with the user's limit on running jobs read (once per process) where the words need it."""
+    reasons: List[Optional[str]] = list(reasons)
+    needs = any("{running}" in WORDS.get(r or "", "") for r in reasons)
+    return summary(reasons, _running_limit() if needs else None)
+
+
+@functools.lru_cache(maxsize=1)
+def _running_limit() -> Optional[int]:
+    from hydraflow_core.executors.slurm import limits
+
+    return limits.read().max_running

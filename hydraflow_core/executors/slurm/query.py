@@ -137,9 +137,6 @@ def attempt_of_runs(sweep_dir: Path) -> Dict[int, int]:
 
 def max_array_size() -> int:
     """The cluster's MaxArraySize (``scontrol show config``); Slurm's default 1001 if it cannot be read."""
-    try:
-        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 1001
-    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.M)
-    return int(match.group(1)) if match else 1001
+    from hydraflow_core.executors.slurm.limits import cluster_config, config_value
+
+    return int(config_value(cluster_config(), "MaxArraySize") or 1001)
