@@ -3,9 +3,10 @@
 The Hydra launcher (behind any sweeper), ``hydraflow run`` and ``hydraflow
 retry`` all launch through a :class:`Session`. On :meth:`Session.open` it
 claims the directory for this process (a second launch is refused, a dead
-one's claim taken over), creates the manifest -- an older one in the same
-directory is set aside whole -- or joins the recorded one (a retry, a
-replayed app), and records this launch's attempt. :meth:`Session.planned`
+one's claim taken over), creates the manifest -- an earlier sweep in the same
+directory is moved aside whole, or resumed (:mod:`hydraflow_core.earlier`) --
+or joins the recorded one (a retry, a replayed app), and records this
+launch's attempt. :meth:`Session.planned`
 writes each task's runs to the plan before the task is dispatched, so
 ``hydraflow status``, ``retry`` and ``cancel`` know every run; and
 :meth:`Session.dispatch` runs the tasks through an executor, then again, each
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from hydraflow_core import manifest
+from hydraflow_core.earlier import Earlier, set_aside, settled
 from hydraflow_core.errors import HydraflowError
 from hydraflow_core.manifest import EventLog
 from hydraflow_core.manifest import replay as replays
@@ -36,8 +38,10 @@ log = logging.getLogger(__name__)
 class Session:
     """A launch into ``sweep_dir``; ``settings`` (the launcher's, JSON-able) go into each attempt's record."""
 
-    def __init__(self, sweep_dir: Path, settings: Optional[Dict[str, Any]] = None, replay: bool = True) -> None:
-        """``replay``: this process may be an app started again for recorded runs (``HYDRAFLOW_REPLAY``)."""
+    def __init__(self, sweep_dir: Path, settings: Optional[Dict[str, Any]] = None, replay: bool = True,
+                 resume: bool = False) -> None:
+        """``replay``: this process may be an app started again for recorded runs (``HYDRAFLOW_REPLAY``);
+        ``resume``: a new sweep continues an earlier one recorded in ``sweep_dir`` (:attr:`earlier`)."""
         self.sweep_dir = Path(sweep_dir).absolute()
         self.settings = dict(settings or {})
         self.spec = replays.current_spec() if replay else None
@@ -49,6 +53,8 @@ class Session:
         self.header: Dict[str, Any] = {}
         self.claim: Optional[Claim] = None
         self.executor: Any = None  # the last executor dispatch() ran: asked how the launch ended
+        self.resume = resume
+        self.earlier: Optional[Earlier] = None  # resumed: the earlier sweep's runs, placed by place()
 
     @property
     def replaying(self) -> bool:
@@ -74,11 +80,16 @@ class Session:
         else:
             self.claim = Claim.take(self.sweep_dir)
             atexit.register(self.close)  # behind another sweeper nobody says when the last launch was
-            if spec is None and header is not None:
-                if self.record.exists:  # the same directory again: the earlier record stays, set aside
-                    aside = self.record.set_aside()
-                    (aside / CLAIM_NAME).unlink(missing_ok=True)  # this launch's claim moved with it
+            if spec is None and header is not None and self.record.exists:  # the same directory again
+                state = settled(self.sweep_dir)
+                if self.resume:
+                    self.earlier = Earlier.of(state)
+                    attempt = {**attempt, "kind": "resume"}
+                else:
+                    aside = set_aside(state)
+                    (aside / manifest.DIR_NAME / CLAIM_NAME).unlink(missing_ok=True)  # this launch's claim moved
                     self.claim = Claim.take(self.sweep_dir)
+            if spec is None and header is not None and self.earlier is None:
                 self.record.create(header())
             if spec is not None:
                 attempt = {**attempt, "kind": spec.reason, "numbers": list(spec.runs)}

@@ -42,6 +42,9 @@ class LauncherSettings:
     start: str = "fork"
     # slurm: block until every run has ended (true), or return once the arrays are submitted (false)
     wait: bool = True
+    # a sweep into a directory that holds one: run only what did not complete there, new runs numbered
+    # after the earlier ones (false: the earlier sweep is moved whole to earlier/<time>/)
+    resume: bool = False
     # compose every run and print the plan (Slurm: arrays, settings, sbatch scripts); submit and run nothing
     dry_run: bool = False
     # a run that failed, timed out, ran out of memory or was lost is run again up to this many times
@@ -192,6 +195,7 @@ CHECKS: Dict[str, Callable[[str, Any], List[str]]] = {
     "parallel_per_task": _whole(1),
     "start": _one_of("fork", "exec"),
     "wait": _flag,
+    "resume": _flag,
     "dry_run": _flag,
     "max_retries": _whole(0),
     "timeout_min": _minutes,

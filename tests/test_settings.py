@@ -15,9 +15,9 @@ from hydraflow_core.settings import CHECKS, LauncherSettings, config_class
     pytest.param({"backend": "slurm", "max_parallel": 4, "gpus": "0,1", "timeout_min": 0.5}, [], id="valid"),
     pytest.param({"max_paralel": 2}, ["max_paralel: unknown field (did you mean 'max_parallel'?); valid fields: "
                                       "backend, max_parallel, gpus, runs_per_task, parallel_per_task, start, wait, "
-                                      "dry_run, max_retries, timeout_min, slurm"], id="typo-did-you-mean"),
+                                      "resume, dry_run, max_retries, timeout_min, slurm"], id="typo-did-you-mean"),
     pytest.param({"colour": 1}, ["colour: unknown field; valid fields: backend, max_parallel, gpus, runs_per_task, "
-                                 "parallel_per_task, start, wait, dry_run, max_retries, timeout_min, slurm"],
+                                 "parallel_per_task, start, wait, resume, dry_run, max_retries, timeout_min, slurm"],
                  id="unknown-no-close-name"),
     pytest.param({"backend": "pbs"}, ["backend must be one of: local, slurm, not 'pbs'"], id="backend"),
     pytest.param({"max_parallel": 0}, ["max_parallel must be a whole number of at least 1, not 0"], id="max_parallel"),

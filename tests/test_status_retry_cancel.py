@@ -214,9 +214,9 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(app, then, holder):
     assert state["counts"] == {"completed": 3}
     if then == "retry":  # the same sweep, one more attempt: #1 only
         assert state["attempts"] == 2 and [r["starts"] for r in state["runs"]] == [1, 2, 1]
-    else:  # a new sweep into the directory: the earlier manifest kept aside (README: a sweep directory used again)
+    else:  # a new sweep into the directory: the earlier sweep moved aside whole (README: a sweep directory used again)
         assert state["attempts"] == 1 and [r["starts"] for r in state["runs"]] == [1, 1, 1]
-        (kept,) = app.glob("sweep/.hydraflow.*")
+        (kept,) = app.glob("sweep/earlier/*/.hydraflow")
         assert [a["kind"] for a in records(kept / "attempts.jsonl")] == ["launch"]
         assert not (kept / "claim.json").exists()  # the new launch's claim is not left in the old record
     assert not (app / "sweep" / ".hydraflow" / "claim.json").exists()  # released at the end

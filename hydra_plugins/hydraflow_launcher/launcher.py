@@ -97,7 +97,9 @@ class HydraflowLauncher(Launcher):
             raise SystemExit(2) from None
         if settings.dry_run or self.executor.submitted_only:  # nothing ran here (the basic sweeper reads no value)
             return [_submitted(list(o)) for o in job_overrides]
-        return [results[initial_job_idx + i] for i in range(len(job_overrides))]
+        earlier = self.session.earlier if self.session is not None else None  # resumed: runs renumbered
+        numbers = [initial_job_idx + i for i in range(len(job_overrides))]
+        return [results[earlier.renumbered.get(n, n) if earlier else n] for n in numbers]
 
     def dispatch(self, runs: Iterable[Any], total: Optional[int], take: Callable[[Any], None],
                  sweeper: Optional[dict] = None) -> None:
@@ -110,6 +112,8 @@ class HydraflowLauncher(Launcher):
         """
         from hydra.core.utils import configure_log, setup_globals
 
+        from hydraflow_core.earlier import Earlier
+        from hydraflow_core.manifest import has_manifest, read as manifest_read
         from hydraflow_core.plan import pack
         from hydraflow_core.session import Session
 
@@ -120,14 +124,20 @@ class HydraflowLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         self.executor = None
         settings = self.settings
-        self.per_task = self.fitted(total)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         if settings.dry_run:
+            if settings.resume and has_manifest(sweep_dir):  # what a resume would run, nothing recorded
+                runs, total = self._resumed(Earlier.of(manifest_read(sweep_dir)), sweep_dir, runs, lambda _: None)
+            self.per_task = self.fitted(total)
             dry_run(self, runs, total)
             return
         if self.session is None:
-            self.session = Session(Path(str(self.config.hydra.sweep.dir)), settings.recorded())
+            self.session = Session(sweep_dir, settings.recorded(), resume=settings.resume)
         self.session.open({"kind": "launch", "runs": total, "argv": sys.argv},
                           lambda: sweep_header(self.config, settings.recorded(), sweeper or {}, total))
+        if self.session.earlier is not None:
+            runs, total = self._resumed(self.session.earlier, sweep_dir, runs, take)
+        self.per_task = self.fitted(total)
         self.ctx.keep_configs = self.keep_configs
         work, where = self._work(total)
         log.info(f"Launching {total if total is not None else 'the'} jobs {where}")
@@ -141,6 +151,22 @@ class HydraflowLauncher(Launcher):
                                   lambda again: self._logged(pack(again, self.per_task)))
         finally:
             self.executor = self.session.executor
+
+    @staticmethod
+    def _resumed(earlier: Any, sweep_dir: Path, runs: Iterable[Any], take: Callable[[Any], None]) -> Tuple[List[Any], int]:
+        """The runs a resumed sweep runs (renumbered); each run that completed earlier goes to ``take`` as its
+        recorded result (its directory and value), not run again."""
+        from hydraflow_core.executors import COMPLETED, RunResult
+
+        to_run = []
+        for run, record in earlier.place(runs):
+            if record is None:
+                to_run.append(run)
+                continue
+            take(RunResult(run, COMPLETED, returned=record.extra.get("return_value"), log=record.log,
+                           output_dir=record.output_dir, job_id=record.job_id, started=record.started))
+        log.info(earlier.said(sweep_dir, len(to_run)))
+        return to_run, len(to_run)
 
     def fitted(self, total: Optional[int]) -> int:
         """Runs per task: the setting; left unset, on Slurm, as many as the user's limit on queued jobs needs

@@ -176,5 +176,19 @@ def _read(sweep_dir: os.PathLike) -> SweepState:
         for key in _END_EXTRAS:
             if key in event:
                 run.extra = {**run.extra, key: event[key]}
+    _rebase(runs.values(), header.get("sweep_dir"), sweep_dir)
     return SweepState(Path(sweep_dir), header, attempts, [runs[n] for n in sorted(runs)])
+
+
+def _rebase(runs: Any, recorded: Optional[str], sweep_dir: os.PathLike) -> None:
+    """Paths recorded inside the sweep directory, moved with it (an earlier sweep set aside, a copy)."""
+    here = str(Path(sweep_dir).absolute())
+    if not recorded or recorded == here:
+        return
+    recorded = recorded.rstrip(os.sep)
+    for run in runs:
+        for name in ("output_dir", "log"):
+            path = getattr(run, name)
+            if path and (path + os.sep).startswith(recorded + os.sep):
+                setattr(run, name, here + path[len(recorded):])
 

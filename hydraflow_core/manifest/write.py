@@ -25,12 +25,6 @@ class Manifest:
     def exists(self) -> bool:
         return (self.dir / HEADER).exists()
 
-    def set_aside(self) -> Path:
-        """Move this manifest aside whole (``.hydraflow.TIME-PID``), for a new sweep into the same directory."""
-        aside = self.dir.with_name(f"{self.dir.name}.{int(time.time())}-{os.getpid()}")
-        self.dir.rename(aside)
-        return aside
-
     def create(self, header: Dict[str, Any]) -> None:
         """A new manifest (the directory must not hold one yet)."""
         (self.dir / EVENTS).mkdir(parents=True, exist_ok=True)

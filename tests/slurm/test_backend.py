@@ -248,3 +248,15 @@ def test_your_own_cluster_option_extends_hydraflow_slurm(app):
     assert "#SBATCH --partition=debug" in script and "#SBATCH --time=5" in script
     assert "#SBATCH --job-name=mine" in script and "#SBATCH --array=0-1%2" in script
     assert sorted(results(app)) == [0, 1, 2, 3]
+
+
+def test_a_resumed_sweep_on_slurm_submits_only_its_new_runs(app):
+    assert sweep(app, "seed=0,1").returncode == 0
+    result = sweep(app, "seed=0:2", "hydra.launcher.resume=true")
+    assert result.returncode == 0, result.stderr
+    first, second = arrays(app)
+    assert first["tasks_runs"] == [[0], [1]] and second["tasks_runs"] == [[2]]
+    assert {n: cfg["seed"] for n, cfg in results(app).items()} == {0: 0, 1: 1, 2: 2}
+    state = manifest.read(app / "sweep")
+    assert state.complete and [r.starts for r in state.runs] == [1, 1, 1]
+    assert [r.job_id.split("_")[0] for r in state.runs] == [first["job_id"], first["job_id"], second["job_id"]]
