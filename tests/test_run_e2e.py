@@ -365,3 +365,52 @@ def test_show(app):
     }}}
     everything = yaml.safe_load(hydraflow(app, "show").stdout)
     assert list(everything["jobs"]) == list(yaml.safe_load((app / "hydraflow.yaml").read_text())["jobs"])
+
+
+def starts_of_runs(run_dir: Path) -> dict:
+    """{batch dir name: {run overrides joined: times started}}, from each batch's own manifest."""
+    out = {}
+    for batch in sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        out[batch.name] = {" ".join(r.overrides): r.starts for r in manifest.read(batch).runs}
+    return out
+
+
+GROW = "jobs:\n  grow:\n    run: python train.py\n    steps:\n      - batch: learning_rate={batch}\n        args: seed={args}\n"
+
+
+@pytest.mark.parametrize("grown, args, ran, skipped", [
+    # the acceptance: one more batch value, only the new batch's runs run
+    pytest.param("0.1,0.2,0.3", "0,1", {"2-learning_rate-0.3": {"learning_rate=0.3 seed=0": 1,
+                                                               "learning_rate=0.3 seed=1": 1}}, 2, id="a-batch-more"),
+    # a wider inner sweep: every batch resumed inside, only the new runs run
+    pytest.param("0.1,0.2", "0:2", {"0-learning_rate-0.1": {"learning_rate=0.1 seed=0": 1, "learning_rate=0.1 seed=1": 1,
+                                                           "learning_rate=0.1 seed=2": 1},
+                                   "1-learning_rate-0.2": {"learning_rate=0.2 seed=0": 1, "learning_rate=0.2 seed=1": 1,
+                                                           "learning_rate=0.2 seed=2": 1}}, 0, id="args-grown"),
+    # a batch value dropped, one reordered: nothing new runs, nothing runs twice
+    pytest.param("0.2", "0,1", {}, 1, id="nothing-new"),
+])
+def test_run_resume_runs_only_what_the_last_run_did_not_complete(app, grown, args, ran, skipped):
+    (app / "hydraflow.yaml").write_text(GROW.format(batch="0.1,0.2", args="0,1"))
+    assert hydraflow(app, "run", "grow").returncode == 0
+    (run_dir,) = run_dirs(app, "grow")
+    before = starts_of_runs(run_dir)
+    (app / "hydraflow.yaml").write_text(GROW.format(batch=grown, args=args))
+    result = hydraflow(app, "run", "grow", "--resume")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert run_dirs(app, "grow") == [run_dir]  # the same run, continued
+    assert f"{skipped} batch(es) completed there earlier are not run again" in result.stderr
+    after = starts_of_runs(run_dir)
+    for batch, runs in after.items():  # each run started once, over both launches
+        assert set(runs.values()) == {1}, (batch, runs)
+    assert {b: r for b, r in after.items() if b not in before or r != before[b]} == ran
+    state = manifest.read(run_dir)
+    assert state.complete and [a["kind"] for a in state.attempts] == ["run"] + ["resume"] * bool(ran)
+    assert overrides_of_runs(run_dir) == {b: [o.split() for o in runs] for b, runs in after.items()}
+
+
+def test_run_resume_without_an_earlier_run_is_a_new_run(app):
+    (app / "hydraflow.yaml").write_text(GROW.format(batch="0.1", args="0"))
+    result = hydraflow(app, "run", "grow", "--resume")
+    assert result.returncode == 0 and "no earlier run under multirun/grow/: a new run" in result.stderr
+    assert len(run_dirs(app, "grow")) == 1

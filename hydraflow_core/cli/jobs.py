@@ -20,7 +20,9 @@ from hydraflow_core.errors import UsageError
 from hydraflow_core.executors import Stopped
 from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.jobs.shell import join as shell_join, quote as shell_quote
-from hydraflow_core.jobs.batches import Batch, Plan, count_batches, plan_job
+from hydraflow_core.earlier import settled
+from hydraflow_core.jobs.batches import OUTPUT_ROOT, Batch, Plan, count_batches, plan_job
+from hydraflow_core.jobs.resume import last_run, resume, said as resumed_said
 from hydraflow_core.jobs.submit import batches_file_text, submit_command
 
 EXIT_FAILED = 1
@@ -44,6 +46,13 @@ def run_verb(args: argparse.Namespace) -> int:
     # Bad ARGS and too many batches fail here, before anything is created.
     preview = plan_job(job, args.args, max_batches=args.max_batches)
     on_slurm = bool(job.slurm or any(step.slurm for step in job.steps))
+    earlier = _earlier_run(job, directory) if args.resume else None
+    resumed = None
+    if earlier is not None:
+        resumed = resume(plan_job(job, args.args, earlier.name, max_batches=args.max_batches), settled(earlier),
+                         directory)
+        sys.stderr.write(resumed_said(job.name, _shown_path(earlier), resumed) + "\n")
+        preview = resumed.plan
     if args.dry_run:
         if on_slurm:
             per_task, parallel, notes = dispatch.fit_to_site(preview.batches, args.max_parallel or job.max_parallel)
@@ -64,8 +73,12 @@ def run_verb(args: argparse.Namespace) -> int:
     else:
         command = submit_command(preview) if job.kind == "submit" else shlex.split(job.target)
         _check_command(command[0], directory, f"{job.where}: jobs.{job.name}.{job.kind}")
-    run_id = dispatch.new_run_id(directory, job.name)
-    plan = plan_job(job, args.args, run_id, max_batches=args.max_batches)
+    if resumed is not None:
+        plan = resumed.plan
+        if not plan.batches:
+            return 0
+    else:
+        plan = plan_job(job, args.args, dispatch.new_run_id(directory, job.name), max_batches=args.max_batches)
     console = make_console()
     if job.kind == "submit":
         console.print(f"submitting {len(plan.batches)} batches: {plan.run_dir}/batches.txt")
@@ -88,10 +101,11 @@ def run_verb(args: argparse.Namespace) -> int:
         try:
             if job.kind == "call":
                 function = dispatch.load_function(job.target, directory)
-                results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function)
+                results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function,
+                                           resume=resumed is not None)
             else:
                 results = dispatch.run_job(plan, command, directory, parallel, display, on_slurm=on_slurm,
-                                           per_task=per_task)
+                                           per_task=per_task, resume=resumed is not None)
         except Stopped as stop:
             results, interrupted = stop.results, stop.exit_code
             if stop.left_running:
@@ -104,6 +118,18 @@ def run_verb(args: argparse.Namespace) -> int:
     if interrupted:
         return interrupted
     return EXIT_FAILED if any(r.state != dispatch.COMPLETED for r in results) else 0
+
+
+def _earlier_run(job, directory: Path) -> Optional[Path]:
+    """``--resume``: the job's last run directory (None: there is none, this is a new run)."""
+    if job.kind == "submit":
+        raise UsageError(f"{job.where}: jobs.{job.name}: --resume: a submit job's batches run where the submit "
+                         "command sends them, and hydraflow records none of them: run the job again, or give its "
+                         "batches' sweeps hydra.launcher.resume=true")
+    earlier = last_run(directory, job.name)
+    if earlier is None:
+        sys.stderr.write(f"{job.name}: --resume: no earlier run under {OUTPUT_ROOT}/{job.name}/: a new run\n")
+    return earlier
 
 
 def make_console() -> Console:

@@ -103,6 +103,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.set_defaults(args=[])
     run.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     run.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the job's last run: run only the batches (and runs) that did not complete")
     run.add_argument(
         "--max-parallel", type=_positive_int, metavar="N",
         help="batches run at once (default: the job's max_parallel, else 1)",

@@ -85,7 +85,8 @@ def job_header(plan: Plan, directory: Path, command: Sequence[str], max_parallel
 def plan_records(batches: Iterable[Batch]) -> Iterator[Dict[str, Any]]:
     """One plan record per batch."""
     return ({"run": b.index, "overrides": list(b.arguments), "group": b.step, "task": b.index,
-             "name": b.name, "sweep_dir": b.sweep_dir, **({"slurm": dict(b.slurm)} if b.slurm else {})}
+             "name": b.name, "sweep_dir": b.sweep_dir, "batch": list(b.grid),
+             **({"slurm": dict(b.slurm)} if b.slurm else {})}
             for b in batches)
 
 
@@ -172,9 +173,11 @@ def execute(session: Session, work: Any, batches: Sequence[Batch], directory: Pa
 
 
 def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: Optional[int], events: Events,
-            on_slurm: bool = False, function: Optional[Callable] = None, per_task: int = 1) -> List[BatchResult]:
-    """A job's batches: ``run`` (a command per batch, here or on Slurm) or ``call`` (``function``, here)."""
-    session = Session(directory / plan.run_dir, replay=False)
+            on_slurm: bool = False, function: Optional[Callable] = None, per_task: int = 1,
+            resume: bool = False) -> List[BatchResult]:
+    """A job's batches: ``run`` (a command per batch, here or on Slurm) or ``call`` (``function``, here);
+    ``resume``: into the run directory of an earlier run (``--resume``), as a new attempt of it."""
+    session = Session(directory / plan.run_dir, replay=False, resume=resume)
     session.open({"kind": "run", "argv": sys.argv, "max_parallel": max_parallel,
                   **({"backend": "slurm"} if on_slurm else {})},
                  lambda: job_header(plan, directory, command, max_parallel))

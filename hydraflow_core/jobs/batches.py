@@ -51,6 +51,7 @@ class Batch:
     arguments: Tuple[str, ...]  # what follows '-m' (or the call's argument list)
     sweep_dir: str  # relative to the job file's directory
     slurm: Tuple[Tuple[str, Any], ...] = ()  # the job's `slurm` merged with its step's (empty: run here)
+    grid: Tuple[str, ...] = ()  # its own values (of `batch` and `zip`): what tells it apart from its step's others
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,7 @@ def plan_job(
         own_keys = {_key(s) for s in settings} | extra_keys
         for overrides in _step_grid(step):
             index = len(batches)
-            slug = _slug(overrides)
-            name = f"{index:0{width}d}" + (f"-{slug}" if slug else "")
+            name = batch_name(index, width, overrides)
             sweep_dir = f"{run_dir}/{name}"
             added = [
                 setting
@@ -103,7 +103,7 @@ def plan_job(
             ]
             arguments = (*overrides, *inner, *settings, *added, *extra_args)
             slurm = tuple(_batch_slurm(job, {**job.slurm, **step.slurm}, index, overrides, arguments).items())
-            batches.append(Batch(index, number, name, arguments, sweep_dir, slurm))
+            batches.append(Batch(index, number, name, arguments, sweep_dir, slurm, tuple(overrides)))
     return Plan(job, run_dir, tuple(batches))
 
 
@@ -282,6 +282,12 @@ def check_settings(settings: Sequence[str]) -> None:
 def _key(setting: str) -> str:
     """The key an override sets, without Hydra's '+'/'++' prefix."""
     return setting.split("=", 1)[0].strip().lstrip("+")
+
+
+def batch_name(index: int, width: int, grid: Sequence[str]) -> str:
+    """A batch's directory name: ``<index>-<its values, as a slug>``, the index ``width`` digits wide."""
+    slug = _slug(grid)
+    return f"{index:0{width}d}" + (f"-{slug}" if slug else "")
 
 
 def _slug(overrides: Sequence[str]) -> str:
