@@ -89,7 +89,7 @@ class Earlier:
                 self.again += record is not None
                 yield placed, None
 
-    def said(self, sweep_dir: Path, to_run: int) -> str:
+    def said(self, sweep_dir: str, to_run: int) -> str:
         """One line: what the resumed sweep takes from the earlier one, and what it runs."""
         again = f", {self.again} of them again" if self.again else ""
         return (f"hydraflow: resuming the sweep in {sweep_dir}: {self.skipped} run(s) completed there earlier and "

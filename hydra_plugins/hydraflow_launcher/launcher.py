@@ -124,10 +124,11 @@ class HydraflowLauncher(Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         self.executor = None
         settings = self.settings
-        sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        shown = str(self.config.hydra.sweep.dir)
+        sweep_dir = Path(shown).absolute()
         if settings.dry_run:
             if settings.resume and has_manifest(sweep_dir):  # what a resume would run, nothing recorded
-                runs, total = self._resumed(Earlier.of(manifest_read(sweep_dir)), sweep_dir, runs, lambda _: None)
+                runs, total = self._resumed(Earlier.of(manifest_read(sweep_dir)), shown, runs, lambda _: None)
             self.per_task = self.fitted(total)
             dry_run(self, runs, total)
             return
@@ -136,7 +137,7 @@ class HydraflowLauncher(Launcher):
         self.session.open({"kind": "launch", "runs": total, "argv": sys.argv},
                           lambda: sweep_header(self.config, settings.recorded(), sweeper or {}, total))
         if self.session.earlier is not None:
-            runs, total = self._resumed(self.session.earlier, sweep_dir, runs, take)
+            runs, total = self._resumed(self.session.earlier, shown, runs, take)
         self.per_task = self.fitted(total)
         self.ctx.keep_configs = self.keep_configs
         work, where = self._work(total)
@@ -153,7 +154,7 @@ class HydraflowLauncher(Launcher):
             self.executor = self.session.executor
 
     @staticmethod
-    def _resumed(earlier: Any, sweep_dir: Path, runs: Iterable[Any], take: Callable[[Any], None]) -> Tuple[List[Any], int]:
+    def _resumed(earlier: Any, shown: str, runs: Iterable[Any], take: Callable[[Any], None]) -> Tuple[List[Any], int]:
         """The runs a resumed sweep runs (renumbered); each run that completed earlier goes to ``take`` as its
         recorded result (its directory and value), not run again."""
         from hydraflow_core.executors import COMPLETED, RunResult
@@ -165,7 +166,7 @@ class HydraflowLauncher(Launcher):
                 continue
             take(RunResult(run, COMPLETED, returned=record.extra.get("return_value"), log=record.log,
                            output_dir=record.output_dir, job_id=record.job_id, started=record.started))
-        log.info(earlier.said(sweep_dir, len(to_run)))
+        log.info(earlier.said(shown, len(to_run)))
         return to_run, len(to_run)
 
     def fitted(self, total: Optional[int]) -> int:

@@ -108,7 +108,9 @@ def test_a_resumed_sweep_runs_only_what_did_not_complete(app, first, fails, then
     assert {r["state"] for r in recorded.values()} == {"completed"}
     assert {n: r["return_value"] for n, r in recorded.items()} == {n: {"loss": lr * 10} for n, lr in numbers.items()}
     assert_one_run_per_directory(app)
-    assert "resuming the sweep in" in result.output
+    again = f", {len(fails)} of them again" if fails else ""  # README: "A sweep that grows"
+    assert f"hydraflow: resuming the sweep in sweep: {len(numbers) - len(runs)} run(s) completed there earlier " \
+           f"and are not run again; {len(runs)} to run{again}\n" in result.output
 
 
 def test_without_resume_the_earlier_sweep_moves_aside_whole(app):
