@@ -37,7 +37,7 @@ def key(overrides: Sequence[str]) -> Tuple[str, ...]:
 
 def settled(sweep_dir: Path) -> SweepState:
     """The earlier sweep's state, Slurm's word folded in; refused while any of its runs is still under way."""
-    from hydraflow_core.cli.status import apply_slurm
+    from hydraflow_core.executors.slurm.folded import apply_slurm
 
     state = manifest.read(sweep_dir)
     apply_slurm(state)

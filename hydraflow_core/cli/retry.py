@@ -43,7 +43,7 @@ def check_overrides(overrides: Sequence[str]) -> List[str]:
 
 
 def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState, List[manifest.RunRecord]]:
-    from hydraflow_core.cli.status import apply_slurm
+    from hydraflow_core.executors.slurm.folded import apply_slurm
 
     state = manifest.read(directory)
     if state.launcher_alive:
