@@ -184,19 +184,23 @@ def show_verb(args: argparse.Namespace) -> int:
 
 
 def _job_as_dict(job) -> dict:
-    out = {job.kind: job.target}
+    """The job as read, in its own schema: a HydraFlow 0.23 job keeps its sets of each / all / add."""
+    sets = job.schema == "sets"
+    # A 0.23 call's own words are its lead, less the --multirun 0.23 adds after them.
+    out = {job.kind: " ".join([job.target, *job.lead[:-1]]) if sets and job.kind == "call" else job.target}
     if job.with_:
-        out["with"] = _words(job.with_)
+        out["add" if sets else "with"] = _words(job.with_)
     if job.max_parallel is not None:
         out["max_parallel"] = job.max_parallel
     if job.timeout_min is not None:
         out["timeout_min"] = job.timeout_min
     steps = []
     for step in job.steps:
-        fields = {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_}
+        fields = ({"each": step.batch, "all": step.args, "add": step.with_} if sets else
+                  {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_})
         steps.append({k: _words(v) for k, v in fields.items() if v})
     if any(steps):
-        out["steps"] = steps
+        out["sets" if sets else "steps"] = steps
     return out
 
 
@@ -217,7 +221,7 @@ def dry_run_text(plan: Plan) -> str:
         command = shlex.split(job.target)
         return "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
     if job.kind == "call":
-        return "".join(f"{job.target}({list(b.arguments)!r})\n" for b in plan.batches)
+        return "".join(f"{job.target}({[*job.lead, *b.arguments]!r})\n" for b in plan.batches)
     path = f"{plan.run_dir}/batches.txt"
     return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
 
