@@ -225,7 +225,7 @@ BROKEN = [
     pytest.param(
         "jobs:\n  t:\n    run: x\n    sets:\n      - all: a=1|2\n      - each: b=(1\n",
         ["hydraflow.yaml:5: jobs.t.sets[0].all: 'a' has a '|', which Hydra cannot sweep inside one batch; "
-         "move it from args to batch",
+         "move it from all to each",
          "hydraflow.yaml:6: jobs.t.sets[1].each: unclosed '(' in override\n    b=(1\n      ^\n"
          "hint: close the group with ')'"],
         id="pipe-in-all-bad-each",
@@ -251,6 +251,14 @@ def test_show_prints_a_023_job_in_its_own_schema(fixture_dir, capsys):
     assert capsys.readouterr().out == (
         "jobs:\n  called:\n    call: launch.sweep extra --flag\n    add: seed=2\n    sets:\n"
         "    - each: model=a,b\n      all: lr=1:2\n")
+    assert main(["run"]) == 0
+    assert "\n  called     call    2 batches   launch.sweep extra --flag\n" in capsys.readouterr().out
+
+
+def test_what_show_prints_loads_back_into_the_same_jobs(fixture_dir, capsys, tmp_path):
+    assert main(["show"]) == 0
+    (tmp_path / "shown.yaml").write_text(capsys.readouterr().out)
+    assert jobfile.load(tmp_path / "shown.yaml").jobs == jobfile.load(fixture_dir / "hydraflow.yaml").jobs
 
 
 # --- call and submit jobs, run: what 0.23 handed them -------------------------------------------------------

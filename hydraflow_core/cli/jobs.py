@@ -152,7 +152,7 @@ def _list_jobs(args: argparse.Namespace) -> int:
     rows = []
     for job in job_file.jobs.values():
         count = count_batches(job)
-        rows.append((job.name, job.kind, f"{count} batch{'es' if count != 1 else ''}", job.target))
+        rows.append((job.name, job.kind, f"{count} batch{'es' if count != 1 else ''}", _as_written(job)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     print(f"jobs in {shown}:")
     for row in rows:
@@ -186,8 +186,7 @@ def show_verb(args: argparse.Namespace) -> int:
 def _job_as_dict(job) -> dict:
     """The job as read, in its own schema: a HydraFlow 0.23 job keeps its sets of each / all / add."""
     sets = job.schema == "sets"
-    # A 0.23 call's own words are its lead, less the --multirun 0.23 adds after them.
-    out = {job.kind: " ".join([job.target, *job.lead[:-1]]) if sets and job.kind == "call" else job.target}
+    out = {job.kind: _as_written(job)}
     if job.with_:
         out["add" if sets else "with"] = _words(job.with_)
     if job.max_parallel is not None:
@@ -202,6 +201,11 @@ def _job_as_dict(job) -> dict:
     if any(steps):
         out["sets" if sets else "steps"] = steps
     return out
+
+
+def _as_written(job) -> str:
+    """The job's run, call or submit value: a 0.23 call's own words are its lead, less the --multirun after them."""
+    return " ".join([job.target, *job.lead[:-1]]) if job.schema == "sets" and job.kind == "call" else job.target
 
 
 def _words(words) -> str:

@@ -298,8 +298,10 @@ class Checker(SettingChecks, OriginalChecks):
                               {name: fields[name][0] for name in fields}))
         return steps if ok else None
 
-    def overrides(self, pair, key: str, check: Optional[str] = None) -> Optional[Tuple[str, ...]]:
-        """A string (or list of strings) of shell-like words; ``check`` names the step field."""
+    def overrides(self, pair, key: str, check: Optional[str] = None,
+                  named: Optional[str] = None) -> Optional[Tuple[str, ...]]:
+        """A string (or list of strings) of shell-like words; ``check`` names the step field, ``named``
+        the key it was read from when that is HydraFlow 0.23's (``all`` for ``args``)."""
         if pair is None:
             return ()
         node = pair[1]
@@ -331,13 +333,14 @@ class Checker(SettingChecks, OriginalChecks):
                 elif check == "zip":
                     zip_choices(words)
                 elif check == "args":
-                    joined_sweeps(words, "args")
+                    joined_sweeps(words, named or "args")
                 else:
                     check_settings(words)
             except HydraflowError as error:
                 needle = getattr(error, "override", None)
                 line = self.line_of(node, needle) if needle else None
-                self.problem(node, key, str(error), line)
+                message = str(error) if named is None else str(error).replace(" to batch", " to each")
+                self.problem(node, key, message, line)
                 return None
         return tuple(words)
 

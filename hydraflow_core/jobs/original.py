@@ -84,7 +84,7 @@ class OriginalChecks:
             values, nodes = {}, {}
             for name, (_, value_node) in self.mapping(item, where, SET_KEYS, foreign).items():
                 field = STEP_FIELD[name]
-                values[field] = self.overrides((None, value_node), f"{where}.{name}", check=field)
+                values[field] = self.overrides((None, value_node), f"{where}.{name}", check=field, named=name)
                 nodes[field] = value_node
                 ok = ok and values[field] is not None
             if ok:
