@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hydraflow_core.cli.main import main
+from hydraflow_core.cli import main
 from hydraflow_core.errors import JobFileError
 from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.jobs.model import Job, Step
