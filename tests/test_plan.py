@@ -251,6 +251,15 @@ DRY_RUNS = [
     pytest.param("once", [
         "python train.py -m seed=0,1 hydra.job.name=once 'hydra.sweep.dir=multirun/once/{run_id}/0'",
     ], id="once"),
+    # HydraFlow 0.23's schema: every set is its own step, a set's add merged over the job's (seed=2 wins).
+    pytest.param("original", [
+        "python train.py -m model=small learning_rate=0.1,0.2 seed=1 hydra.job.chdir=false hydra.job.name=original "
+        "'hydra.sweep.dir=multirun/original/{run_id}/0-model-small'",
+        "python train.py -m model=large learning_rate=0.1,0.2 seed=1 hydra.job.chdir=false hydra.job.name=original "
+        "'hydra.sweep.dir=multirun/original/{run_id}/1-model-large'",
+        "python train.py -m model=large seed=2 hydra.job.chdir=false hydra.job.name=original "
+        "'hydra.sweep.dir=multirun/original/{run_id}/2-model-large'",
+    ], id="original"),
 ]
 
 

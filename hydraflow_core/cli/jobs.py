@@ -152,7 +152,7 @@ def _list_jobs(args: argparse.Namespace) -> int:
     rows = []
     for job in job_file.jobs.values():
         count = count_batches(job)
-        rows.append((job.name, job.kind, f"{count} batch{'es' if count != 1 else ''}", job.target))
+        rows.append((job.name, job.kind, f"{count} batch{'es' if count != 1 else ''}", _as_written(job)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     print(f"jobs in {shown}:")
     for row in rows:
@@ -184,20 +184,28 @@ def show_verb(args: argparse.Namespace) -> int:
 
 
 def _job_as_dict(job) -> dict:
-    out = {job.kind: job.target}
+    """The job as read, in its own schema: a HydraFlow 0.23 job keeps its sets of each / all / add."""
+    sets = job.schema == "sets"
+    out = {job.kind: _as_written(job)}
     if job.with_:
-        out["with"] = _words(job.with_)
+        out["add" if sets else "with"] = _words(job.with_)
     if job.max_parallel is not None:
         out["max_parallel"] = job.max_parallel
     if job.timeout_min is not None:
         out["timeout_min"] = job.timeout_min
     steps = []
     for step in job.steps:
-        fields = {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_}
+        fields = ({"each": step.batch, "all": step.args, "add": step.with_} if sets else
+                  {"batch": step.batch, "zip": step.zip, "args": step.args, "with": step.with_})
         steps.append({k: _words(v) for k, v in fields.items() if v})
     if any(steps):
-        out["steps"] = steps
+        out["sets" if sets else "steps"] = steps
     return out
+
+
+def _as_written(job) -> str:
+    """The job's run, call or submit value: a 0.23 call's own words are its lead, less the --multirun after them."""
+    return " ".join([job.target, *job.lead[:-1]]) if job.schema == "sets" and job.kind == "call" else job.target
 
 
 def _words(words) -> str:
@@ -217,7 +225,7 @@ def dry_run_text(plan: Plan) -> str:
         command = shlex.split(job.target)
         return "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
     if job.kind == "call":
-        return "".join(f"{job.target}({list(b.arguments)!r})\n" for b in plan.batches)
+        return "".join(f"{job.target}({[*job.lead, *b.arguments]!r})\n" for b in plan.batches)
     path = f"{plan.run_dir}/batches.txt"
     return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
 

@@ -113,7 +113,8 @@ def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overri
     parallel = header.get("max_parallel")  # None: 1 here, on Slurm the site's limit
     if header.get("job_kind") == "call":  # in this process, in the job file's directory, as `hydraflow run` does
         target = str(header["target"])
-        work: Any = FunctionWork(CallFunction(load_function(target, directory), target, directory, batches))
+        work: Any = FunctionWork(CallFunction(load_function(target, directory), target, directory, batches,
+                                              header.get("lead", ())))
         parallel, on_slurm = 1, False
     else:
         plain = batch_command(command, directory, batches)

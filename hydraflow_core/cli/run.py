@@ -78,6 +78,7 @@ def job_header(plan: Plan, directory: Path, command: Sequence[str], max_parallel
         "command": list(command), "directory": str(directory), "run_dir": plan.run_dir,
         "max_parallel": max_parallel, "runs": len(plan.batches),
         **({"timeout_min": job.timeout_min} if job.timeout_min else {}),
+        **({"lead": list(job.lead)} if job.lead else {}),
         "launch": {"python": sys.executable, "argv": [sys.executable, *sys.argv], "cwd": os.getcwd()},
     }
 
@@ -187,7 +188,7 @@ def run_job(plan: Plan, command: Sequence[str], directory: Path, max_parallel: O
         if function is None:
             return execute(session, batch_command(command, directory, batches), plan.batches, directory,
                            max_parallel, on_slurm, events, plan.job.name, plan.job.timeout_min, per_task)
-        work: Any = FunctionWork(CallFunction(function, command[0], directory, batches))
+        work: Any = FunctionWork(CallFunction(function, command[0], directory, batches, plan.job.lead))
         previous = os.getcwd()
         os.chdir(directory)
         try:
@@ -255,21 +256,25 @@ class CallFunction:
     """A ``call`` job's batches as runs of the in-process executor, each one's output to its log."""
 
     def __init__(self, function: Callable[[List[str]], object], target: str, directory: Path,
-                 batches: Dict[int, Batch]) -> None:
+                 batches: Dict[int, Batch], lead: Sequence[str] = ()) -> None:
         self.function, self.target, self.directory, self.batches = function, target, directory, batches
+        self.lead = tuple(lead)  # the job's lead: words the list starts with (see jobs.model.Job)
+
+    def arguments(self, run: Run) -> List[str]:
+        return [*self.lead, *self.batches[run.number].arguments]
 
     def prepare(self, run: Run) -> Dict[str, Any]:
         batch = self.batches[run.number]
         log = self.directory / batch.sweep_dir / LOG_NAME
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"{self.target}({list(batch.arguments)!r})\n")
+        log.write_text(f"{self.target}({self.arguments(run)!r})\n")
         return {"log": str(log)}
 
     def execute(self, run: Run, prepared: Dict[str, Any]) -> RunResult:
         state, error = COMPLETED, None
         with _output_to(Path(prepared["log"])):
             try:
-                in_task(self.function)(list(self.batches[run.number].arguments))
+                in_task(self.function)(self.arguments(run))
             except SystemExit as exit_:  # a Hydra app's main() exits
                 if exit_.code not in (None, 0):
                     state, error = FAILED, f"SystemExit: {exit_.code}"

@@ -35,6 +35,10 @@ class Job:
     slurm: Dict[str, Any] = field(default_factory=dict, compare=False)  # batches go to Slurm when set
     where: str = field(default="", compare=False)  # FILE:LINE of its run/call/submit, for messages
     timeout_min: Optional[float] = None  # a local `run` job: each batch's time limit, in minutes
+    # Words a `call` function's list or a `submit` file's line starts with, before the batch's
+    # arguments: HydraFlow 0.23 gives `--multirun` there (after a call's own words).
+    lead: Tuple[str, ...] = ()
+    schema: str = "steps"  # "sets": written in HydraFlow 0.23's schema (sets of each / all / add)
 
 
 @dataclass(frozen=True)

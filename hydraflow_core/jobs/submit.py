@@ -19,9 +19,10 @@ def batches_file_text(plan: Plan) -> str:
     """One batch per line, shell-quoted: the file ``submit`` hands to the scheduler.
 
     A value holding a newline is written in bash's ``$'...'`` quoting, so every
-    batch stays on its one line (see :func:`.shell.quote`).
+    batch stays on its one line (see :func:`.shell.quote`). A job in HydraFlow
+    0.23's schema starts each line with ``--multirun``, as 0.23 did.
     """
-    return "".join(shell_join(batch.arguments) + "\n" for batch in plan.batches)
+    return "".join(shell_join((*plan.job.lead, *batch.arguments)) + "\n" for batch in plan.batches)
 
 
 def submit_placeholders(command: str) -> List[str]:

@@ -73,6 +73,16 @@ def test_sweeper_takes_the_steps_of_a_job_definition(app):
         for m in ("small", "large") for lr in (0.1, 0.2) for o in ("adam", "sgd")]
 
 
+def test_sweeper_takes_the_sets_of_a_hydraflow_023_job(app):
+    """example_app's `original` job, in HydraFlow 0.23's schema: a set's add merged over the job's."""
+    result = multirun(app, "hydra/sweeper=hydraflow", "hydra.sweeper.job=original")
+    assert result.returncode == 0, result.stderr
+    assert "5 runs in 3 batch group(s)" in result.output
+    assert overrides(app) == [  # hydra.job.chdir=false is one of Hydra's own: not in a run's overrides
+        *([f"model={m}", f"learning_rate={lr}", "seed=1"] for m in ("small", "large") for lr in (0.1, 0.2)),
+        ["model=large", "seed=2"]]
+
+
 def test_sweeper_params_from_the_command_line(app):
     result = multirun(app, "hydra/sweeper=hydraflow", "+hydra.sweeper.params.learning_rate=1m:3m", "seed=0,1")
     assert result.returncode == 0, result.stderr
