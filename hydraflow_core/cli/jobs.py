@@ -139,11 +139,14 @@ def make_console() -> Console:
     runs; the live progress bar, drawn from rich's own thread, must keep
     drawing on the terminal, never into a log.
     """
+    from hydraflow_core.cli.stdout import guard_stream
+
     sys.stdout.flush()
     stream = open(os.dup(sys.stdout.fileno()), "w", encoding=sys.stdout.encoding or "utf-8",
                   errors="replace", closefd=True)
     # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
-    return Console(file=stream, highlight=False, width=None if stream.isatty() else 200)
+    # On a pipe its reader may go away (| head): rich would end the process, the guard goes on.
+    return Console(file=guard_stream(stream), highlight=False, width=None if stream.isatty() else 200)
 
 
 def _list_jobs(args: argparse.Namespace) -> int:

@@ -223,6 +223,19 @@ def _expand(args: argparse.Namespace) -> int:
     return 0
 
 
+def _guard_stdout(args: argparse.Namespace) -> None:
+    """A verb that starts or stops runs goes on when its stdout's reader goes away (| head), and says so once;
+    a read-only one (status, expand, show, a dry run) stops writing quietly (see :mod:`.stdout`)."""
+    from hydraflow_core.cli.stdout import guard_stdout, sweep_note
+
+    what = {_sweep: "the sweep goes on, and each run's log is in its output directory",
+            run_verb: "the batches go on, and each batch's log is in the run directory",
+            _retry: "the retry goes on, and each run's log is in its output directory",
+            _cancel: "the cancel goes on"}.get(args.handler)  # args.command: sweep's own words
+    if what and not getattr(args, "dry_run", False) and getattr(args, "job", True) is not None:
+        guard_stdout(note=sweep_note(what))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = _build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -231,6 +244,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.command not in ("run", "retry") or unknown:
             _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown or extra)}")
         args.args = extra
+    _guard_stdout(args)
     try:
         return args.handler(args)
     except HydraflowError as error:

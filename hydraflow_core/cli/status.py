@@ -148,7 +148,7 @@ def status(directory: Path, console: Console, *, as_json_output: bool = False, w
                 console.print(f"waiting: {waiting}", highlight=False)
             if note:
                 console.print(f"note: {note}", highlight=False)
-        if not (watch and active):
+        if not (watch and active) or getattr(console.file, "gone", False):  # nobody reads on (| head): done
             return 0 if state.complete else 1
         time.sleep(WATCH_SECONDS)
 
