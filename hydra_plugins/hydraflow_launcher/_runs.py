@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunResult
+from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunError, RunResult
 from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
@@ -91,13 +91,6 @@ def one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-class RunError(Exception):
-    """A run's failure known only as text (it could not be composed, its worker died ...)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
 def failed_return(overrides: Sequence[str], error: str) -> JobReturn:
     """A JobReturn for a run that produced none (it could not be composed, its worker died ...)."""
     return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=RunError(error),
@@ -129,9 +122,14 @@ class HydraRuns:
     def prepare(self, run: Run) -> Dict[str, Any]:
         try:
             cfg = self._config(run)
-        except Exception as error:  # fails this run alone, with Hydra's reason
-            log.error(f"#{run.number} cannot be composed: {error}")
-            raise
+        except Exception as error:  # fails this run alone, with Hydra's reason (its message and causes)
+            if machine_error(error):
+                raise
+            from hydraflow_core.cli.reasons import composition_hint, reason_line
+
+            hint = composition_hint(error)
+            log.error(f"#{run.number} cannot be composed: {reason_line(error)}" + (f"\nhint: {hint}" if hint else ""))
+            raise RunError(f"cannot be composed: {reason_line(error)}") from error
         prepared = self._where(cfg)  # sets hydra.runtime.output_dir, as run_job then does itself
         prepared["config"] = cfg
         return prepared

@@ -9,6 +9,8 @@ from typing import Any, List, Optional, Tuple
 
 # Values Hydra reads as text that the extended syntax would have expanded.
 _EXTENDED = re.compile(r"[:|]|^[-+]?[0-9.]+[a-zA-Z]$|^\(")
+# A number with an SI letter (`10m`): text outside a range, `N:S` or `KEY/S`.
+_LETTERED = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))([fpnumkMGT])")
 # 'Error merging override KEY=VALUE' (Hydra's ConfigCompositionException).
 _MERGING = re.compile(r"Error merging override (\S+?)=(.*)$", re.M)
 _MISSING_OPTION = re.compile(r"Could not find '([^']+)/([^']+)'")
@@ -18,6 +20,29 @@ _FILES_READ = 2000
 
 def composition_reason(error: BaseException) -> str:
     """Hydra's message and every cause under it (as Hydra's basic sweeper shows), then a hint."""
+    lines = _messages(error)
+    hint = composition_hint(error)
+    return "\n".join(lines + ([f"hint: {hint}"] if hint else []))
+
+
+def reason_line(error: BaseException) -> str:
+    """:func:`composition_reason` in one line, without the hint: each message's first line, joined by ': ',
+    its other lines in parentheses (``Error merging override lr=10m: Value '10m' of type 'str' could not be
+    converted to Float (full_key: lr, object_type=Config)``)."""
+    parts = []
+    for message in _messages(error):
+        first, *rest = [line.strip() for line in message.splitlines() if line.strip()] or [message]
+        parts.append(first + (f" ({', '.join(rest)})" if rest else ""))
+    return ": ".join(parts)
+
+
+def composition_hint(error: BaseException) -> Optional[str]:
+    """What would work instead, for a composition error hydraflow knows (None for the others)."""
+    return _hint("\n".join(_messages(error)))
+
+
+def _messages(error: BaseException) -> List[str]:
+    """The message of ``error`` and of each cause under it, outermost first (each once)."""
     lines: List[str] = []
     seen = set()
     current: Optional[BaseException] = error
@@ -27,14 +52,19 @@ def composition_reason(error: BaseException) -> str:
         if text not in lines:
             lines.append(text)
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    hint = _hint("\n".join(lines))
-    return "\n".join(lines + ([f"hint: {hint}"] if hint else []))
+    return lines
 
 
 def _hint(message: str) -> Optional[str]:
     merging = _MERGING.search(message)
     if merging and "could not be converted" in message:
         key, value = merging.group(1).lstrip("+~"), merging.group(2)
+        lettered = _LETTERED.fullmatch(value.strip("'\""))
+        if lettered:  # `lr=1m,3m`: written as a sweep already, and hydraflow sweep reads 1m as text too
+            number, letter = lettered.groups()
+            return (f"'{key}' is typed, and {value} is text (an SI letter scales only a range, N:S or KEY/S): "
+                    f"write {number}:{letter} for this one value, or {key}/{letter}={number},... to scale every "
+                    f"value of the list by {letter} (README: SI letters)")
         if _EXTENDED.search(value):
             plain = value.replace("\\", "").strip("'\"")
             return (f"'{key}' is typed and {plain} reached it as text (quoted, escaped, or inside a Hydra "

@@ -56,6 +56,14 @@ class RunResult:
             self.value is None and self.returncode is None and self.started is not None and self.log is not None)
 
 
+class RunError(Exception):
+    """A run's failure already in words (it could not be composed, its worker died ...): its text is the run's
+    error as it is, with no type name before it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class MachineError(Exception):
     """A fault of the machine, not of a run (disk full): stops dispatching, named in the summary."""
 

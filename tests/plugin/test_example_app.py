@@ -483,6 +483,18 @@ if __name__ == "__main__":
                  "hint: 'lr' is typed and 1:3 reached it as text (quoted, escaped, or inside a Hydra function); "
                  "to sweep 1:3, use hydraflow sweep",
                  id="quoted-extended-value-hint-unquoted"),
+    pytest.param("lr=1m,3m",  # the hint says what works (not lr=1m,OTHER: that is what was written)
+                 "hint: 'lr' is typed, and 1m is text (an SI letter scales only a range, N:S or KEY/S): write 1:m for "
+                 "this one value, or lr/m=1,... to scale every value of the list by m (README: SI letters)\n",
+                 id="si-letter-as-text"),
+    pytest.param("lr=1m:2m,10m",  # composed mid-sweep (the first run validated the sweep): Hydra's reason kept
+                 "#2 cannot be composed: Error merging override lr=10m: Value '10m' of type 'str' could not be "
+                 "converted to Float (full_key: lr, object_type=Config)\nhint: 'lr' is typed, and 10m is text",
+                 id="mid-sweep-keeps-hydras-reason"),
+    pytest.param("lr=1m:2m,10m",
+                 "  #2 lr=10m\n      cannot be composed: Error merging override lr=10m: Value '10m' of type 'str' "
+                 "could not be converted to Float (full_key: lr, object_type=Config)\n",
+                 id="mid-sweep-summary-keeps-hydras-reason"),
     pytest.param("model=small,'a|b'",
                  "hint: 'model' is a config group: a value Hydra reads as one text is not a sweep of its options; "
                  "write model=a,b, or use hydraflow sweep -- COMMAND ARGS or a job definition "
@@ -494,5 +506,17 @@ def test_composition_errors_keep_hydras_reason(tmp_path, override, message):
     result = subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow", "hydra.sweep.dir=sweep",
                              override], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
-    assert message in result.stderr
+    assert message in result.stdout + result.stderr  # a run composed mid-sweep: logged (stdout), then the summary
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("override", [
+    pytest.param("lr=1:m,3:m", id="N:S"),
+    pytest.param("lr/m=1,3", id="KEY/S"),
+])
+def test_what_the_si_letter_hint_suggests_works(tmp_path, override):
+    (tmp_path / "app.py").write_text(TYPED_APP.replace("    pass", "    print(f'lr={cfg.lr!r}')"))
+    result = subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow", "hydra.sweep.dir=sweep",
+                             override], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stdout.splitlines() if line.startswith("lr=")] == ["lr=0.001", "lr=0.003"]

@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from hydraflow_core.executors import stop as stops
-from hydraflow_core.executors.base import MachineError, RunResult
+from hydraflow_core.executors.base import MachineError, RunError, RunResult
 from hydraflow_core.executors.work import RunFunction
 from hydraflow_core.manifest import COMPLETED, FAILED, INTERRUPTED, TIMED_OUT, EventLog
 from hydraflow_core.plan import Run
@@ -32,6 +32,8 @@ def machine_error(error: BaseException) -> Optional[str]:
 
 
 def one_line(error: BaseException) -> str:
+    if isinstance(error, RunError):  # already in words
+        return (str(error).strip().splitlines() or ["failed"])[0]
     text = f"{type(error).__name__}: {error}".strip()
     return text.splitlines()[0] if text else type(error).__name__
 
