@@ -47,6 +47,7 @@ class UseHydraflowSweeper(Callback):
         from hydraflow_core.cli.stdout import guard_stdout
 
         guard_stdout(str(config.hydra.sweep.dir))  # behind any sweeper: a closed stdout is not an error storm
+        refuse_unwritable(config)  # before any sweeper writes there (Hydra's would fail with a traceback)
         defer_run_interpolations(config)
         sweeper = config.hydra.sweeper
         target = str(sweeper.get("_target_"))
@@ -94,6 +95,20 @@ class UseHydraflowSweeper(Callback):
                 log.warning(f"hydraflow: {override} means {meant} in hydraflow's sweep syntax, but without -m "
                             f"Hydra runs once with the text as written: add -m (--multirun) to sweep, or use "
                             f"{SWEEP_VERB}")
+
+
+def refuse_unwritable(config: DictConfig) -> None:
+    """A sweep directory that cannot be written is one line naming it and why, exit 2 (a dry run writes none)."""
+    import sys
+
+    from hydraflow_core.cli.writable import EXIT_CANNOT_WRITE, check_writable
+
+    if OmegaConf.select(config, "hydra.launcher.dry_run", default=False) is True:
+        return
+    problem = check_writable(str(config.hydra.sweep.dir))
+    if problem:
+        sys.stderr.write(f"hydraflow: error: {problem}\n")
+        raise SystemExit(EXIT_CANNOT_WRITE)
 
 
 def _warn_if_read_as_text(config: DictConfig) -> None:

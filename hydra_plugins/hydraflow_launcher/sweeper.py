@@ -4,6 +4,7 @@ Hydra imports this module at start-up: the heavy parts are imported lazily.
 """
 
 import os
+import sys
 from typing import Any, Dict, List, Optional
 
 from hydra.errors import CompactHydraException
@@ -69,5 +70,13 @@ class HydraflowSweeper(Sweeper):
 
         try:
             return run_sweep(self, arguments)
+        except OSError as error:  # the sweep directory cannot be written: one line, no traceback
+            from hydraflow_core.cli.writable import EXIT_CANNOT_WRITE, cannot_write
+
+            problem = cannot_write(error, str(self.config.hydra.sweep.dir))
+            if problem is None:
+                raise
+            sys.stderr.write(f"hydraflow: error: {problem}\n")
+            raise SystemExit(EXIT_CANNOT_WRITE) from None
         finally:
             release_stdout()

@@ -195,9 +195,17 @@ def _status(args: argparse.Namespace) -> int:
 def _retry(args: argparse.Namespace) -> int:
     from hydraflow_core.cli.retry import retry
 
+    from hydraflow_core.cli.writable import cannot_write
+
     directory = _sweep_directory(args.directory)
-    return retry(directory, args.args, failed_only=args.failed, quiet=args.quiet, console=make_console(),
-                 local=args.local, wait=args.wait)
+    try:
+        return retry(directory, args.args, failed_only=args.failed, quiet=args.quiet, console=make_console(),
+                     local=args.local, wait=args.wait)
+    except OSError as error:  # its manifest cannot be written: the sweep directory named
+        text = cannot_write(error, directory)
+        if text is None:
+            raise
+        raise UsageError(text) from None
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -256,9 +264,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except BrokenPipeError:  # `hydraflow expand ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except OSError as error:  # a full disk, a read-only sweep directory: named, no traceback
+    except OSError as error:  # a read-only directory, a full disk: named, no traceback
+        from hydraflow_core.cli.writable import EXIT_CANNOT_WRITE, cannot_write
         from hydraflow_core.executors.local.runone import machine_error
 
+        text = cannot_write(error)
+        if text is not None:
+            print(f"hydraflow: error: {text}", file=sys.stderr)
+            return EXIT_CANNOT_WRITE
         text = machine_error(error)
         if text is None:
             raise

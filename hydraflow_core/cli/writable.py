@@ -1,0 +1,60 @@
+"""A directory hydraflow cannot write (read-only, no permission, a file in its place): one line naming it and why.
+
+Every front end says it the same way, with exit code 2, before any run
+starts: ``hydraflow: error: cannot write the sweep directory DIR: Read-only
+file system``. The Hydra plugin checks the sweep directory when the multirun
+starts (:func:`check_writable`: Hydra's own sweepers would fail with a
+traceback writing ``multirun.yaml``); the ``hydraflow`` command and the
+hydraflow sweeper turn such an error, wherever it is raised, into the line
+(:func:`cannot_write`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+#: errno values that mean a directory cannot be written (a full disk included: nothing can start).
+CANNOT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC, errno.EDQUOT}
+
+EXIT_CANNOT_WRITE = 2
+
+
+def cannot_write(error: BaseException, directory: Union[str, Path, None] = None,
+                 what: str = "the sweep directory") -> Optional[str]:
+    """The line for ``error`` when it means ``directory`` (default: the failing file's own) cannot be
+    written, else None."""
+    if not isinstance(error, OSError) or error.errno not in CANNOT_WRITE:
+        return None
+    filename = error.filename
+    if directory is None:
+        if not filename:
+            return None
+        directory, what = os.path.dirname(os.path.abspath(filename)), ""
+    directory = os.path.abspath(directory)
+    reason = error.strerror or str(error)
+    if error.errno == errno.EEXIST or error.errno == errno.ENOTDIR:
+        reason = "it is a file" if error.errno == errno.EEXIST else "a part of its path is a file"
+    where = f" ({os.path.abspath(filename)})" if filename and os.path.abspath(filename) != directory else ""
+    return f"cannot write {what + ' ' if what else ''}{directory}: {reason}{where}"
+
+
+def check_writable(directory: Union[str, Path]) -> Optional[str]:
+    """Why ``directory`` (made if missing, as Hydra's sweepers make it) cannot be written, or None."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        return cannot_write(error, directory) or f"cannot write the sweep directory {directory}: {error}"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        code = errno.EROFS if _read_only_mount(directory) else errno.EACCES
+        return cannot_write(OSError(code, os.strerror(code)), directory)
+    return None
+
+
+def _read_only_mount(directory: Union[str, Path]) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
