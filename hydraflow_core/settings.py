@@ -15,7 +15,7 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 
 def _slurm_defaults() -> Dict[str, Any]:
@@ -118,6 +118,30 @@ def config_class(target: str, name: str = "HydraflowLauncherConf", module: str =
     conf = dataclasses.make_dataclass(name, fields)
     conf.__module__ = module
     return conf
+
+
+def unknown_overridden(overrides: Iterable[str]) -> List[str]:
+    """A problem (with did-you-mean) for each ``hydra.launcher.KEY=...`` override (``+``, ``~`` too) whose KEY,
+    or ``slurm.KEY``, is no setting: for the command lines that start a hydraflow launcher (Hydra itself would
+    say only "Key 'max_paralel' not in 'HydraflowLauncherConf'" and advise a '+')."""
+    from hydraflow_core.executors.slurm.fields import problems as slurm_problems
+
+    names = [f.name for f in dataclasses.fields(LauncherSettings)]
+    found: List[str] = []
+    for override in overrides:
+        key = override.partition("=")[0].strip().lstrip("+~")
+        if not key.startswith(PREFIX):
+            continue
+        name, _, rest = key[len(PREFIX):].partition(".")
+        if name not in names and name != "_target_":
+            found.append(_unknown(name, names))
+        elif name == "slurm" and rest:
+            found.extend(slurm_problems({rest.partition(".")[0]: None}))
+    return list(dict.fromkeys(found))
+
+
+#: How the settings are written on Hydra's command line.
+PREFIX = "hydra.launcher."
 
 
 def _unknown(name: str, names: List[str]) -> str:

@@ -498,6 +498,11 @@ def test_retry_refuses_overrides_that_are_not_launcher_settings(app):
     assert "Traceback" not in result.output
     assert runs_started_in_attempt(app / "sweep", 2) == []  # nothing ran
     assert status_json(app, "sweep")["attempts"] == 1
+    # A misspelt launcher setting: did-you-mean before the app starts (Hydra would advise a '+').
+    misspelt = hydraflow(app, "retry", "sweep", "hydra.launcher.max_paralel=2")
+    assert (misspelt.returncode, misspelt.stderr.split(";")[0]) == (
+        2, "hydraflow: error: hydra.launcher: max_paralel: unknown field (did you mean 'max_parallel'?)")
+    assert status_json(app, "sweep")["attempts"] == 1
     # A launcher setting is accepted (and the run, still failing, fails again).
     accepted = hydraflow(app, "retry", "sweep", "hydra.launcher.max_parallel=2")
     assert accepted.returncode == 1, accepted.output

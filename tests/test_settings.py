@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from omegaconf import OmegaConf
 
-from hydraflow_core.settings import CHECKS, LauncherSettings, config_class
+from hydraflow_core.settings import CHECKS, LauncherSettings, config_class, unknown_overridden
 
 
 @pytest.mark.parametrize("values, problems", [
@@ -39,6 +39,33 @@ from hydraflow_core.settings import CHECKS, LauncherSettings, config_class
 def test_settings_are_checked_field_by_field(values, problems):
     settings, unknown = LauncherSettings.of(values)
     assert unknown + settings.problems() == problems
+
+
+FIELDS = ("backend, max_parallel, gpus, runs_per_task, parallel_per_task, start, wait, resume, dry_run, "
+          "max_retries, timeout_min, slurm")
+
+
+@pytest.mark.parametrize("overrides, problems", [
+    pytest.param(["hydra.launcher.max_parallel=2", "hydra.launcher.slurm.partition=gpu", "+hydra.launcher.gpus=[0]",
+                  "hydra.launcher.slurm.additional_parameters.x=1", "hydra.launcher._target_=a.B", "hydra.sweep.dir=d",
+                  "lr=1", "hydra/launcher=hydraflow"], [], id="valid-and-others-left-alone"),
+    pytest.param(["hydra.launcher.max_paralel=2"],
+                 [f"max_paralel: unknown field (did you mean 'max_parallel'?); valid fields: {FIELDS}"], id="typo"),
+    pytest.param(["++hydra.launcher.max_paralel=2", "~hydra.launcher.max_paralel"],
+                 [f"max_paralel: unknown field (did you mean 'max_parallel'?); valid fields: {FIELDS}"],
+                 id="plus-and-tilde-said-once"),
+    pytest.param(["hydra.launcher.slurm.partitio=gpu"],
+                 ["slurm.partitio: unknown field (did you mean 'partition'?); valid fields: account, "
+                  "additional_parameters, array_parallelism, comment, constraint, cpus_per_gpu, cpus_per_task, "
+                  "dependency, exclude, exclusive, gpus_per_node, gpus_per_task, gres, job_name, mail_type, mail_user, "
+                  "max_array_size, max_num_timeout, mem_gb, mem_per_cpu, mem_per_gpu, nodelist, nodes, partition, "
+                  "python, qos, setup, signal_delay_s, srun_args, stderr_to_stdout, submitit_folder, tasks_per_node, "
+                  "teardown, timeout_min, use_srun, wckey"], id="slurm-field-typo"),
+    pytest.param(["hydra.launcher.colour=red"], [f"colour: unknown field; valid fields: {FIELDS}"],
+                 id="no-close-name"),
+])
+def test_misspelt_settings_on_a_command_line(overrides, problems):
+    assert unknown_overridden(overrides) == problems
 
 
 def test_a_slurm_field_resolved_per_run_is_not_checked_as_written():

@@ -254,6 +254,17 @@ def test_a_mistake_is_a_caret_error_before_the_app_starts(app, args):
                  "hydraflow: error: hydraflow sweep plans the runs with the hydraflow sweeper, not "
                  "hydra/sweeper=basic: leave it out (another sweeper reads the command line itself: start the "
                  "app with -m)\n", id="another-sweeper"),
+    pytest.param([PY, "train.py", "a=1:2", "hydra.launcher.max_paralel=2"],  # Hydra would advise a '+'
+                 "hydraflow: error: hydra.launcher: max_paralel: unknown field (did you mean 'max_parallel'?); valid "
+                 "fields: backend, max_parallel, gpus, runs_per_task, parallel_per_task, start, wait, resume, dry_run, "
+                 "max_retries, timeout_min, slurm\n", id="misspelt-launcher-setting"),
+    pytest.param([PY, "train.py", "a=1:2", "hydra/launcher=hydraflow_slurm", "+hydra.launcher.slurm.partitio=x"],
+                 "hydraflow: error: hydra.launcher: slurm.partitio: unknown field (did you mean 'partition'?); valid "
+                 "fields: account, additional_parameters, array_parallelism, comment, constraint, cpus_per_gpu, "
+                 "cpus_per_task, dependency, exclude, exclusive, gpus_per_node, gpus_per_task, gres, job_name, "
+                 "mail_type, mail_user, max_array_size, max_num_timeout, mem_gb, mem_per_cpu, mem_per_gpu, nodelist, "
+                 "nodes, partition, python, qos, setup, signal_delay_s, srun_args, stderr_to_stdout, submitit_folder, "
+                 "tasks_per_node, teardown, timeout_min, use_srun, wckey\n", id="misspelt-slurm-setting"),
 ])
 def test_bad_command_is_one_message(app, words, message):
     result = subprocess.run([HYDRAFLOW, "sweep", "--", *words], cwd=app, capture_output=True, text=True)

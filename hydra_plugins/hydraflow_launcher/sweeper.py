@@ -36,7 +36,10 @@ class HydraflowSweeper(Sweeper):
         """Every bad hydra.sweeper.* value in one message (what is valid included)."""
         problems = []
         if self.unknown and not os.environ.get("HYDRAFLOW_REPLAY"):  # a replay ignores another sweeper's settings
-            problems.append(f"unknown field {', '.join(sorted(self.unknown))} (valid fields: {', '.join(FIELDS)})")
+            from hydraflow_core.errors import did_you_mean
+
+            problems.extend(f"{name}: unknown field{did_you_mean(name, FIELDS)}; valid fields: {', '.join(FIELDS)}"
+                            for name in sorted(self.unknown))
         if self.raw_params is not None and not (OmegaConf.is_dict(self.raw_params) or isinstance(self.raw_params, dict)):
             problems.append(f"params must be a mapping of key: sweep, not {self.raw_params!r}")
         for name in ("job", "file"):

@@ -42,6 +42,21 @@ def check_overrides(overrides: Sequence[str]) -> List[str]:
     return list(overrides)
 
 
+def _check_settings(state: manifest.SweepState, overrides: Sequence[str]) -> None:
+    """A misspelt hydraflow launcher setting: did-you-mean, before the app starts again (a sweep whose
+    recorded launcher is hydraflow's, and no other launcher named)."""
+    from hydraflow_core.settings import unknown_overridden
+
+    recorded = state.header.get("launcher") or {}
+    if state.header.get("kind") != "sweep" or "backend" not in recorded:
+        return
+    if any(o.lstrip("+").startswith("hydra/launcher=") for o in overrides):
+        return
+    problems = unknown_overridden(overrides)
+    if problems:
+        raise UsageError("\n".join(f"hydra.launcher: {problem}" for problem in problems))
+
+
 def plan_retry(directory: Path, failed_only: bool) -> Tuple[manifest.SweepState, List[manifest.RunRecord]]:
     from hydraflow_core.executors.slurm.folded import apply_slurm
 
@@ -199,6 +214,7 @@ def retry(directory: Path, overrides: Sequence[str], *, failed_only: bool = Fals
     if wait is not None:
         launcher_overrides.append(f"hydra.launcher.wait={'true' if wait else 'false'}")
     state, todo = plan_retry(directory, failed_only)
+    _check_settings(state, overrides)
     if not todo:
         if not quiet:
             print(f"hydraflow: nothing to retry in {directory}: {counts_line(state)}")

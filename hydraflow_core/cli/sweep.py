@@ -131,6 +131,12 @@ def sweep_verb(args: argparse.Namespace) -> int:
     parts = split_command(words)
     space = parse_sweep(list(parts.overrides), args.max_values)  # a caret error here: nothing has started
     launch = plan_launch(parts, space)
+    if launch.launcher in HYDRAFLOW_LAUNCHERS:  # a misspelt setting: did-you-mean, before the app starts
+        from hydraflow_core.settings import unknown_overridden
+
+        problems = unknown_overridden(parts.hydra)
+        if problems:
+            raise UsageError("\n".join(f"hydra.launcher: {problem}" for problem in problems))
     groups = space.groups()
     total = sum(group.count() for group in groups)
     argv = list(launch.argv)

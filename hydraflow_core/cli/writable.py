@@ -42,15 +42,16 @@ def cannot_write(error: BaseException, directory: Union[str, Path, None] = None,
 
 
 def check_writable(directory: Union[str, Path]) -> Optional[str]:
-    """Why ``directory`` (made if missing, as Hydra's sweepers make it) cannot be written, or None."""
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as error:
-        return cannot_write(error, directory) or f"cannot write the sweep directory {directory}: {error}"
-    if not os.access(directory, os.W_OK | os.X_OK):
-        code = errno.EROFS if _read_only_mount(directory) else errno.EACCES
-        return cannot_write(OSError(code, os.strerror(code)), directory)
-    return None
+    """Why ``directory`` cannot be written (or made, where it is missing), or None. Nothing is created."""
+    path = Path(os.path.abspath(directory))
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        code = errno.EEXIST if existing == path else errno.ENOTDIR
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if _read_only_mount(existing) else errno.EACCES
+    else:
+        return None
+    return cannot_write(OSError(code, os.strerror(code), str(existing)), path)
 
 
 def _read_only_mount(directory: Union[str, Path]) -> bool:
