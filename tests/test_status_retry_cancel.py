@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -220,6 +221,45 @@ def test_a_claim_left_by_a_killed_process_is_taken_over(app, then, holder):
         assert [a["kind"] for a in records(kept / "attempts.jsonl")] == ["launch"]
         assert not (kept / "claim.json").exists()  # the new launch's claim is not left in the old record
     assert not (app / "sweep" / ".hydraflow" / "claim.json").exists()  # released at the end
+
+
+# --------------------------------------------------------------------------- status --json, as README names it
+
+def _documented_status_fields() -> set:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    listed = readme.split("`--json` prints one JSON document (", 1)[1].split("); `--watch`", 1)[0]
+    return set(re.findall(r"`([a-z_]+)`", listed))
+
+
+JOB_FILE = """
+jobs:
+  t:
+    run: python app.py
+    steps:
+      - batch: +seed=0,1
+        args: hydra/launcher=hydraflow +sleep=0 +fail=[] +times=1
+"""
+
+
+def test_every_field_of_status_json_is_in_the_readme(app):
+    """Every key `status --json` writes, of a sweep (a run that returned a value, a failed run), of a job's run
+    directory (batches: a command's exit code), and of a Slurm sweep's pending runs, is named in README."""
+    from hydraflow_core.cli.status import as_json
+    from hydraflow_core.manifest import PENDING, RunRecord, SweepState
+
+    assert sweep(app, "0:1", 0, "[1]").returncode == 1
+    (app / "hydraflow.yaml").write_text(JOB_FILE)
+    assert hydraflow(app, "run", "t").returncode == 0
+    (run_dir,) = (app / "multirun" / "t").iterdir()
+    written = [status_json(app), status_json(app, str(run_dir))]
+    assert "return_value" in written[0]["runs"][0] and "returncode" in written[1]["runs"][0]
+    pending = RunRecord(0, ["+seed=0"], state=PENDING, reason="Priority",
+                        extra={"name": "b", "sweep_dir": "b", "slurm": {"partition": "gpu"}})
+    written.append(as_json(SweepState(app, {"sweep_dir": str(app), "kind": "job"}, [], [pending], to_come=(4, 2))))
+    assert {"waiting", "to_submit"} <= set(written[2])
+    keys = {key for document in written for key in document} | {
+        key for document in written for run in document["runs"] for key in run}
+    assert sorted(keys - _documented_status_fields()) == []
 
 
 # --------------------------------------------------------------------------- the manifest's public format
