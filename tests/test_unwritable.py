@@ -108,3 +108,40 @@ def test_retry_and_run_name_the_directory(app, tmp_path):
         _unmount(app)
     assert (run.returncode, run.stderr) == (2, f"hydraflow: error: cannot write {app}: {READ_ONLY} "
                                                f"({app}/multirun)\n")
+
+
+@pytest.mark.parametrize("make, expected", [
+    pytest.param(lambda root: root / "new" / "sweep", None, id="missing-and-writable-nothing-created"),
+    pytest.param(lambda root: _file(root / "taken"), "cannot write the sweep directory {root}/taken: it is a file",
+                 id="a-file-itself"),
+    pytest.param(lambda root: _file(root / "f") / "sweep",
+                 "cannot write the sweep directory {root}/f/sweep: a part of its path is a file ({root}/f)",
+                 id="a-file-in-its-path"),
+])
+def test_check_writable(tmp_path, make, expected):
+    from hydraflow_core.cli.writable import check_writable
+
+    directory = make(tmp_path)
+    assert check_writable(directory) == (expected.format(root=tmp_path) if expected else None)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("error, expected", [
+    pytest.param(OSError(30, "Read-only file system", "/d/sweep/multirun.yaml"),
+                 "cannot write the sweep directory /d/sweep: Read-only file system (/d/sweep/multirun.yaml)",
+                 id="read-only"),
+    pytest.param(PermissionError(13, "Permission denied", "/d/sweep"),
+                 "cannot write the sweep directory /d/sweep: Permission denied", id="permission"),
+    pytest.param(OSError(28, "No space left on device", "/d/sweep/x"), None, id="full-disk-is-the-machines"),
+    pytest.param(PermissionError(1, "Operation not permitted"), None, id="no-file-named"),
+    pytest.param(ValueError("x"), None, id="not-an-os-error"),
+])
+def test_cannot_write(error, expected):
+    from hydraflow_core.cli.writable import cannot_write
+
+    assert cannot_write(error, "/d/sweep") == expected
+
+
+def _file(path: Path) -> Path:
+    path.write_text("")
+    return path

@@ -73,13 +73,16 @@ class HydraflowSweeper(Sweeper):
 
         try:
             return run_sweep(self, arguments)
-        except OSError as error:  # the sweep directory cannot be written: one line, no traceback
+        except OSError as error:  # the sweep directory cannot be written, a full disk: one line, no traceback
             from hydraflow_core.cli.writable import EXIT_CANNOT_WRITE, cannot_write
+            from hydraflow_core.executors.local.runone import machine_error
 
-            problem = cannot_write(error, str(self.config.hydra.sweep.dir))
+            problem, code = cannot_write(error, str(self.config.hydra.sweep.dir)), EXIT_CANNOT_WRITE
+            if problem is None:
+                problem, code = machine_error(error), 1
             if problem is None:
                 raise
             sys.stderr.write(f"hydraflow: error: {problem}\n")
-            raise SystemExit(EXIT_CANNOT_WRITE) from None
+            raise SystemExit(code) from None
         finally:
             release_stdout()

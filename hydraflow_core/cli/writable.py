@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-#: errno values that mean a directory cannot be written (a full disk included: nothing can start).
-CANNOT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC, errno.EDQUOT}
+#: errno values that mean a directory cannot be written at all (a full disk is the machine's fault, exit 1:
+#: runone.machine_error).
+CANNOT_WRITE = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EEXIST}
 
 EXIT_CANNOT_WRITE = 2
 
@@ -25,13 +26,11 @@ EXIT_CANNOT_WRITE = 2
 def cannot_write(error: BaseException, directory: Union[str, Path, None] = None,
                  what: str = "the sweep directory") -> Optional[str]:
     """The line for ``error`` when it means ``directory`` (default: the failing file's own) cannot be
-    written, else None."""
-    if not isinstance(error, OSError) or error.errno not in CANNOT_WRITE:
+    written, else None (an error that names no file is not about one: a signal not permitted ...)."""
+    filename = getattr(error, "filename", None)
+    if not isinstance(error, OSError) or error.errno not in CANNOT_WRITE or not filename:
         return None
-    filename = error.filename
     if directory is None:
-        if not filename:
-            return None
         directory, what = os.path.dirname(os.path.abspath(filename)), ""
     directory = os.path.abspath(directory)
     reason = error.strerror or str(error)
