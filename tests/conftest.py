@@ -105,7 +105,9 @@ FILE_SECONDS = {
     "tests/plugin/test_plan_ahead.py": 18, "tests/test_syntax_properties.py": 15,
     "tests/plugin/test_closed_stdout.py": 14,
     "tests/test_executor.py": 10, "tests/slurm/test_sweep_verb.py": 9, "tests/test_manifest.py": 8,
-    "tests/test_jobfile.py": 8, "tests/plugin/test_versions.py": 8, "tests/plugin/test_install.py": 7,
+    "tests/plugin/test_resume.py": 20, "tests/test_jobfile.py": 8, "tests/test_unwritable.py": 8,
+    "tests/test_original_schema.py": 8,
+    "tests/plugin/test_versions.py": 8, "tests/plugin/test_install.py": 7,
     "tests/slurm/test_cluster.py": 7, "tests/test_syntax.py": 6, "tests/test_cli.py": 6, "tests/test_signals.py": 6,
     "tests/plugin/test_compose.py": 6, "tests/plugin/test_exec.py": 6, "tests/slurm/test_submit_job.py": 3,
 }
