@@ -179,6 +179,10 @@ class Session:
         """The app's recorded command, for a task started again elsewhere (``start: exec``, a Slurm node)."""
         return replays.replay_command(self.header, extra)
 
+    def replay_env(self) -> dict:
+        """The environment its replays need besides this process's (see replay.launch_record)."""
+        return replays.replay_env(self.header)
+
     def close(self) -> None:
         """The end of this process's launches: the claim is let go."""
         if self.claim is not None:

@@ -186,8 +186,14 @@ def test_run_id_goes_into_every_sweep_dir():
 
 EXAMPLE_JOBS = sorted(jobfile.load(EXAMPLE / "hydraflow.yaml").jobs)
 
+# Each dry run starts with the launcher the batches get (hydraflow_core/default_launcher.py).
+ON_HYDRAFLOW = "# batches run on the hydraflow launcher, not Hydra's basic (a launcher your app or `with` chooses is kept)"
+SUBMITTED = ("# batches run on the hydraflow launcher where the submit command passes on "
+             "HYDRAFLOW_DEFAULT_LAUNCHER=hydraflow (a launcher your app or `with` chooses is kept)")
+
 DRY_RUNS = [
     pytest.param("train", [
+        ON_HYDRAFLOW,
         "python train.py -m model=small learning_rate=0.1 optimizer=adam,sgd hydra.job.name=train "
         "'hydra.sweep.dir=multirun/train/{run_id}/0-model-small_learning_rate-0.1'",
         "python train.py -m model=small learning_rate=0.2 optimizer=adam,sgd hydra.job.name=train "
@@ -198,6 +204,7 @@ DRY_RUNS = [
         "'hydra.sweep.dir=multirun/train/{run_id}/3-model-large_learning_rate-0.2'",
     ], id="train"),
     pytest.param("train_submit", [
+        SUBMITTED,
         "bash submit.sh 'multirun/train_submit/{run_id}/batches.txt'",
         "# multirun/train_submit/{run_id}/batches.txt:",
         "model=small learning_rate=0.001,0.002,0.003 hydra.job.name=train_submit "
@@ -206,6 +213,7 @@ DRY_RUNS = [
         "'hydra.sweep.dir=multirun/train_submit/{run_id}/1-model-large'",
     ], id="train_submit"),
     pytest.param("train_array", [
+        SUBMITTED,
         "sbatch --array=0-1 submit_array.sh 'multirun/train_array/{run_id}/batches.txt'",
         "# multirun/train_array/{run_id}/batches.txt:",
         "model=small learning_rate=0.001,0.002,0.003 hydra.job.name=train_array "
@@ -214,6 +222,7 @@ DRY_RUNS = [
         "'hydra.sweep.dir=multirun/train_array/{run_id}/1-model-large'",
     ], id="train_array"),
     pytest.param("lr_scan", [
+        ON_HYDRAFLOW,
         "python train.py -m model=small learning_rate=0.001,0.003,0.005 seed=2 hydra.job.chdir=false "
         "hydra.job.name=lr_scan 'hydra.sweep.dir=multirun/lr_scan/{run_id}/0-model-small'",
         "python train.py -m model=large learning_rate=0.001,0.003,0.005 seed=2 hydra.job.chdir=false "
@@ -222,33 +231,38 @@ DRY_RUNS = [
         "hydra.job.name=lr_scan 'hydra.sweep.dir=multirun/lr_scan/{run_id}/2-model-small'",
     ], id="lr_scan"),
     pytest.param("paired", [
+        ON_HYDRAFLOW,
         "python train.py -m model=small learning_rate=0.1 seed=0,1 hydra.job.name=paired "
         "'hydra.sweep.dir=multirun/paired/{run_id}/0-model-small_learning_rate-0.1'",
         "python train.py -m model=large learning_rate=0.01 seed=0,1 hydra.job.name=paired "
         "'hydra.sweep.dir=multirun/paired/{run_id}/1-model-large_learning_rate-0.01'",
     ], id="paired"),
     pytest.param("ablation", [
+        ON_HYDRAFLOW,
         "python train.py -m optimizer=adam,sgd hydra.job.name=ablation "
         "'hydra.sweep.dir=multirun/ablation/{run_id}/0-optimizer-adam-sgd'",
         "python train.py -m learning_rate=0.1,0.2 hydra.job.name=ablation "
         "'hydra.sweep.dir=multirun/ablation/{run_id}/1-learning_rate-0.1-0.2'",
     ], id="ablation"),
-    pytest.param("parallel", [
+    pytest.param("parallel", [ON_HYDRAFLOW, *(
         f"python train.py -m seed={i} sleep=0.5 hydra.job.name=parallel "
         f"'hydra.sweep.dir=multirun/parallel/{{run_id}}/{i}-seed-{i}'" for i in range(4)
-    ], id="parallel"),
+    )], id="parallel"),
     pytest.param("flaky", [
+        ON_HYDRAFLOW,
         "python train.py -m fail=false hydra.job.name=flaky 'hydra.sweep.dir=multirun/flaky/{run_id}/0-fail-false'",
         "python train.py -m fail=true hydra.job.name=flaky 'hydra.sweep.dir=multirun/flaky/{run_id}/1-fail-true'",
         "python train.py -m fail=false hydra.job.name=flaky 'hydra.sweep.dir=multirun/flaky/{run_id}/2-fail-false'",
     ], id="flaky"),
     pytest.param("called", [
+        ON_HYDRAFLOW,
         "launch.sweep(['model=small', 'hydra.job.name=called', "
         "'hydra.sweep.dir=multirun/called/{run_id}/0-model-small'])",
         "launch.sweep(['model=large', 'hydra.job.name=called', "
         "'hydra.sweep.dir=multirun/called/{run_id}/1-model-large'])",
     ], id="called"),
     pytest.param("once", [
+        ON_HYDRAFLOW,
         "python train.py -m seed=0,1 hydra.job.name=once 'hydra.sweep.dir=multirun/once/{run_id}/0'",
     ], id="once"),
     # HydraFlow 0.23's schema: every set is its own step, a set's add merged over the job's (seed=2 wins).
@@ -295,7 +309,8 @@ def test_acceptance_dry_run_of_train(capsys, monkeypatch, example):
     """The issue's acceptance: four commands, each with -m, one model/lr pair in order, the args sweep."""
     monkeypatch.chdir(example)
     main(["run", "train", "--dry-run"])
-    lines = capsys.readouterr().out.splitlines()
+    said, *lines = capsys.readouterr().out.splitlines()
+    assert said == ON_HYDRAFLOW
     assert len(lines) == 4
     pairs = []
     for line in lines:

@@ -275,7 +275,7 @@ def test_a_long_integer_inner_sweep_goes_to_hydra_as_range(app):
     (app / "hydraflow.yaml").write_text("jobs:\n  t:\n    run: python train.py\n    steps:\n"
                                         "      - args: seed=1:30000\n")
     dry = hydraflow(app, "run", "t", "--dry-run")
-    assert dry.stdout.startswith("python train.py -m 'seed=range(1,30001)' hydra.job.name=t ")
+    assert dry.stdout.splitlines()[1].startswith("python train.py -m 'seed=range(1,30001)' hydra.job.name=t ")
     # Hydra reads it as the same 30000 runs (its range() stops before the stop).
     from hydra.core.override_parser.overrides_parser import OverridesParser
 

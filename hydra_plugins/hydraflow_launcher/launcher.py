@@ -214,7 +214,7 @@ class HydraflowLauncher(Launcher):
             if settings.backend == "local":  # each run's limit is kept by this process (on Slurm by the task's app)
                 extra.append("hydra.launcher.timeout_min=null")
             argv, cwd = self.session.replay_command(extra)
-            replay = ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd)
+            replay = ReplayWork(str(self.session.sweep_dir), tuple(argv), cwd, self.session.replay_env())
             if settings.backend != "slurm":
                 return replay, f"locally on {settings.workers} fresh interpreter(s)"
             from ._node import node_work

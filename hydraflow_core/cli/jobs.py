@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import yaml
 from rich.console import Console
 
+from hydraflow_core import default_launcher
 from hydraflow_core.cli import run as dispatch
 from hydraflow_core.cli.display import print_summary, ProgressDisplay
 from hydraflow_core.errors import UsageError
@@ -222,15 +223,17 @@ def _words(words) -> str:
 
 
 def dry_run_text(plan: Plan) -> str:
-    """Exactly what ``hydraflow run`` would execute , one line per command."""
+    """Exactly what ``hydraflow run`` would execute, one line per command, after a line saying the launcher."""
     job = plan.job
+    said = default_launcher.said([b.arguments for b in plan.batches], submit=job.kind == "submit") + "\n"
     if job.kind == "run":
         command = shlex.split(job.target)
-        return "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
+        return said + "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
     if job.kind == "call":
-        return "".join(f"{job.target}({[*job.lead, *b.arguments]!r})\n" for b in plan.batches)
+        return said + "".join(f"{job.target}({[*job.lead, *b.arguments]!r})
+" for b in plan.batches)
     path = f"{plan.run_dir}/batches.txt"
-    return shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
+    return said + shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
 
 
 def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_parallel: Optional[int],
@@ -239,7 +242,7 @@ def slurm_dry_run_text(batches: Sequence[Batch], command: Sequence[str], max_par
     from hydraflow_core.executors.slurm.arrays import group_by_settings, sbatch_preview
 
     by_index = {b.index: b for b in batches}
-    out = []
+    out = [default_launcher.said([b.arguments for b in batches])]
     for number, (settings, tasks) in enumerate(group_by_settings(dispatch.batch_tasks(batches, per_task), {},
                                                                                max_parallel)):
         out.append(f"# slurm array {number}: {len(tasks)} task(s), settings {json.dumps(settings, sort_keys=True)}")

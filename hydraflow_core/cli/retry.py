@@ -105,7 +105,7 @@ def _retry_sweep(state: manifest.SweepState, numbers: List[int], spec, overrides
         shown = " ".join(f"#{n}" for n in numbers[:20]) + (" ..." if len(numbers) > 20 else "")
         print(f"hydraflow: retrying {len(numbers)} of {len(state.runs)} runs ({shown})", flush=True)
         print("+ " + " ".join(shlex.quote(a) for a in argv), flush=True)
-    return _run_child(argv, cwd, {**os.environ, replay.ENV: str(spec), **env})
+    return _run_child(argv, cwd, {**os.environ, **replay.replay_env(state.header), replay.ENV: str(spec), **env})
 
 
 def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
+from hydraflow_core import default_launcher
 from hydraflow_core import manifest as manifests
 from hydraflow_core.errors import UsageError
 from hydraflow_core.executors import (
@@ -127,10 +128,12 @@ def fit_to_site(batches: Sequence[Batch], max_parallel: Optional[int]) -> Tuple[
 
 
 def batch_command(command: Sequence[str], directory: Path, batches: Dict[int, Batch]) -> CommandWork:
-    """``<command> -m <arguments>`` per batch, run in the job file's directory, into the batch's log."""
+    """``<command> -m <arguments>`` per batch, run in the job file's directory, into the batch's log,
+    on the hydraflow launcher unless the app or the batch chooses one (:mod:`hydraflow_core.default_launcher`)."""
     def of(task: Task) -> Command:
         batch = batches[task.runs[0].number]
-        return Command((*command, "-m", *batch.arguments), str(directory), str(directory / batch.sweep_dir / LOG_NAME))
+        return Command((*command, "-m", *batch.arguments), str(directory), str(directory / batch.sweep_dir / LOG_NAME),
+                       default_launcher.environment())
 
     return CommandWork(of)
 
@@ -252,6 +255,21 @@ def _output_to(path: Path):
                 os.close(fd)
 
 
+@contextlib.contextmanager
+def _default_launcher():
+    """While a ``call`` batch runs: a Hydra app it starts (here or as a subprocess) gets the hydraflow launcher
+    by default, as a ``run`` batch does."""
+    saved = os.environ.get(default_launcher.ENV)
+    os.environ.update(default_launcher.environment())
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(default_launcher.ENV, None)
+        else:
+            os.environ[default_launcher.ENV] = saved
+
+
 class CallFunction:
     """A ``call`` job's batches as runs of the in-process executor, each one's output to its log."""
 
@@ -272,7 +290,7 @@ class CallFunction:
 
     def execute(self, run: Run, prepared: Dict[str, Any]) -> RunResult:
         state, error = COMPLETED, None
-        with _output_to(Path(prepared["log"])):
+        with _output_to(Path(prepared["log"])), _default_launcher():
             try:
                 in_task(self.function)(self.arguments(run))
             except SystemExit as exit_:  # a Hydra app's main() exits
@@ -291,7 +309,9 @@ def submit(plan: Plan, directory: Path) -> int:
     path = Path(plan.run_dir) / "batches.txt"
     (directory / path).write_text(batches_file_text(plan))
     try:
-        process = subprocess.Popen(submit_command(plan), cwd=directory, start_new_session=True)
+        # The batches it runs get the hydraflow launcher where the variable reaches them (README: submit).
+        process = subprocess.Popen(submit_command(plan), cwd=directory, start_new_session=True,
+                                   env={**os.environ, **default_launcher.environment()})
     except OSError as error:
         raise UsageError(f"{plan.job.where}: jobs.{plan.job.name}.submit: cannot start the command: "
                          f"{os_error_text(error)}") from None

@@ -71,6 +71,16 @@ def _inner(run: manifest.RunRecord, state: SweepState) -> str:
         return "?"
 
 
+def _batch_runs_hint(console: Console, state: SweepState, shown_dir: str) -> None:
+    """Under a job's table: where a batch's own runs (states, logs, return values) are shown."""
+    directory = Path(state.header.get("directory", "."))
+    for run in state.runs:
+        sweep_dir, name = run.extra.get("sweep_dir"), run.extra.get("name")
+        if sweep_dir and name and manifest.has_manifest(directory / str(sweep_dir)):
+            console.print(f"a batch's runs: hydraflow status {shown_dir.rstrip('/')}/{name}", highlight=False)
+            return
+
+
 def render(console: Console, state: SweepState, shown_dir: str) -> None:
     kind = state.header.get("kind", "sweep")
     noun = "batch" if kind == "job" else "run"
@@ -100,6 +110,8 @@ def render(console: Console, state: SweepState, shown_dir: str) -> None:
             row += ([run.job_id or ""] if show_ids else []) + [note]
             table.add_row(*row)
         console.print(table)
+        if kind == "job":
+            _batch_runs_hint(console, state, shown_dir)
         return
     unfinished = [r for r in state.runs if r.state != COMPLETED]
     if unfinished:

@@ -40,10 +40,19 @@ class ReplaySpec:
 
 def launch_record(config_launcher: Dict[str, Any], overrides: Dict[str, List[str]], cwd: str) -> Dict[str, Any]:
     """How this process was started, for the manifest header (so it can be started again)."""
+    from hydraflow_core import default_launcher
+
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     argv[0] = sys.executable
+    # The app got the hydraflow launcher through the environment (hydraflow run's batches): so must its replays.
+    env = default_launcher.environment() if default_launcher.active() else {}
     return {"python": sys.executable, "argv": argv, "cwd": cwd, "overrides": overrides,
-            "launcher": config_launcher}
+            "launcher": config_launcher, **({"env": env} if env else {})}
+
+
+def replay_env(header: Dict[str, Any]) -> Dict[str, str]:
+    """The environment variables the sweep's app was started with that its replays need (see launch_record)."""
+    return {str(k): str(v) for k, v in ((header.get("launch") or {}).get("env") or {}).items()}
 
 
 def hydra_quote(text: str) -> str:

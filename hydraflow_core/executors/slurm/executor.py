@@ -78,7 +78,7 @@ class SlurmExecutor(Executor):
             for run in task.runs:
                 command = self.work.command(Task(run.number, run.group, (run,), task.resources))
                 entries.append({"run": run.number, "argv": list(command.argv), "cwd": command.cwd,
-                                "log": command.log})
+                                "log": command.log, **({"env": dict(command.env)} if command.env else {})})
             batches.append(entries)
         return {"kind": "command", "run_dir": str(self.record_dir), "batches": batches}
 
@@ -232,7 +232,7 @@ class SlurmExecutor(Executor):
 
 def _replay_spec(work: ReplayWork, tasks: List[Task]) -> Dict[str, Any]:
     return {"kind": "replay", "sweep_dir": work.sweep_dir, "reason": "task", "argv": list(work.argv),
-            "cwd": work.cwd, "tasks": [list(t.numbers) for t in tasks]}
+            "cwd": work.cwd, "tasks": [list(t.numbers) for t in tasks], **({"env": dict(work.env)} if work.env else {})}
 
 
 def _from_record(run, record, task: str) -> RunResult:

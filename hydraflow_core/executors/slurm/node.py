@@ -111,7 +111,8 @@ class NodeTask:
             self._here = False
 
     def _replay(self, spec: Dict[str, Any], index: int) -> int:
-        env = {**os.environ, replay.ENV: self.spec, replay.TASK_ENV: str(index), NODE_ENV: "1"}
+        # The spec's env is the submitting process's own (sbatch may be set not to pass the environment on).
+        env = {**os.environ, **spec.get("env", {}), replay.ENV: self.spec, replay.TASK_ENV: str(index), NODE_ENV: "1"}
         # This process's Python: the one the node runs (slurm.python), which may not be the submitting one's.
         return self._run([sys.executable, *spec["argv"][1:]], spec["cwd"], env, None)
 
@@ -123,7 +124,7 @@ class NodeTask:
         Path(entry["log"]).parent.mkdir(parents=True, exist_ok=True)
         events.started(entry["run"], log=entry["log"])
         with open(entry["log"], "ab") as log:
-            code = self._run(entry["argv"], entry["cwd"], {**os.environ, NODE_ENV: "1"}, log)
+            code = self._run(entry["argv"], entry["cwd"], {**os.environ, **entry.get("env", {}), NODE_ENV: "1"}, log)
         events.ended(entry["run"], COMPLETED if code == 0 else FAILED, None if code == 0 else f"exit code {code}",
                      returncode=code)
         return code
