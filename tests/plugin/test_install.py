@@ -3,6 +3,7 @@ install the tests run in; and installing it hides no other Hydra plugin."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -68,3 +69,8 @@ def test_wheel_install_is_discovered(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "ran x = 1" in run.stdout and "ran x = 2" in run.stdout
+    # The wheel ships the search path directory behind HYDRAFLOW_DEFAULT_LAUNCHER (conf/hydra/env/default.yaml).
+    run = subprocess.run([str(python), "app.py", "-m", "+x=1,2"], cwd=tmp_path, capture_output=True, text=True,
+                         env={**os.environ, "HYDRAFLOW_DEFAULT_LAUNCHER": "hydraflow"})
+    assert run.returncode == 0, run.stderr
+    assert "hydraflow: 2 runs completed" in run.stdout + run.stderr
