@@ -236,6 +236,20 @@ def test_a_hydraflow_run_job_on_slurm_with_per_step_resources(tmp_path, slurm_cl
     assert records[-1]["tasks_runs"] == [[3], [5], [7]] and records[-1]["settings"]["cpus_per_task"] == 2
 
 
+def test_a_jobs_batches_on_slurm_run_their_runs_on_the_hydraflow_launcher(app):
+    """An app that chooses no launcher: each batch, run in an array task, records its own runs. The variable
+    reaches the task through the batch's command (hydraflow run's own environment lacks it, so sbatch's
+    passing on of the environment is not what gives it)."""
+    (app / "hydraflow.yaml").write_text("jobs:\n  t:\n    run: python app.py\n    slurm:\n      timeout_min: 5\n"
+                                        "    steps:\n      - batch: +y=1,2\n        args: +x=1,2\n")
+    result = hydraflow("run", "t", cwd=app)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (run_dir,) = (app / "multirun" / "t").iterdir()
+    for batch in ("0-y-1", "1-y-2"):
+        runs = manifest.read(run_dir / batch).runs
+        assert [(r.state, r.extra.get("return_value")) for r in runs] == [("completed", 1), ("completed", 2)]
+
+
 def test_retry_local_runs_a_slurm_sweeps_unfinished_runs_here(app):
     result = submit(app, "+x=2,3")
     assert result.returncode == 0, result.stderr
