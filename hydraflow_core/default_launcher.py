@@ -15,8 +15,9 @@ Hydra imports this module at start-up (through the plugin): keep it light.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 ENV = "HYDRAFLOW_DEFAULT_LAUNCHER"
 #: The one value the plugin acts on: the launcher that replaces Hydra's default.
@@ -33,6 +34,21 @@ def active() -> bool:
 def environment() -> Dict[str, str]:
     """The variable, as added to a batch's environment."""
     return {ENV: VALUE}
+
+
+@contextlib.contextmanager
+def set_here() -> Iterator[None]:
+    """The variable in this process's environment for a while (a ``call`` batch: a Hydra app its function
+    starts, here or as a subprocess, gets the hydraflow launcher as a ``run`` batch does); then as it was."""
+    saved = os.environ.get(ENV)
+    os.environ[ENV] = VALUE
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = saved
 
 
 def chosen(arguments: Sequence[str]) -> Optional[str]:

@@ -255,21 +255,6 @@ def _output_to(path: Path):
                 os.close(fd)
 
 
-@contextlib.contextmanager
-def _default_launcher():
-    """While a ``call`` batch runs: a Hydra app it starts (here or as a subprocess) gets the hydraflow launcher
-    by default, as a ``run`` batch does."""
-    saved = os.environ.get(default_launcher.ENV)
-    os.environ.update(default_launcher.environment())
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(default_launcher.ENV, None)
-        else:
-            os.environ[default_launcher.ENV] = saved
-
-
 class CallFunction:
     """A ``call`` job's batches as runs of the in-process executor, each one's output to its log."""
 
@@ -290,7 +275,7 @@ class CallFunction:
 
     def execute(self, run: Run, prepared: Dict[str, Any]) -> RunResult:
         state, error = COMPLETED, None
-        with _output_to(Path(prepared["log"])), _default_launcher():
+        with _output_to(Path(prepared["log"])), default_launcher.set_here():
             try:
                 in_task(self.function)(self.arguments(run))
             except SystemExit as exit_:  # a Hydra app's main() exits

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hydraflow_core import manifest
+from hydraflow_core import default_launcher
 from hydraflow_core.default_launcher import ENV as DEFAULT_LAUNCHER
 
 BIN = Path(sys.executable).parent
@@ -87,6 +88,35 @@ def used(sweep_dir: Path) -> set:
 def batch_dirs(app: Path, job: str) -> list:
     (run_dir,) = (app / "multirun" / job).iterdir()
     return sorted(p for p in run_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("batches, submit, expected", [
+    pytest.param([["a=1"], ["a=2"]], False, ON_HYDRAFLOW, id="no-choice"),
+    pytest.param([["a=1", "hydra/launcher=basic"]], False,
+                 "# batches run on hydra/launcher=basic (chosen by with or ARGS)", id="every-batch-chooses"),
+    pytest.param([["hydra/launcher=basic"], ["hydra/launcher=joblib"]], False,
+                 "# batches run on hydra/launcher=basic, hydra/launcher=joblib (chosen by with or ARGS)",
+                 id="batches-choose-two"),
+    pytest.param([["a=1"], ["hydra/launcher=joblib", "hydra/launcher=basic"]], False,
+                 ON_HYDRAFLOW + "; batch 1: hydra/launcher=basic", id="some-choose-the-last-wins"),
+    pytest.param([["+hydra/launcher=basic"], ["~hydra/launcher"]], False,
+                 ON_HYDRAFLOW + "; batch 0: hydra/launcher=basic", id="plus-prefix-counts-deletion-does-not"),
+    pytest.param([["a=1"]], True, "# batches run on the hydraflow launcher where the submit command passes on "
+                 "HYDRAFLOW_DEFAULT_LAUNCHER=hydraflow (a launcher your app or `with` chooses is kept)", id="submit"),
+])
+def test_the_dry_run_line(batches, submit, expected):
+    assert default_launcher.said(batches, submit) == expected
+
+
+@pytest.mark.parametrize("before", [pytest.param(None, id="unset"), pytest.param("other", id="set-to-another")])
+def test_a_call_batch_has_the_variable_while_it_runs_only(monkeypatch, before):
+    if before is None:
+        monkeypatch.delenv(DEFAULT_LAUNCHER, raising=False)
+    else:
+        monkeypatch.setenv(DEFAULT_LAUNCHER, before)
+    with default_launcher.set_here():
+        assert os.environ[DEFAULT_LAUNCHER] == "hydraflow" and default_launcher.active()
+    assert os.environ.get(DEFAULT_LAUNCHER) == before
 
 
 @pytest.mark.parametrize("value, arguments, expected, error", [
