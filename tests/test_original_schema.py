@@ -51,10 +51,10 @@ def words(line: str):
 def compared(lines, kind: str):
     """What may differ, and only that: the sweep dir (ours `multirun/<job>/<run id>/<batch>`, 0.23's
     `multirun/<ULID>`), hydra.job.name and hydra.sweep.dir before `add` (0.23 writes them after it), `-m`
-    for a run command's `--multirun`, the submit file's path and our line naming it."""
+    for a run command's `--multirun`, the submit file's path, and our lines naming it and the launcher."""
     out = []
     for line in lines:
-        if line.startswith("# "):  # ours: '# multirun/<job>/{run_id}/batches.txt:'
+        if line.startswith("# "):  # ours: '# batches run on ...', '# multirun/<job>/{run_id}/batches.txt:'
             continue
         found = words(line)
         generated = [w for w in found if w.startswith(("hydra.job.name=", "hydra.sweep.dir="))]
@@ -82,7 +82,7 @@ def test_a_023_file_gives_the_commands_023_gave(job, lines, fixture_dir, capsys)
     kind = jobfile.load(fixture_dir / "hydraflow.yaml").jobs[job].kind
     ours = capsys.readouterr().out.splitlines()
     assert compared(ours, kind) == compared(lines, kind)
-    assert len(ours) == len(lines) + (kind == "submit")
+    assert len(ours) == len(lines) + 1 + (kind == "submit")  # ours: the launcher's line, the file's
 
 
 def test_every_job_of_the_fixture_has_what_023_printed():

@@ -267,6 +267,7 @@ DRY_RUNS = [
     ], id="once"),
     # HydraFlow 0.23's schema: every set is its own step, a set's add merged over the job's (seed=2 wins).
     pytest.param("original", [
+        ON_HYDRAFLOW,
         "python train.py -m model=small learning_rate=0.1,0.2 seed=1 hydra.job.chdir=false hydra.job.name=original "
         "'hydra.sweep.dir=multirun/original/{run_id}/0-model-small'",
         "python train.py -m model=large learning_rate=0.1,0.2 seed=1 hydra.job.chdir=false hydra.job.name=original "

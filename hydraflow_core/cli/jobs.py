@@ -230,8 +230,7 @@ def dry_run_text(plan: Plan) -> str:
         command = shlex.split(job.target)
         return said + "".join(shell_join([*command, "-m", *b.arguments]) + "\n" for b in plan.batches)
     if job.kind == "call":
-        return said + "".join(f"{job.target}({[*job.lead, *b.arguments]!r})
-" for b in plan.batches)
+        return said + "".join(f"{job.target}({[*job.lead, *b.arguments]!r})\n" for b in plan.batches)
     path = f"{plan.run_dir}/batches.txt"
     return said + shell_join(submit_command(plan)) + "\n" + f"# {path}:\n" + batches_file_text(plan)
 
