@@ -127,6 +127,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="refresh every 2 s until no run is pending or running")
     status.set_defaults(handler=_status)
 
+    from hydraflow_core.cli.results import add_parser as add_results
+
+    add_results(commands, _results)
+
     retry = commands.add_parser(
         "retry", usage="hydraflow retry [-h] [--failed] [--local] [--wait | --no-wait] DIR "
         "[hydra.launcher.KEY=VALUE ...]",
@@ -190,6 +194,12 @@ def _status(args: argparse.Namespace) -> int:
 
     directory = _sweep_directory(args.directory)
     return status(directory, make_console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
+
+
+def _results(args: argparse.Namespace) -> int:
+    from hydraflow_core.cli.results import results_verb
+
+    return results_verb(args, _sweep_directory(args.directory), make_console())
 
 
 def _retry(args: argparse.Namespace) -> int:
