@@ -52,6 +52,9 @@ class LauncherSettings:
     # maximum time of one run in minutes, then it is stopped and recorded as timed out (null: no limit).
     # Local runs; on Slurm it limits each run inside an array task (slurm.timeout_min limits the task)
     timeout_min: Optional[float] = None
+    # each run as Hydra's run_job does it, the same files, logs and results, at a fraction of its cost
+    # (false: every run through Hydra's own run_job)
+    lean: bool = False
     # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm");
     # a field may interpolate the run's own config (${model.gpus}): resolved per run
     slurm: Dict[str, Any] = field(default_factory=_slurm_defaults)
@@ -223,6 +226,7 @@ CHECKS: Dict[str, Callable[[str, Any], List[str]]] = {
     "dry_run": _flag,
     "max_retries": _whole(0),
     "timeout_min": _minutes,
+    "lean": _flag,
     "slurm": _slurm,
 }
 assert list(CHECKS) == [f.name for f in dataclasses.fields(LauncherSettings)], "a check for every setting"

@@ -15,9 +15,9 @@ from hydraflow_core.settings import CHECKS, LauncherSettings, config_class, unkn
     pytest.param({"backend": "slurm", "max_parallel": 4, "gpus": "0,1", "timeout_min": 0.5}, [], id="valid"),
     pytest.param({"max_paralel": 2}, ["max_paralel: unknown field (did you mean 'max_parallel'?); valid fields: "
                                       "backend, max_parallel, gpus, runs_per_task, parallel_per_task, start, wait, "
-                                      "resume, dry_run, max_retries, timeout_min, slurm"], id="typo-did-you-mean"),
+                                      "resume, dry_run, max_retries, timeout_min, lean, slurm"], id="typo-did-you-mean"),
     pytest.param({"colour": 1}, ["colour: unknown field; valid fields: backend, max_parallel, gpus, runs_per_task, "
-                                 "parallel_per_task, start, wait, resume, dry_run, max_retries, timeout_min, slurm"],
+                                 "parallel_per_task, start, wait, resume, dry_run, max_retries, timeout_min, lean, slurm"],
                  id="unknown-no-close-name"),
     pytest.param({"backend": "pbs"}, ["backend must be one of: local, slurm, not 'pbs'"], id="backend"),
     pytest.param({"max_parallel": 0}, ["max_parallel must be a whole number of at least 1, not 0"], id="max_parallel"),
@@ -26,6 +26,7 @@ from hydraflow_core.settings import CHECKS, LauncherSettings, config_class, unkn
     pytest.param({"max_retries": -1}, ["max_retries must be a whole number of at least 0, not -1"], id="max_retries"),
     pytest.param({"start": "spawn"}, ["start must be one of: fork, exec, not 'spawn'"], id="start"),
     pytest.param({"wait": "no"}, ["wait must be true or false, not 'no'"], id="wait"),
+    pytest.param({"lean": "off"}, ["lean must be true or false, not 'off'"], id="lean"),
     pytest.param({"timeout_min": 0}, ["timeout_min must be a positive number of minutes (e.g. 30 or 0.5), or null "
                                       "for no limit, not 0"], id="timeout_min"),
     pytest.param({"gpus": ["0", "x"]}, ["gpus must hold GPU ids: whole numbers (0, 1, ...) or GPU UUIDs (GPU-..., "
@@ -42,7 +43,7 @@ def test_settings_are_checked_field_by_field(values, problems):
 
 
 FIELDS = ("backend, max_parallel, gpus, runs_per_task, parallel_per_task, start, wait, resume, dry_run, "
-          "max_retries, timeout_min, slurm")
+          "max_retries, timeout_min, lean, slurm")
 
 
 @pytest.mark.parametrize("overrides, problems", [

@@ -18,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence
 
-from hydra.core.utils import JobReturn, JobStatus, configure_log, run_job
+from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hydraflow_core.executors import COMPLETED, FAILED, INTERRUPTED, MachineError, RunError, RunResult
 from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
+
+from ._lean import run as lean_run
 
 if TYPE_CHECKING:  # a Slurm node runs saved configs: no composer, no override parser to import
     from ._compose import RunComposer
@@ -153,11 +155,9 @@ class HydraRuns:
     def execute(self, run: Run, prepared: Dict[str, Any]) -> RunResult:
         ctx = self.ctx
         log_start = _log_size(prepared.get("log"))
-        result = run_job(
-            hydra_context=ctx.hydra_context, task_function=in_task(ctx.task_function), config=prepared["config"],
-            job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-        )
-        configure_log(ctx.config.hydra.hydra_logging, ctx.config.hydra.verbose)
+        # Hydra's run_job, then Hydra's logging again; the same, cheaper, on the lean path (hydra.launcher.lean)
+        result = lean_run(ctx.hydra_context, in_task(ctx.task_function), prepared["config"], ctx.config,
+                          ctx.keep_configs)
         log_path = None if result.hydra_cfg is None else _log_file(result.hydra_cfg.hydra)
         failed = result.status != JobStatus.COMPLETED
         logged = bool(failed and log_path and _append_traceback(log_path, result._return_value, log_start))

@@ -171,7 +171,7 @@ BATCH_SIZE = ("max_batch_size must be a whole number of at least 1, or null (the
     pytest.param("hydra.launcher.gpus=[-1]", f"hydra.launcher: {GPU_IDS}, not -1", id="gpus-negative"),
     pytest.param("+hydra.launcher.max_paralel=2", "hydra.launcher: max_paralel: unknown field (did you mean "
                  "'max_parallel'?); valid fields: backend, max_parallel, gpus, runs_per_task, parallel_per_task, "
-                 "start, wait, resume, dry_run, max_retries, timeout_min, slurm", id="launcher-field-misspelt"),
+                 "start, wait, resume, dry_run, max_retries, timeout_min, lean, slurm", id="launcher-field-misspelt"),
     pytest.param("+hydra.sweeper.parms={x:1}", "hydra.sweeper: parms: unknown field (did you mean 'params'?); valid "
                  "fields: params, job, file, max_batch_size", id="sweeper-field-misspelt"),
     pytest.param("hydra.sweeper.max_batch_size=-1", f"hydra.sweeper: {BATCH_SIZE}, not -1", id="max_batch_size=-1"),

@@ -1,0 +1,330 @@
+"""The lean run path: what Hydra's ``hydra.core.utils.run_job`` does for one run, observably the same, cheaper.
+
+``run_job`` spends most of a trivial run's overhead on copies and dumps that
+are the same for every run of a sweep: ``HydraConfig.set_config`` copies the
+hydra node twice, the task's config is a copy of the whole config (hydra node
+included, then deleted), ``hydra.yaml`` is dumped (~150 lines), and logging is
+configured from an OmegaConf node. :func:`run` does the same steps in the same
+order with the same results:
+
+- ``HydraConfig`` holds the run's own hydra node (``{hydra: node}``, the node's
+  parent the run's config, read-only), as ``set_config`` leaves it; not a copy;
+- the task's config is copied without the hydra node;
+- ``JobReturn.hydra_cfg`` is a copy where anyone can see it (the launcher keeps
+  the runs' configs, or a callback has ``on_job_end``), else that same view;
+- ``hydra.yaml`` is filled in from a template (:mod:`._lean_yaml`), logging is
+  configured from a plan (:mod:`._lean_log`), both made once per template;
+- callbacks, ``hydra.job.chdir``, ``hydra.job.env_set``, the failing task and
+  the interrupted one: as the running Hydra version does it (1.3.x, 1.4.0.devN).
+
+Where it cannot be sure -- another Hydra or OmegaConf version, a logging config
+it does not understand, ``env_set`` interpolating on a Hydra that resolves it,
+an unset ``hydra.job.chdir`` under version_base < 1.2 -- the run goes through
+``run_job`` itself, and the reason is logged once. ``hydra.launcher.lean=false``
+sends every run there. ``tests/plugin/test_lean_conformance.py`` compares both.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import hydra
+import omegaconf
+from hydra import version as hydra_version
+from hydra.conf import HydraConf
+from hydra.core import utils as hydra_utils
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from ._lean_log import LogPlan, Unsure, plan as log_plan
+from ._lean_yaml import HydraYaml, overrides_yaml, slot_values
+
+log = logging.getLogger(__name__)
+
+_TEMPLATES_KEPT = 64
+_said: set = set()
+
+
+def _family() -> Tuple[Optional[str], Optional[str]]:
+    """``(family, None)`` for a Hydra and OmegaConf this path was checked against, else ``(None, why not)``."""
+    version = hydra.__version__
+    family = "1.3" if re.fullmatch(r"1\.3\.\d+", version) else "1.4" if re.fullmatch(r"1\.4\.0\.dev\d+", version) else None
+    if family is None:
+        return None, f"Hydra {version} is not a version it was checked against (1.3.x, 1.4.0.devN)"
+    if not re.match(r"2\.[34]\.", omegaconf.__version__):
+        return None, f"OmegaConf {omegaconf.__version__} is not a version it was checked against (2.3, 2.4)"
+    needed = ["env_override", "_flush_loggers", "JobRuntime", "configure_log", "run_job"]
+    needed += ["_log_job_error_to_file"] if family == "1.4" else []
+    missing = [name for name in needed if not hasattr(hydra_utils, name)]
+    if missing:
+        return None, f"hydra.core.utils has no {', '.join(missing)}"
+    return family, None
+
+
+FAMILY, UNVERIFIED = _family()
+
+
+def _task_caller() -> Tuple[Optional[Callable[..., Optional[KeyboardInterrupt]]], Optional[str]]:
+    """``(call, None)``: ``call(task_function, task_cfg, ret)`` runs the task as run_job does (a failure
+    caught and recorded; on Hydra 1.4 logged to the job's log, and an interrupt recorded and returned),
+    in code compiled as run_job's own line of its own file: a failed task's traceback reads the same.
+    ``(None, why not)`` where run_job's source cannot be read."""
+    line = "ret.return_value = task_function(task_cfg)"
+    try:
+        lines, first = inspect.getsourcelines(hydra_utils.run_job)
+        at = next(i for i, text in enumerate(lines) if text.strip() == line)
+    except (OSError, TypeError, StopIteration):
+        return None, "the source of Hydra's run_job is not readable (a failed task's traceback names it)"
+    text, lineno = lines[at].rstrip("\n"), first + at
+    indent = len(text) - len(text.lstrip())
+    if lineno < 3 or indent < 4:
+        return None, "Hydra's run_job is laid out differently"
+    pad = " " * (indent - 4)
+    body = ["ret.status = COMPLETED", "return None"]
+    source = "\n" * (lineno - 3) + "\n".join(
+        ["def run_job(task_function, task_cfg, ret):", f"{pad}try:", text]
+        + [f"{pad}    {b}" for b in body[:1]]
+        + [f"{pad}except Exception as e:", f"{pad}    LOG_ERROR()", f"{pad}    ret.return_value = e",
+           f"{pad}    ret.status = FAILED",
+           f"{pad}except KeyboardInterrupt as e:", f"{pad}    if not RECORD_INTERRUPT:", f"{pad}        raise",
+           f"{pad}    ret.return_value = e", f"{pad}    ret.status = FAILED", f"{pad}    return e"]
+        + [f"{pad}{body[1]}"]) + "\n"
+    scope: Dict[str, Any] = {
+        "COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED,
+        "LOG_ERROR": hydra_utils._log_job_error_to_file if FAMILY == "1.4" else (lambda: None),
+        "RECORD_INTERRUPT": FAMILY == "1.4",  # 1.4 records an interrupt, tells the callbacks, raises it again
+    }
+    exec(compile(source, hydra_utils.__file__, "exec"), scope)
+    return scope["run_job"], None
+
+
+CALL_TASK, UNREADABLE = _task_caller() if FAMILY else (None, None)
+UNVERIFIED = UNVERIFIED or UNREADABLE
+
+
+class Template:
+    """What the runs of one template (one hydra node as composed) share: its logging plan, its hydra.yaml."""
+
+    def __init__(self, hydra_node: DictConfig) -> None:
+        self.logging, why = log_plan(hydra_node.get("job_logging"))
+        self.refused = f"its hydra/job_logging is not one it reproduces ({why})" if why else None
+        env_set = OmegaConf.to_container(hydra_node.job, resolve=False).get("env_set")
+        plain_env = isinstance(env_set, dict) and all("${" not in str(v) for v in env_set.values())
+        if FAMILY == "1.4" and not plain_env and not self.refused:
+            self.refused = "hydra.job.env_set interpolates (this Hydra resolves it for each run)"
+        self.hydra_yaml = HydraYaml()
+
+
+class _Lean:
+    """The per-process state: templates per master config and template key, the master's logging plans."""
+
+    def __init__(self) -> None:
+        self.templates: "OrderedDict[Tuple[Any, ...], Tuple[DictConfig, Template]]" = OrderedDict()
+        self.restores: Dict[int, Tuple[DictConfig, Optional[LogPlan]]] = {}
+
+    def template(self, master: DictConfig, hydra_node: DictConfig) -> Template:
+        key = (id(master), tuple(OmegaConf.to_container(hydra_node.overrides.hydra, resolve=False)),
+               tuple(OmegaConf.to_container(hydra_node.runtime.choices, resolve=False).items()))
+        kept = self.templates.get(key)
+        if kept is None:
+            kept = self.templates[key] = (master, Template(hydra_node))  # the master kept: its id is not reused
+            if len(self.templates) > _TEMPLATES_KEPT:
+                self.templates.popitem(last=False)
+        else:
+            self.templates.move_to_end(key)
+        return kept[1]
+
+    def restore_logging(self, master: DictConfig) -> None:
+        """Hydra's own logging again after a run (what the launcher did with configure_log)."""
+        node = master.hydra.hydra_logging
+        kept = self.restores.get(id(node))
+        if kept is None or kept[0] is not node:
+            kept = self.restores[id(node)] = (node, log_plan(node)[0])
+        if kept[1] is not None:
+            try:
+                kept[1].apply(node, master.hydra.verbose)
+                return
+            except Unsure:
+                pass
+        hydra_utils.configure_log(node, master.hydra.verbose)
+
+
+_LEAN = _Lean()
+
+
+def enabled(master: DictConfig) -> bool:
+    """The launcher's ``lean`` setting (true unless set false)."""
+    return OmegaConf.select(master, "hydra.launcher.lean", default=True) is not False
+
+
+def run(hydra_context: Any, task_function: Callable, config: DictConfig, master: DictConfig,
+        keep_configs: bool = True) -> JobReturn:
+    """One run, as ``run_job(hydra_context=..., task_function=..., config=..., job_dir_key="hydra.sweep.dir",
+    job_subdir_key="hydra.sweep.subdir")`` followed by ``configure_log`` of ``master``'s Hydra logging."""
+    template = None
+    if enabled(master):
+        why = UNVERIFIED or _refused(config)
+        if why is None:
+            template = _LEAN.template(master, config.hydra)
+            why = template.refused
+        if why is not None:
+            _say_once(why)
+            template = None
+    if template is None:
+        result = hydra_utils.run_job(hydra_context=hydra_context, task_function=task_function, config=config,
+                                     job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        hydra_utils.configure_log(master.hydra.hydra_logging, master.hydra.verbose)
+        return result
+    result = _run(hydra_context, task_function, config, template, keep_configs)
+    _LEAN.restore_logging(master)
+    return result
+
+
+def _refused(config: DictConfig) -> Optional[str]:
+    """Why this run is not for the lean path, before anything is done (None: it is)."""
+    if not isinstance(config, DictConfig) or not isinstance(config._get_node("hydra"), DictConfig):
+        return "the run's config has no hydra node"
+    chdir = config.hydra.job.chdir
+    if chdir is None and not (FAMILY == "1.3" and hydra_version.base_at_least("1.2")):
+        return "hydra.job.chdir is unset under version_base < 1.2 (Hydra warns and changes directory)"
+    return None
+
+
+def _say_once(why: str) -> None:
+    if why not in _said:
+        _said.add(why)
+        log.info(f"hydraflow: runs go through Hydra's run_job, not the lean run path: {why}")
+
+
+def _view(config: DictConfig, hydra_node: DictConfig) -> DictConfig:
+    """What ``HydraConfig.set_config(config)`` keeps, without copying the hydra node: ``{hydra: node}``,
+    the node's parent ``config`` (so that the hydra node interpolates into the app's config)."""
+    view = DictConfig(content={}, flags={"no_deepcopy_set_nodes": True})
+    view["hydra"] = hydra_node
+    view._set_flag("no_deepcopy_set_nodes", None)
+    hydra_node._set_parent(config)
+    assert view._get_node("hydra") is hydra_node
+    return view
+
+
+def _set_hydra_config(config: DictConfig) -> DictConfig:
+    """``HydraConfig.instance().set_config(config)``, the node not copied; the view it set."""
+    OmegaConf.set_readonly(config.hydra, True)
+    hydra_node_type = OmegaConf.get_type(config, "hydra")
+    assert hydra_node_type is not None and issubclass(hydra_node_type, HydraConf)
+    view = _view(config, config._get_node("hydra"))
+    HydraConfig.instance().cfg = view  # type: ignore[assignment]
+    return view
+
+
+def _task_config(config: DictConfig, hydra_node: DictConfig) -> DictConfig:
+    """``copy.deepcopy(config)`` without ``hydra``, as run_job makes it, the hydra node not copied."""
+    task_cfg = copy.deepcopy(config, {id(hydra_node): hydra_node})
+    with read_write(task_cfg):
+        with open_dict(task_cfg):
+            del task_cfg["hydra"]
+    assert hydra_node._get_parent() is config, "OmegaConf's deepcopy changed: the hydra node lost its parent"
+    return task_cfg
+
+
+def _observed(callbacks: Any, keep_configs: bool) -> bool:
+    """True when a run's JobReturn.hydra_cfg may be looked at (kept, or passed to a callback's on_job_end)."""
+    if keep_configs:
+        return True
+    from hydra.experimental.callback import Callback
+
+    listeners = getattr(callbacks, "callbacks", None)
+    if not isinstance(listeners, list):
+        return True
+    return any(getattr(type(c), "on_job_end", None) is not Callback.on_job_end for c in listeners)
+
+
+def _run(hydra_context: Any, task_function: Callable, config: DictConfig, template: Template,
+         keep_configs: bool) -> JobReturn:
+    """run_job's steps, in its order (see hydra/core/utils.py), for a run the lean path takes."""
+    callbacks = hydra_context.callbacks
+    old_cwd = os.getcwd()
+    orig_hydra_cfg = HydraConfig.instance().cfg
+
+    view = _set_hydra_config(config)
+    hydra_node = config._get_node("hydra")
+    output_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
+    subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
+    output_dir = os.path.join(output_dir, subdir)
+    with read_write(config.hydra.runtime):
+        with open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = os.path.abspath(output_dir)
+    # (run_job's second set_config: the view holds the node itself, already up to date)
+    _chdir = None
+    try:
+        ret = JobReturn()
+        task_cfg = _task_config(config, hydra_node)
+        ret.cfg = task_cfg
+        hydra_cfg = copy.deepcopy(view) if _observed(callbacks, keep_configs) else view
+        ret.hydra_cfg = hydra_cfg
+        overrides = OmegaConf.to_container(config.hydra.overrides.task)
+        assert isinstance(overrides, list)
+        ret.overrides = overrides
+        Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
+
+        _chdir = hydra_cfg.hydra.job.chdir
+        if _chdir is None:
+            _chdir = False  # version_base >= 1.2 (else _refused sent the run to run_job)
+        if _chdir:
+            os.chdir(output_dir)
+            ret.working_dir = output_dir
+        else:
+            ret.working_dir = os.getcwd()
+
+        _configure_job_logging(config, template.logging)
+
+        if config.hydra.output_subdir is not None:
+            hydra_output = Path(config.hydra.runtime.output_dir) / Path(config.hydra.output_subdir)
+            _save(hydra_output, "config.yaml", lambda: OmegaConf.to_yaml(task_cfg), mkdir=True)
+            _save(hydra_output, "hydra.yaml", lambda: template.hydra_yaml.text(view, slot_values(hydra_node)))
+            _save(hydra_output, "overrides.yaml", lambda: overrides_yaml(overrides, config.hydra.overrides.task))
+
+        with hydra_utils.env_override(hydra_cfg.hydra.job.env_set):
+            callbacks.on_job_start(config=config, task_function=task_function)
+            interrupt = CALL_TASK(task_function, task_cfg, ret)
+
+        ret.task_name = hydra_utils.JobRuntime.instance().get("name")
+        hydra_utils._flush_loggers()
+        callbacks.on_job_end(config=config, job_return=ret)
+        if interrupt is not None:
+            setattr(interrupt, "job_return", ret)
+            raise interrupt
+        return ret
+    finally:
+        HydraConfig.instance().cfg = orig_hydra_cfg
+        if _chdir:
+            os.chdir(old_cwd)
+
+
+def _configure_job_logging(config: DictConfig, plan: Optional[LogPlan]) -> None:
+    """``configure_log(config.hydra.job_logging, config.hydra.verbose)``, from the template's plan."""
+    node, verbose = config.hydra.job_logging, config.hydra.verbose
+    if plan is not None:
+        try:
+            plan.apply(node, verbose)
+            return
+        except Unsure:
+            pass
+    hydra_utils.configure_log(node, verbose)
+
+
+def _save(directory: Path, filename: str, text: Callable[[], str], mkdir: bool = False) -> None:
+    """Hydra's ``_save_config``: the file opened, then its text written (the directory made once)."""
+    if mkdir:
+        directory.mkdir(parents=True, exist_ok=True)
+    with open(str(directory / filename), "w", encoding="utf-8") as file:
+        file.write(text())
+
