@@ -18,7 +18,7 @@ order with the same results:
   the interrupted one: as the running Hydra version does it (1.3.x, 1.4.0.devN).
 
 Where it cannot be sure -- another Hydra or OmegaConf version, a logging config
-it does not understand, ``env_set`` interpolating on a Hydra that resolves it,
+it does not understand, ``hydra.job.env_set`` with an interpolation,
 an unset ``hydra.job.chdir`` under version_base < 1.2 -- the run goes through
 ``run_job`` itself, and the reason is logged once. ``hydra.launcher.lean=false``
 sends every run there. ``tests/plugin/test_lean_conformance.py`` compares both.
@@ -44,6 +44,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from ._lean_interp import MISSING, simple_value
 from ._lean_log import LogPlan, Unsure, plan as log_plan
 from ._lean_yaml import HydraYaml, overrides_yaml, slot_values
 
@@ -118,8 +119,8 @@ class Template:
         self.refused = f"its hydra/job_logging is not one it reproduces ({why})" if why else None
         env_set = OmegaConf.to_container(hydra_node.job, resolve=False).get("env_set")
         plain_env = isinstance(env_set, dict) and all("${" not in str(v) for v in env_set.values())
-        if FAMILY == "1.4" and not plain_env and not self.refused:
-            self.refused = "hydra.job.env_set interpolates (this Hydra resolves it for each run)"
+        if not plain_env and not self.refused:  # resolved where run_job resolves it (1.3: in its copy, 1.4 ...)
+            self.refused = "hydra.job.env_set interpolates"
         self.hydra_yaml = HydraYaml()
 
 
@@ -150,7 +151,7 @@ class _Lean:
             kept = self.restores[id(node)] = (node, log_plan(node)[0])
         if kept[1] is not None:
             try:
-                kept[1].apply(node, master.hydra.verbose)
+                kept[1].apply(node, master.hydra.verbose, master)
                 return
             except Unsure:
                 pass
@@ -186,6 +187,15 @@ def run(hydra_context: Any, task_function: Callable, config: DictConfig, master:
     result = _run(hydra_context, task_function, config, template, keep_configs)
     _LEAN.restore_logging(master)
     return result
+
+
+def forewarn(master: DictConfig) -> None:
+    """Before runs start (and workers fork): say once why the master config's runs go to run_job, if they do;
+    a worker forked after it does not say it again."""
+    if enabled(master) and isinstance(master._get_node("hydra"), DictConfig):
+        why = UNVERIFIED or Template(master.hydra).refused
+        if why is not None:
+            _say_once(why)
 
 
 def _refused(config: DictConfig) -> Optional[str]:
@@ -225,6 +235,28 @@ def _set_hydra_config(config: DictConfig) -> DictConfig:
     return view
 
 
+def _hydra_copy(view: DictConfig) -> DictConfig:
+    """``copy.deepcopy(HydraConfig.instance().cfg)`` as run_job makes it. A copy keeps the flags its node has
+    cached (OmegaConf: ``is_struct`` of the copy's hydra node answers from them): the node's are first left
+    as run_job's HydraConfig has them there -- none (``set_config`` re-parented it), and on Hydra 1.4 those
+    its reading ``hydra.job.env_set`` caches (with ``env_set`` plain, resolving it changes nothing)."""
+    view._get_node("hydra")._invalidate_flags_cache()
+    if FAMILY == "1.4":
+        view.hydra.job.env_set
+    return copy.deepcopy(view)
+
+
+def _resolved(config: DictConfig, hydra_node: DictConfig, group: str, key: str) -> Any:
+    """``OmegaConf.select(config, f"hydra.{group}.{key}")``, without OmegaConf's parser where not needed."""
+    node = hydra_node._get_node(group)._get_node(key)
+    written = node._value() if node is not None else None
+    if type(written) is str:
+        value = simple_value(config, written)
+        if value is not MISSING:
+            return value
+    return OmegaConf.select(config, f"hydra.{group}.{key}")
+
+
 def _task_config(config: DictConfig, hydra_node: DictConfig) -> DictConfig:
     """``copy.deepcopy(config)`` without ``hydra``, as run_job makes it, the hydra node not copied."""
     task_cfg = copy.deepcopy(config, {id(hydra_node): hydra_node})
@@ -235,16 +267,15 @@ def _task_config(config: DictConfig, hydra_node: DictConfig) -> DictConfig:
     return task_cfg
 
 
-def _observed(callbacks: Any, keep_configs: bool) -> bool:
-    """True when a run's JobReturn.hydra_cfg may be looked at (kept, or passed to a callback's on_job_end)."""
-    if keep_configs:
-        return True
+def _watched(callbacks: Any) -> bool:
+    """True when a callback sees the run's config and JobReturn (its class has on_job_start or on_job_end)."""
     from hydra.experimental.callback import Callback
 
     listeners = getattr(callbacks, "callbacks", None)
     if not isinstance(listeners, list):
         return True
-    return any(getattr(type(c), "on_job_end", None) is not Callback.on_job_end for c in listeners)
+    return any(getattr(type(c), name, None) is not getattr(Callback, name)
+               for c in listeners for name in ("on_job_start", "on_job_end"))
 
 
 def _run(hydra_context: Any, task_function: Callable, config: DictConfig, template: Template,
@@ -256,8 +287,8 @@ def _run(hydra_context: Any, task_function: Callable, config: DictConfig, templa
 
     view = _set_hydra_config(config)
     hydra_node = config._get_node("hydra")
-    output_dir = str(OmegaConf.select(config, "hydra.sweep.dir"))
-    subdir = str(OmegaConf.select(config, "hydra.sweep.subdir"))
+    output_dir = str(_resolved(config, hydra_node, "sweep", "dir"))
+    subdir = str(_resolved(config, hydra_node, "sweep", "subdir"))
     output_dir = os.path.join(output_dir, subdir)
     with read_write(config.hydra.runtime):
         with open_dict(config.hydra.runtime):
@@ -268,7 +299,8 @@ def _run(hydra_context: Any, task_function: Callable, config: DictConfig, templa
         ret = JobReturn()
         task_cfg = _task_config(config, hydra_node)
         ret.cfg = task_cfg
-        hydra_cfg = copy.deepcopy(view) if _observed(callbacks, keep_configs) else view
+        # run_job's copy of the HydraConfig where anyone may see it, else the view itself
+        hydra_cfg = _hydra_copy(view) if keep_configs or _watched(callbacks) else view
         ret.hydra_cfg = hydra_cfg
         overrides = OmegaConf.to_container(config.hydra.overrides.task)
         assert isinstance(overrides, list)
@@ -314,7 +346,7 @@ def _configure_job_logging(config: DictConfig, plan: Optional[LogPlan]) -> None:
     node, verbose = config.hydra.job_logging, config.hydra.verbose
     if plan is not None:
         try:
-            plan.apply(node, verbose)
+            plan.apply(node, verbose, config)
             return
         except Unsure:
             pass

@@ -26,6 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
+from ._lean_interp import MISSING, simple_value
+
 Path = Tuple[Any, ...]
 
 _TOP = {"version", "formatters", "handlers", "root", "loggers", "disable_existing_loggers"}
@@ -59,17 +61,22 @@ class LogPlan:
         """False where Hydra's configure_log configures nothing (``root: null``) and applies verbose only."""
         return self.written["root"] is not None
 
-    def config(self, node: DictConfig) -> Dict[str, Any]:
-        """The plain dict configure_log would give dictConfig for ``node`` (this plan's node, or a run's copy)."""
+    def config(self, node: DictConfig, root: DictConfig) -> Dict[str, Any]:
+        """The plain dict configure_log would give dictConfig for ``node`` (this plan's node, or a run's copy;
+        ``root``: the config holding it)."""
         plain = _copied(self.written)
         for path in self.per_run:
             parent_node, parent = node, plain
-            try:
-                for key in path[:-1]:
-                    parent_node, parent = parent_node[key], parent[key]
-                value = parent_node[path[-1]]
-            except Exception as error:  # noqa: BLE001 - Hydra's conversion raises its own error for it
-                raise Unsure(f"{'.'.join(map(str, path))} does not resolve") from error
+            for key in path[:-1]:
+                parent = parent[key]
+            value = simple_value(root, parent[path[-1]])
+            if value is MISSING:
+                try:
+                    for key in path[:-1]:
+                        parent_node = parent_node[key]
+                    value = parent_node[path[-1]]
+                except Exception as error:  # noqa: BLE001 - Hydra's conversion raises its own error for it
+                    raise Unsure(f"{'.'.join(map(str, path))} does not resolve") from error
             if not isinstance(value, (str, int, float, bool)) and value is not None:
                 raise Unsure(f"{'.'.join(map(str, path))} is not a plain value")
             if isinstance(value, str) and _CONVERTED.match(value):
@@ -77,13 +84,13 @@ class LogPlan:
             parent[path[-1]] = value
         return plain
 
-    def apply(self, node: DictConfig, verbose: Any) -> None:
+    def apply(self, node: DictConfig, verbose: Any, root: DictConfig) -> None:
         """Configure logging as ``hydra.core.utils.configure_log(node, verbose)`` does."""
         assert isinstance(verbose, (bool, str)) or OmegaConf.is_list(verbose)
         if self.configures:
             if logging.config.dictConfigClass is not logging.config.DictConfigurator:
                 raise Unsure("logging.config.dictConfigClass is replaced")
-            logging.config.dictConfig(self.config(node))
+            logging.config.dictConfig(self.config(node, root))
         _verbose(verbose)
 
 

@@ -221,6 +221,9 @@ class HydraflowLauncher(Launcher):
 
             return node_work(self.ctx, self.session.sweep_dir, self.session.events.attempt, replay, parallel,
                              settings.timeout), "on Slurm"
+        from ._lean import forewarn
+
+        forewarn(self.config)  # in this process, before any worker forks: said once
         workers = min(settings.workers, -(-total // self.per_task)) if total else settings.workers
         here = settings.workers == 1 and settings.timeout is None  # a run in this process could not be stopped
         where = "in this process" if here else f"on {workers} worker{'s' * (workers > 1)}"
