@@ -54,7 +54,7 @@ class LauncherSettings:
     timeout_min: Optional[float] = None
     # each run as Hydra's run_job does it, the same files, logs and results, at a fraction of its cost
     # (false: every run through Hydra's own run_job)
-    lean: bool = False
+    lean: bool = True
     # slurm: the submitit Slurm parameters (hydra-submitit-launcher's names; README "Running on Slurm");
     # a field may interpolate the run's own config (${model.gpus}): resolved per run
     slurm: Dict[str, Any] = field(default_factory=_slurm_defaults)

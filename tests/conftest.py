@@ -111,6 +111,7 @@ FILE_SECONDS = {
     "tests/plugin/test_versions.py": 8, "tests/plugin/test_install.py": 7,
     "tests/slurm/test_cluster.py": 7, "tests/test_syntax.py": 6, "tests/test_cli.py": 6, "tests/test_signals.py": 6,
     "tests/plugin/test_compose.py": 6, "tests/plugin/test_exec.py": 6, "tests/slurm/test_submit_job.py": 3,
+    "tests/plugin/test_lean_conformance.py": 25, "tests/plugin/test_lean_parts.py": 4,
 }
 #: Tests (all their parameters) that are units of their own, and their expected seconds.
 ALONE_SECONDS = {

@@ -11,15 +11,14 @@ order with the same results:
   parent the run's config, read-only), as ``set_config`` leaves it; not a copy;
 - the task's config is copied without the hydra node;
 - ``JobReturn.hydra_cfg`` is a copy where anyone can see it (the launcher keeps
-  the runs' configs, or a callback has ``on_job_end``), else that same view;
+  the runs' configs, or a callback has job hooks), else that same view;
 - ``hydra.yaml`` is filled in from a template (:mod:`._lean_yaml`), logging is
   configured from a plan (:mod:`._lean_log`), both made once per template;
 - callbacks, ``hydra.job.chdir``, ``hydra.job.env_set``, the failing task and
   the interrupted one: as the running Hydra version does it (1.3.x, 1.4.0.devN).
 
 Where it cannot be sure -- another Hydra or OmegaConf version, a logging config
-it does not understand, ``hydra.job.env_set`` with an interpolation,
-an unset ``hydra.job.chdir`` under version_base < 1.2 -- the run goes through
+it does not understand, ``hydra.job.env_set`` with an interpolation -- the run goes through
 ``run_job`` itself, and the reason is logged once. ``hydra.launcher.lean=false``
 sends every run there. ``tests/plugin/test_lean_conformance.py`` compares both.
 """
@@ -27,12 +26,14 @@ sends every run there. ``tests/plugin/test_lean_conformance.py`` compares both.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import os
 import re
 from collections import OrderedDict
 from pathlib import Path
+from textwrap import dedent
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import hydra
@@ -71,6 +72,23 @@ def _family() -> Tuple[Optional[str], Optional[str]]:
 
 
 FAMILY, UNVERIFIED = _family()
+JOB_DIR, JOB_SUBDIR = "hydra.sweep.dir", "hydra.sweep.subdir"
+
+
+def _deprecation_warning() -> Optional[Callable[..., None]]:
+    """Hydra 1.3's warning that run_job changes directory (hydra.job.chdir unset, version_base < 1.2)."""
+    try:
+        from hydra._internal.deprecation_warning import deprecation_warning
+    except ImportError:  # such a run goes to run_job (_refused)
+        return None
+    return deprecation_warning
+
+
+_DEPRECATED = _deprecation_warning()
+CHDIR_WARNING = dedent(
+    """\
+    Future Hydra versions will no longer change working directory at job runtime by default.
+    See https://hydra.cc/docs/1.2/upgrades/1.1_to_1.2/changes_to_job_working_dir/ for more information.""")
 
 
 def _task_caller() -> Tuple[Optional[Callable[..., Optional[KeyboardInterrupt]]], Optional[str]]:
@@ -179,13 +197,14 @@ def run(hydra_context: Any, task_function: Callable, config: DictConfig, master:
         if why is not None:
             _say_once(why)
             template = None
+    job = hydra_utils.run_job if template is None else functools.partial(_run, template, keep_configs)
+    # one line for both: a warning either gives (stacklevel=2: this line) reads the same
+    result = job(hydra_context=hydra_context, task_function=task_function, config=config, job_dir_key=JOB_DIR,
+                 job_subdir_key=JOB_SUBDIR)
     if template is None:
-        result = hydra_utils.run_job(hydra_context=hydra_context, task_function=task_function, config=config,
-                                     job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
         hydra_utils.configure_log(master.hydra.hydra_logging, master.hydra.verbose)
-        return result
-    result = _run(hydra_context, task_function, config, template, keep_configs)
-    _LEAN.restore_logging(master)
+    else:
+        _LEAN.restore_logging(master)
     return result
 
 
@@ -202,9 +221,8 @@ def _refused(config: DictConfig) -> Optional[str]:
     """Why this run is not for the lean path, before anything is done (None: it is)."""
     if not isinstance(config, DictConfig) or not isinstance(config._get_node("hydra"), DictConfig):
         return "the run's config has no hydra node"
-    chdir = config.hydra.job.chdir
-    if chdir is None and not (FAMILY == "1.3" and hydra_version.base_at_least("1.2")):
-        return "hydra.job.chdir is unset under version_base < 1.2 (Hydra warns and changes directory)"
+    if config.hydra.job.chdir is None and (FAMILY != "1.3" or _DEPRECATED is None):
+        return "hydra.job.chdir is unset, and this Hydra's warning about it is not found"
     return None
 
 
@@ -278,9 +296,10 @@ def _watched(callbacks: Any) -> bool:
                for c in listeners for name in ("on_job_start", "on_job_end"))
 
 
-def _run(hydra_context: Any, task_function: Callable, config: DictConfig, template: Template,
-         keep_configs: bool) -> JobReturn:
+def _run(template: Template, keep_configs: bool, *, hydra_context: Any, task_function: Callable,
+         config: DictConfig, job_dir_key: str, job_subdir_key: str) -> JobReturn:
     """run_job's steps, in its order (see hydra/core/utils.py), for a run the lean path takes."""
+    assert (job_dir_key, job_subdir_key) == (JOB_DIR, JOB_SUBDIR)
     callbacks = hydra_context.callbacks
     old_cwd = os.getcwd()
     orig_hydra_cfg = HydraConfig.instance().cfg
@@ -308,8 +327,12 @@ def _run(hydra_context: Any, task_function: Callable, config: DictConfig, templa
         Path(str(output_dir)).mkdir(parents=True, exist_ok=True)
 
         _chdir = hydra_cfg.hydra.job.chdir
+        if _chdir is None:  # Hydra 1.3 (1.4's is a bool)
+            if hydra_version.base_at_least("1.2"):
+                _chdir = False
         if _chdir is None:
-            _chdir = False  # version_base >= 1.2 (else _refused sent the run to run_job)
+            _DEPRECATED(message=CHDIR_WARNING, stacklevel=2)  # _refused: this Hydra has it
+            _chdir = True
         if _chdir:
             os.chdir(output_dir)
             ret.working_dir = output_dir

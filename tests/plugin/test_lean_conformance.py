@@ -24,6 +24,7 @@ import pytest
 
 from hydra_plugins.hydraflow_launcher import _lean
 
+HYDRA_14 = _lean.FAMILY == "1.4"  # hydra.job.chdir is a bool there (never unset)
 FALLBACK = "hydraflow: runs go through Hydra's run_job, not the lean run path"
 
 APP = '''
@@ -75,7 +76,10 @@ def write(name, record):
         f.write(json.dumps(record, sort_keys=True, default=str) + "\\n")
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+VERSION_BASE = os.environ.get("LEAN_VERSION_BASE", "1.3")
+
+
+@hydra.main(version_base=None if VERSION_BASE == "none" else VERSION_BASE, config_path="conf", config_name="config")
 def main(cfg):
     hc = HydraConfig.get()
     write(f"task-{hc.job.num}.jsonl", {
@@ -97,6 +101,8 @@ if __name__ == "__main__":
 
     if os.environ.get("LEAN_PRETEND_UNVERIFIED"):  # as on a Hydra version the lean path does not know
         _lean.UNVERIFIED = os.environ["LEAN_PRETEND_UNVERIFIED"]
+    if os.environ.get("LEAN_PRETEND_NO_WARNING"):  # as on a Hydra without 1.3's chdir warning
+        _lean._DEPRECATED = None
 
     real = _runs.lean_run
 
@@ -223,6 +229,11 @@ CASES = [
                  "its hydra/job_logging is not one it reproduces", id="custom-job_logging-two-workers"),
     pytest.param(_conf(callback=True), {}, ["x=1,2"], UNKNOWN, UNKNOWN["LEAN_PRETEND_UNVERIFIED"],
                  id="unknown-hydra-version"),
+    pytest.param(_conf(callback=True), {}, ["x=1,2"], {"LEAN_VERSION_BASE": "none"}, None,
+                 id="version_base-none-chdir-unset"),
+    pytest.param(_conf(), {}, ["x=1,2"], {"LEAN_VERSION_BASE": "none", "LEAN_PRETEND_NO_WARNING": "1"},
+                 None if HYDRA_14 else "hydra.job.chdir is unset, and this Hydra's warning about it is not found",
+                 id="version_base-none-without-the-warning"),
     pytest.param(_conf("  output_subdir: null\n  verbose: true\n",
                        defaults="  - override hydra/job_logging: stdout\n"),
                  {}, ["x=1,2"], {}, None, id="output_subdir-null-stdout-logging-verbose"),
