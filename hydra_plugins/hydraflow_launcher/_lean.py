@@ -208,6 +208,17 @@ def run(hydra_context: Any, task_function: Callable, config: DictConfig, master:
     return result
 
 
+def log_file(hydra_node: DictConfig) -> Optional[str]:
+    """The run's log file as ``_runs._log_file`` reads it from its hydra node (the ``file`` handler's filename),
+    where a plain interpolation resolves it without OmegaConf's parser; None: ask ``_log_file``."""
+    node: Any = hydra_node
+    for key in ("job_logging", "handlers", "file", "filename"):
+        node = node._get_node(key, validate_access=False) if isinstance(node, DictConfig) else None
+    written = node._value() if node is not None else None
+    value = simple_value(hydra_node._get_root(), written) if type(written) is str else MISSING
+    return value if type(value) is str and value else None
+
+
 def forewarn(master: DictConfig) -> None:
     """Before runs start (and workers fork): say once why the master config's runs go to run_job, if they do;
     a worker forked after it does not say it again."""

@@ -26,7 +26,7 @@ from hydraflow_core.executors.local.runone import machine_error
 from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
 
-from ._lean import run as lean_run
+from ._lean import log_file as lean_log_file, run as lean_run
 
 if TYPE_CHECKING:  # a Slurm node runs saved configs: no composer, no override parser to import
     from ._compose import RunComposer
@@ -158,7 +158,8 @@ class HydraRuns:
         # Hydra's run_job, then Hydra's logging again; the same, cheaper, on the lean path (hydra.launcher.lean)
         result = lean_run(ctx.hydra_context, in_task(ctx.task_function), prepared["config"], ctx.config,
                           ctx.keep_configs)
-        log_path = None if result.hydra_cfg is None else _log_file(result.hydra_cfg.hydra)
+        log_path = None if result.hydra_cfg is None else lean_log_file(result.hydra_cfg.hydra) or _log_file(
+            result.hydra_cfg.hydra)
         failed = result.status != JobStatus.COMPLETED
         logged = bool(failed and log_path and _append_traceback(log_path, result._return_value, log_start))
         output_dir = None if result.hydra_cfg is None else str(result.hydra_cfg.hydra.runtime.output_dir)

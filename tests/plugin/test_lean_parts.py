@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize
 from hydra.core.singleton import Singleton
-from hydra.core.utils import configure_log
+from hydra.core.utils import configure_log, setup_globals
 from omegaconf import OmegaConf, open_dict
 
 from hydra_plugins.hydraflow_launcher._lean_log import plan
@@ -167,3 +167,27 @@ def test_logging_from_a_plan_is_what_configure_log_leaves(tmp_path, monkeypatch,
 ])
 def test_which_logging_configs_a_plan_reproduces(config, why):
     assert plan(OmegaConf.create(config))[1] == why
+
+
+@pytest.mark.parametrize("overrides, fast", [
+    pytest.param([], True, id="default"),
+    pytest.param(["hydra.job.name=other"], True, id="job-name"),
+    pytest.param(["hydra.job_logging.handlers.file.filename=${hydra.runtime.output_dir}/x-${hydra.job.num}.txt"],
+                 True, id="other-interpolations"),
+    pytest.param(["hydra.job_logging.handlers.file.filename=${x}.log"], False, id="the-apps-key"),
+    pytest.param(["hydra.job_logging.handlers.file.filename=${now:%H}.log"], False, id="a-resolver"),
+    pytest.param(["hydra/job_logging=stdout"], False, id="no-file-handler"),
+])
+def test_the_log_file_read_as_the_launcher_reads_it(tmp_path, overrides, fast):
+    from hydra_plugins.hydraflow_launcher._lean import log_file
+    from hydra_plugins.hydraflow_launcher._runs import _log_file
+
+    setup_globals()  # ${now:}
+    cfg = _hydra_config(tmp_path, overrides)
+    for hydra_cfg in (OmegaConf.masked_copy(cfg, "hydra"), cfg):  # run_job's copy; the run's own config
+        assert (log_file(hydra_cfg.hydra) is not None) == fast
+        try:
+            expected = _log_file(hydra_cfg.hydra)
+        except Exception:  # noqa: BLE001 - then _log_file is asked, and raises it (${x} in run_job's copy)
+            expected = None
+        assert log_file(hydra_cfg.hydra) in (None, expected)
