@@ -257,7 +257,7 @@ def test_a_mistake_is_a_caret_error_before_the_app_starts(app, args):
     pytest.param([PY, "train.py", "a=1:2", "hydra.launcher.max_paralel=2"],  # Hydra would advise a '+'
                  "hydraflow: error: hydra.launcher: max_paralel: unknown field (did you mean 'max_parallel'?); valid "
                  "fields: backend, max_parallel, gpus, runs_per_task, parallel_per_task, start, wait, resume, dry_run, "
-                 "max_retries, timeout_min, slurm\n", id="misspelt-launcher-setting"),
+                 "max_retries, timeout_min, lean, slurm\n", id="misspelt-launcher-setting"),
     pytest.param([PY, "train.py", "a=1:2", "hydra/launcher=hydraflow_slurm", "+hydra.launcher.slurm.partitio=x"],
                  "hydraflow: error: hydra.launcher: slurm.partitio: unknown field (did you mean 'partition'?); valid "
                  "fields: account, additional_parameters, array_parallelism, comment, constraint, cpus_per_gpu, "

@@ -27,24 +27,20 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import logging
 import os
-import re
 from collections import OrderedDict
 from pathlib import Path
-from textwrap import dedent
 from typing import Any, Callable, Dict, Optional, Tuple
 
-import hydra
-import omegaconf
 from hydra import version as hydra_version
 from hydra.conf import HydraConf
 from hydra.core import utils as hydra_utils
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from . import _lean_hydra as running
 from ._lean_interp import MISSING, simple_value
 from ._lean_log import LogPlan, Unsure, plan as log_plan
 from ._lean_yaml import HydraYaml, overrides_yaml, slot_values
@@ -55,78 +51,7 @@ _TEMPLATES_KEPT = 64
 _said: set = set()
 
 
-def _family() -> Tuple[Optional[str], Optional[str]]:
-    """``(family, None)`` for a Hydra and OmegaConf this path was checked against, else ``(None, why not)``."""
-    version = hydra.__version__
-    family = "1.3" if re.fullmatch(r"1\.3\.\d+", version) else "1.4" if re.fullmatch(r"1\.4\.0\.dev\d+", version) else None
-    if family is None:
-        return None, f"Hydra {version} is not a version it was checked against (1.3.x, 1.4.0.devN)"
-    if not re.match(r"2\.[34]\.", omegaconf.__version__):
-        return None, f"OmegaConf {omegaconf.__version__} is not a version it was checked against (2.3, 2.4)"
-    needed = ["env_override", "_flush_loggers", "JobRuntime", "configure_log", "run_job"]
-    needed += ["_log_job_error_to_file"] if family == "1.4" else []
-    missing = [name for name in needed if not hasattr(hydra_utils, name)]
-    if missing:
-        return None, f"hydra.core.utils has no {', '.join(missing)}"
-    return family, None
-
-
-FAMILY, UNVERIFIED = _family()
 JOB_DIR, JOB_SUBDIR = "hydra.sweep.dir", "hydra.sweep.subdir"
-
-
-def _deprecation_warning() -> Optional[Callable[..., None]]:
-    """Hydra 1.3's warning that run_job changes directory (hydra.job.chdir unset, version_base < 1.2)."""
-    try:
-        from hydra._internal.deprecation_warning import deprecation_warning
-    except ImportError:  # such a run goes to run_job (_refused)
-        return None
-    return deprecation_warning
-
-
-_DEPRECATED = _deprecation_warning()
-CHDIR_WARNING = dedent(
-    """\
-    Future Hydra versions will no longer change working directory at job runtime by default.
-    See https://hydra.cc/docs/1.2/upgrades/1.1_to_1.2/changes_to_job_working_dir/ for more information.""")
-
-
-def _task_caller() -> Tuple[Optional[Callable[..., Optional[KeyboardInterrupt]]], Optional[str]]:
-    """``(call, None)``: ``call(task_function, task_cfg, ret)`` runs the task as run_job does (a failure
-    caught and recorded; on Hydra 1.4 logged to the job's log, and an interrupt recorded and returned),
-    in code compiled as run_job's own line of its own file: a failed task's traceback reads the same.
-    ``(None, why not)`` where run_job's source cannot be read."""
-    line = "ret.return_value = task_function(task_cfg)"
-    try:
-        lines, first = inspect.getsourcelines(hydra_utils.run_job)
-        at = next(i for i, text in enumerate(lines) if text.strip() == line)
-    except (OSError, TypeError, StopIteration):
-        return None, "the source of Hydra's run_job is not readable (a failed task's traceback names it)"
-    text, lineno = lines[at].rstrip("\n"), first + at
-    indent = len(text) - len(text.lstrip())
-    if lineno < 3 or indent < 4:
-        return None, "Hydra's run_job is laid out differently"
-    pad = " " * (indent - 4)
-    body = ["ret.status = COMPLETED", "return None"]
-    source = "\n" * (lineno - 3) + "\n".join(
-        ["def run_job(task_function, task_cfg, ret):", f"{pad}try:", text]
-        + [f"{pad}    {b}" for b in body[:1]]
-        + [f"{pad}except Exception as e:", f"{pad}    LOG_ERROR()", f"{pad}    ret.return_value = e",
-           f"{pad}    ret.status = FAILED",
-           f"{pad}except KeyboardInterrupt as e:", f"{pad}    if not RECORD_INTERRUPT:", f"{pad}        raise",
-           f"{pad}    ret.return_value = e", f"{pad}    ret.status = FAILED", f"{pad}    return e"]
-        + [f"{pad}{body[1]}"]) + "\n"
-    scope: Dict[str, Any] = {
-        "COMPLETED": JobStatus.COMPLETED, "FAILED": JobStatus.FAILED,
-        "LOG_ERROR": hydra_utils._log_job_error_to_file if FAMILY == "1.4" else (lambda: None),
-        "RECORD_INTERRUPT": FAMILY == "1.4",  # 1.4 records an interrupt, tells the callbacks, raises it again
-    }
-    exec(compile(source, hydra_utils.__file__, "exec"), scope)
-    return scope["run_job"], None
-
-
-CALL_TASK, UNREADABLE = _task_caller() if FAMILY else (None, None)
-UNVERIFIED = UNVERIFIED or UNREADABLE
 
 
 class Template:
@@ -190,7 +115,7 @@ def run(hydra_context: Any, task_function: Callable, config: DictConfig, master:
     job_subdir_key="hydra.sweep.subdir")`` followed by ``configure_log`` of ``master``'s Hydra logging."""
     template = None
     if enabled(master):
-        why = UNVERIFIED or _refused(config)
+        why = running.UNVERIFIED or _refused(config)
         if why is None:
             template = _LEAN.template(master, config.hydra)
             why = template.refused
@@ -223,7 +148,7 @@ def forewarn(master: DictConfig) -> None:
     """Before runs start (and workers fork): say once why the master config's runs go to run_job, if they do;
     a worker forked after it does not say it again."""
     if enabled(master) and isinstance(master._get_node("hydra"), DictConfig):
-        why = UNVERIFIED or Template(master.hydra).refused
+        why = running.UNVERIFIED or Template(master.hydra).refused
         if why is not None:
             _say_once(why)
 
@@ -232,7 +157,7 @@ def _refused(config: DictConfig) -> Optional[str]:
     """Why this run is not for the lean path, before anything is done (None: it is)."""
     if not isinstance(config, DictConfig) or not isinstance(config._get_node("hydra"), DictConfig):
         return "the run's config has no hydra node"
-    if config.hydra.job.chdir is None and (FAMILY != "1.3" or _DEPRECATED is None):
+    if config.hydra.job.chdir is None and (running.FAMILY != "1.3" or running.DEPRECATION_WARNING is None):
         return "hydra.job.chdir is unset, and this Hydra's warning about it is not found"
     return None
 
@@ -270,7 +195,7 @@ def _hydra_copy(view: DictConfig) -> DictConfig:
     as run_job's HydraConfig has them there -- none (``set_config`` re-parented it), and on Hydra 1.4 those
     its reading ``hydra.job.env_set`` caches (with ``env_set`` plain, resolving it changes nothing)."""
     view._get_node("hydra")._invalidate_flags_cache()
-    if FAMILY == "1.4":
+    if running.FAMILY == "1.4":
         view.hydra.job.env_set
     return copy.deepcopy(view)
 
@@ -342,7 +267,7 @@ def _run(template: Template, keep_configs: bool, *, hydra_context: Any, task_fun
             if hydra_version.base_at_least("1.2"):
                 _chdir = False
         if _chdir is None:
-            _DEPRECATED(message=CHDIR_WARNING, stacklevel=2)  # _refused: this Hydra has it
+            running.DEPRECATION_WARNING(message=running.CHDIR_WARNING, stacklevel=2)  # _refused: it is there
             _chdir = True
         if _chdir:
             os.chdir(output_dir)
@@ -360,7 +285,7 @@ def _run(template: Template, keep_configs: bool, *, hydra_context: Any, task_fun
 
         with hydra_utils.env_override(hydra_cfg.hydra.job.env_set):
             callbacks.on_job_start(config=config, task_function=task_function)
-            interrupt = CALL_TASK(task_function, task_cfg, ret)
+            interrupt = running.CALL_TASK(task_function, task_cfg, ret)
 
         ret.task_name = hydra_utils.JobRuntime.instance().get("name")
         hydra_utils._flush_loggers()

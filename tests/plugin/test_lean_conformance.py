@@ -22,9 +22,9 @@ from typing import Dict, List
 
 import pytest
 
-from hydra_plugins.hydraflow_launcher import _lean
+from hydra_plugins.hydraflow_launcher import _lean_hydra
 
-HYDRA_14 = _lean.FAMILY == "1.4"  # hydra.job.chdir is a bool there (never unset)
+HYDRA_14 = _lean_hydra.FAMILY == "1.4"  # hydra.job.chdir is a bool there (never unset)
 FALLBACK = "hydraflow: runs go through Hydra's run_job, not the lean run path"
 
 APP = '''
@@ -97,12 +97,12 @@ def main(cfg):
 
 
 if __name__ == "__main__":
-    from hydra_plugins.hydraflow_launcher import _lean, _runs
+    from hydra_plugins.hydraflow_launcher import _lean_hydra, _runs
 
     if os.environ.get("LEAN_PRETEND_UNVERIFIED"):  # as on a Hydra version the lean path does not know
-        _lean.UNVERIFIED = os.environ["LEAN_PRETEND_UNVERIFIED"]
+        _lean_hydra.UNVERIFIED = os.environ["LEAN_PRETEND_UNVERIFIED"]
     if os.environ.get("LEAN_PRETEND_NO_WARNING"):  # as on a Hydra without 1.3's chdir warning
-        _lean._DEPRECATED = None
+        _lean_hydra.DEPRECATION_WARNING = None
 
     real = _runs.lean_run
 
@@ -325,13 +325,13 @@ def test_lean_runs_are_what_run_job_makes_of_them(tmp_path, config, files, overr
 
 
 def test_the_run_job_source_line_a_failed_tasks_traceback_names(tmp_path):
-    """The task is called from code compiled as run_job's own line (see _lean._task_caller)."""
+    """The task is called from code compiled as run_job's own line (see _lean_hydra.task_caller)."""
     import inspect
 
     import hydra.core.utils
 
-    assert _lean.CALL_TASK is not None
-    code = _lean.CALL_TASK.__code__
+    assert _lean_hydra.CALL_TASK is not None
+    code = _lean_hydra.CALL_TASK.__code__
     lines, first = inspect.getsourcelines(hydra.core.utils.run_job)
     assert code.co_filename == hydra.core.utils.__file__ and code.co_name == "run_job"
     called = [first + i for i, line in enumerate(lines) if "task_function(task_cfg)" in line]
@@ -360,4 +360,4 @@ def test_the_versions_it_was_checked_against(monkeypatch, version, omegaconf_ver
         monkeypatch.delattr(hydra.core.utils, missing)
     if expected[0] == "1.4" and not hasattr(hydra.core.utils, "_log_job_error_to_file"):
         monkeypatch.setattr(hydra.core.utils, "_log_job_error_to_file", lambda: None, raising=False)
-    assert _lean._family() == expected
+    assert _lean_hydra.family() == expected
