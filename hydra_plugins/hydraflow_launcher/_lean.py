@@ -17,10 +17,11 @@ order with the same results:
 - callbacks, ``hydra.job.chdir``, ``hydra.job.env_set``, the failing task and
   the interrupted one: as the running Hydra version does it (1.3.x, 1.4.0.devN).
 
-Where it cannot be sure -- another Hydra or OmegaConf version, a logging config
-it does not understand, ``hydra.job.env_set`` with an interpolation -- the run goes through
-``run_job`` itself, and the reason is logged once. ``hydra.launcher.lean=false``
-sends every run there. ``tests/plugin/test_lean_conformance.py`` compares both.
+Where it cannot be sure -- another Hydra or OmegaConf version (:mod:`._lean_hydra`),
+a logging config it does not understand, ``hydra.job.env_set`` with an
+interpolation -- the run goes through ``run_job`` itself, and the reason is
+logged once. ``hydra.launcher.lean=false`` sends every run there.
+``tests/plugin/test_lean_conformance.py`` compares both.
 """
 
 from __future__ import annotations
@@ -190,10 +191,10 @@ def _set_hydra_config(config: DictConfig) -> DictConfig:
 
 
 def _hydra_copy(view: DictConfig) -> DictConfig:
-    """``copy.deepcopy(HydraConfig.instance().cfg)`` as run_job makes it. A copy keeps the flags its node has
-    cached (OmegaConf: ``is_struct`` of the copy's hydra node answers from them): the node's are first left
-    as run_job's HydraConfig has them there -- none (``set_config`` re-parented it), and on Hydra 1.4 those
-    its reading ``hydra.job.env_set`` caches (with ``env_set`` plain, resolving it changes nothing)."""
+    """``copy.deepcopy(HydraConfig.instance().cfg)``, as run_job makes it. OmegaConf's copy keeps the flags a
+    node has cached (``is_struct`` of the copy's hydra node answers from them), so the node's cache is first
+    left as run_job's HydraConfig has it at that point: emptied (``set_config`` re-parented the node) and, on
+    Hydra 1.4, filled by reading ``hydra.job.env_set`` (which run_job then resolves: plain here, a no-op)."""
     view._get_node("hydra")._invalidate_flags_cache()
     if running.FAMILY == "1.4":
         view.hydra.job.env_set
