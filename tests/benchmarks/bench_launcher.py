@@ -238,7 +238,7 @@ def main() -> None:
             a, b = sizes[name]
             ta, tb = sweep(ov, a), sweep(ov, b)
             slopes[name].append((tb - ta) / (b - a) * 1000)
-            print(f"  rep {rep + 1} {name:26s} N={a}: {ta:6.2f} s  N={b}: {tb:6.2f} s"
+            print(f"  rep {rep + 1} {name:36s} N={a}: {ta:6.2f} s  N={b}: {tb:6.2f} s"
                   f"  -> {slopes[name][-1]:6.1f} ms/run", flush=True)
     noise.append((foreign_cpu() - f, time.perf_counter() - t))
     print(f"  CPU used by other processes meanwhile: {noise[-1][0]:.1f} s in {noise[-1][1]:.0f} s")
