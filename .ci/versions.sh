@@ -46,7 +46,7 @@ HYDRA_MAIN_TESTS=(tests/plugin tests/test_run_e2e.py tests/test_readme.py tests/
 PYTHON_TESTS=(tests/test_syntax.py tests/test_plan.py tests/test_runplan.py tests/test_jobfile.py
               tests/test_manifest.py tests/test_executor.py tests/test_cli.py
               tests/plugin/test_compose.py tests/plugin/test_exec.py tests/plugin/test_install.py
-              tests/plugin/test_versions.py tests/test_sweep_cli.py)
+              tests/plugin/test_versions.py tests/plugin/test_lean_parts.py tests/test_sweep_cli.py)
 
 # Hydra 1.4 deprecations that hydraflow cannot act on, kept out of the stderr the
 # tests compare (test_versions.py checks that hydraflow itself raises no warning):
