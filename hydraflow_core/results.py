@@ -176,8 +176,9 @@ def flatten(value: Any, prefix: str, into: Dict[str, Any]) -> None:
     name = prefix[:-1] if prefix else VALUE
     if isinstance(value, bool) or isinstance(value, (int, float)):
         into[name] = value
-    elif isinstance(value, str) and len(value) <= 80:
-        into[name] = number(value) if number(value) is not None else value
+    elif isinstance(value, str) and len(value) <= 80:  # "nan", "inf" (recorded as text) stay text
+        found = number(value)
+        into[name] = found if found is not None and math.isfinite(found) else value
 
 
 def number(text: Any) -> Optional[float]:
