@@ -24,7 +24,16 @@ BEST_UP_TO = 20
 
 
 def results_verb(args: argparse.Namespace, directory: Path, console: Console) -> int:
-    gc.disable()  # a short-lived command holding 10^5 rows: the collector would only rescan them while sorting
+    collecting = gc.isenabled()
+    gc.disable()  # 10^5 rows of small objects, no cycles: the collector would only rescan them while sorting
+    try:
+        return _results(args, directory, console)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _results(args: argparse.Namespace, directory: Path, console: Console) -> int:
     found = results_.read(directory)
     found = found.where(args.where or [])
     if args.sort:
