@@ -104,7 +104,7 @@ FILE_SECONDS = {
     "tests/slurm/test_cluster_power.py": 22, "tests/plugin/test_hydra_suites.py": 20,
     "tests/plugin/test_plan_ahead.py": 18, "tests/test_syntax_properties.py": 15,
     "tests/plugin/test_closed_stdout.py": 14,
-    "tests/test_executor.py": 10, "tests/slurm/test_sweep_verb.py": 9, "tests/test_manifest.py": 8,
+    "tests/test_executor.py": 10, "tests/test_results.py": 10, "tests/slurm/test_sweep_verb.py": 9, "tests/test_manifest.py": 8,
     "tests/plugin/test_resume.py": 20, "tests/plugin/test_default_launcher.py": 22, "tests/test_jobfile.py": 8,
     "tests/test_unwritable.py": 8,
     "tests/test_original_schema.py": 8,

@@ -40,7 +40,8 @@ def write_parquet(found: Results, path: Path) -> None:
                          "(--csv FILE needs nothing)") from None
     rows = records(found)
     table = {column: _one_type([record[column] for record in rows]) for column in [*found.columns, OUTPUT_DIR]}
-    pyarrow.parquet.write_table(pyarrow.table(table), str(path))
+    with open(path, "wb") as file:  # opened here: a path that cannot be written is Python's OSError
+        pyarrow.parquet.write_table(pyarrow.table(table), file)
 
 
 def _one_type(values: List[Any]) -> List[Any]:
