@@ -31,7 +31,7 @@ VALUE = "value"
 TEXT_UP_TO = 80
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # 10^5 of them
 class Row:
     number: int  # the run's number in its sweep (in its batch, for a `hydraflow run` job)
     params: Dict[str, str]  # each override's key -> its value as the run got it (text)
@@ -102,19 +102,24 @@ class Results:
         return Results(self.directory, self.kind, [row for _, row in having] + missing, self.swept, self.numbers)
 
     def best_by(self, key: str) -> Dict[str, List[Tuple[str, Row]]]:
-        """Per swept key other than ``key``, each of its values with its best row (the first row with a value
-        for ``key``: sort with :meth:`sorted` first)."""
+        """Per swept key other than ``key``, each of its values with its best row: the first row with a value
+        for ``key`` (sort with :meth:`sorted` first). Only keys with a value two such rows share: with one
+        value, or one row per value (a continuous key of Optuna's), there is nothing to compare."""
         key = key.lstrip("-")
+        ranked = [row for row in self.rows if _sortable(row.get(key)) is not None]
         out: Dict[str, List[Tuple[str, Row]]] = {}
         for swept in self.swept:
             if swept == key:
                 continue
             seen: Dict[str, Row] = {}
-            for row in self.rows:
+            having = 0
+            for row in ranked:
                 value = row.params.get(swept)
-                if value is not None and value not in seen and _sortable(row.get(key)) is not None:
-                    seen[value] = row
-            out[swept] = sorted(seen.items(), key=lambda item: _sortable(item[0]))
+                if value is not None:
+                    having += 1
+                    seen.setdefault(value, row)
+            if 1 < len(seen) < having:
+                out[swept] = sorted(seen.items(), key=lambda item: _sortable(item[0]))
         return out
 
 

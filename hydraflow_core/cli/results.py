@@ -110,8 +110,6 @@ def table(console: Console, found: Results, sort: Optional[str], everything: boo
         return
     console.print(f"best: {best.ref} {key}={_shown(best.get(key))}", highlight=False)
     for swept, values in found.best_by(key).items():
-        if len(values) < 2 or len(values) == sum(1 for row in found.rows if row.get(key) is not None):
-            continue  # one value, or one run per value: nothing to compare
         said = ", ".join(f"{value} {_shown(row.get(key))} ({row.ref})" for value, row in values[:BEST_UP_TO])
         more = f", ... {len(values) - BEST_UP_TO} more" if len(values) > BEST_UP_TO else ""
         console.print(f"best {key} by {swept}: {said}{more}", highlight=False)
