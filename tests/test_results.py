@@ -357,6 +357,23 @@ def test_a_plain_number_is_value(made, capfd):
 
 
 @pytest.mark.slow
+def test_a_batch_on_another_launcher_is_one_row_with_its_own_values(tmp_path, capfd):
+    """Its app kept no manifest (Hydra's basic launcher): the job's record of the batch is its row."""
+    (tmp_path / "config.yaml").write_text(CONFIG)
+    (tmp_path / "acc.py").write_text(ACC_APP)
+    (tmp_path / "hydraflow.yaml").write_text(JOB_FILE.replace("run: python acc.py", "run: python acc.py\n"
+                                                              "    with: hydra/launcher=basic"))
+    ran = start(tmp_path, HYDRAFLOW, "run", "acc")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    (directory,) = (tmp_path / "multirun" / "acc").iterdir()
+    document = json.loads(cli(capfd, "results", directory, "--json").out)
+    assert [(r["batch"], r["number"], r["params"], r["state"], r["values"]) for r in document["rows"]] == [
+        ("0-model-small", 0, {"model": "small"}, "completed", {}),
+        ("1-model-large", 1, {"model": "large"}, "completed", {})]
+    assert document["columns"] == ["batch", "#", "model", "state", "duration"]
+
+
+@pytest.mark.slow
 def test_optuna_trials_behind_the_hydraflow_launcher(tmp_path, capfd):
     """Another sweeper's trials: one row each; the best is the one Optuna reports."""
     app = copy_example_app(tmp_path)
