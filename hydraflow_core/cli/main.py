@@ -187,26 +187,24 @@ def _sweep_directory(text: str) -> Path:
     return path.absolute()
 
 
-def _read_only() -> None:
-    """A verb that reads a whole manifest and ends: no garbage collection, whose passes over 10^5 runs'
-    records (no cycles among them) would cost more than reading them."""
+def _status(args: argparse.Namespace) -> int:
     import gc
 
-    gc.disable()
-
-
-def _status(args: argparse.Namespace) -> int:
     from hydraflow_core.cli.status import status
 
-    _read_only()
     directory = _sweep_directory(args.directory)
-    return status(directory, make_console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
+    collecting = gc.isenabled()
+    gc.disable()  # the collector's passes over 10^5 runs' records (no cycles) would cost more than reading them
+    try:
+        return status(directory, make_console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _results(args: argparse.Namespace) -> int:
     from hydraflow_core.cli.results import results_verb
 
-    _read_only()
     return results_verb(args, _sweep_directory(args.directory), make_console())
 
 
