@@ -10,12 +10,14 @@ directory. Everything here is plain data: the CLI prints, writes and draws it.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from hydraflow_core import manifest
 from hydraflow_core.errors import UsageError
@@ -25,11 +27,13 @@ from hydraflow_core.manifest import COMPLETED, RunRecord
 RESULTS_FILE = "results.json"
 #: The column of a plain number a run returned.
 VALUE = "value"
+#: Text a run returned is kept up to this length (a label, "inf"); longer text is left out.
+TEXT_UP_TO = 80
 
 
-@dataclass
+@dataclass(eq=False, slots=True)  # 10^5 of them
 class Row:
-    number: int  # the run's number in its sweep
+    number: int  # the run's number in its sweep (in its batch, for a `hydraflow run` job)
     params: Dict[str, str]  # each override's key -> its value as the run got it (text)
     state: str
     values: Dict[str, Any]  # the numbers it returned (and wrote to results.json), flat: 'acc.top1'
@@ -38,13 +42,24 @@ class Row:
     batch: Optional[str] = None  # a `hydraflow run` job's batch (its directory name)
 
     def get(self, key: str) -> Any:
-        """The row's value of column ``key`` (a swept key, a returned number, state, duration, #, batch)."""
-        if key in self.values:
-            return self.values[key]
-        if key in self.params:
-            return self.params[key]
-        return {"state": self.state, "duration": self.duration, "#": self.number, "number": self.number,
-                "batch": self.batch}.get(key)
+        """The row's value of column ``key`` (a returned number, a swept key, state, duration, #, batch)."""
+        values, params = self.values, self.params
+        if key in values:
+            return values[key]
+        if key in params:
+            return params[key]
+        if key == "state":
+            return self.state
+        if key == "duration":
+            return self.duration
+        if key in ("#", "number"):
+            return self.number
+        return self.batch if key == "batch" else None
+
+    @property
+    def ref(self) -> str:
+        """How a line names the row: ``#3``, or ``1-model-large #3`` in a job."""
+        return f"{self.batch} #{self.number}" if self.batch else f"#{self.number}"
 
 
 @dataclass
@@ -70,64 +85,94 @@ class Results:
         rows = self.rows
         for condition in conditions:
             key, sep, wanted = condition.partition("=")
-            if not sep or not key:
+            if not sep or not key.strip():
                 raise UsageError(f"--where {condition}: expected KEY=VALUE (e.g. --where model=small)")
-            key = self.known(key.strip(), "--where")
-            rows = [row for row in rows if _equal(row.get(key), wanted.strip())]
+            key, wanted = self.known(key.strip(), "--where"), wanted.strip()
+            rows = [row for row in rows if _equal(row.get(key), wanted)]
         return Results(self.directory, self.kind, rows, self.swept, self.numbers)
 
     def sorted(self, key: str) -> "Results":
-        """Rows by column ``key`` (``-KEY``: descending); rows without it last, in run order."""
+        """Rows by column ``key`` (``-KEY``: descending); rows without it (or NaN) last, in run order."""
         descending = key.startswith("-")
         key = self.known(key.lstrip("-"), "--sort")
-        having = [row for row in self.rows if _sortable(row.get(key)) is not None]
-        missing = [row for row in self.rows if _sortable(row.get(key)) is None]
-        having.sort(key=lambda row: _sortable(row.get(key)), reverse=descending)
-        return Results(self.directory, self.kind, having + missing, self.swept, self.numbers)
+        keyed = [(_sortable(row.get(key)), row) for row in self.rows]
+        having = [pair for pair in keyed if pair[0] is not None]
+        having.sort(key=itemgetter(0), reverse=descending)  # stable: ties stay in run order
+        missing = [row for order, row in keyed if order is None]
+        return Results(self.directory, self.kind, [row for _, row in having] + missing, self.swept, self.numbers)
 
     def best_by(self, key: str) -> Dict[str, List[Tuple[str, Row]]]:
-        """Per swept key, each of its values with its best row (rows sorted by :meth:`sorted` first)."""
+        """Per swept key other than ``key``, each of its values with its best row: the first row with a value
+        for ``key`` (sort with :meth:`sorted` first). Only keys with a value two such rows share: with one
+        value, or one row per value (a continuous key of Optuna's), there is nothing to compare."""
         key = key.lstrip("-")
+        ranked = [row for row in self.rows if _sortable(row.get(key)) is not None]
         out: Dict[str, List[Tuple[str, Row]]] = {}
         for swept in self.swept:
+            if swept == key:
+                continue
             seen: Dict[str, Row] = {}
-            for row in self.rows:  # sorted: the first row of a value is its best
+            having = 0
+            for row in ranked:
                 value = row.params.get(swept)
-                if value is not None and value not in seen and _sortable(row.get(key)) is not None:
-                    seen[value] = row
-            out[swept] = sorted(seen.items(), key=lambda item: _sortable(item[0]))
+                if value is not None:
+                    having += 1
+                    seen.setdefault(value, row)
+            if 1 < len(seen) < having:
+                out[swept] = sorted(seen.items(), key=lambda item: _sortable(item[0]))
         return out
 
 
 def read(directory: Path) -> Results:
     """The results of the sweep or ``hydraflow run`` directory at ``directory``."""
+    collecting = gc.isenabled()
+    gc.disable()  # 10^5 rows of small dicts, no cycles: the collector would only cost time
+    try:
+        return _read(directory)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _read(directory: Path) -> Results:
     state = manifest.read(directory)
-    if state.header.get("kind") == "job":
-        rows = []
-        base = Path(state.header.get("directory") or directory)
-        for batch in state.runs:
-            sweep_dir = base / str(batch.extra.get("sweep_dir") or "")
-            name = str(batch.extra.get("name") or batch.number)
-            if batch.extra.get("sweep_dir") and manifest.has_manifest(sweep_dir):
-                rows.extend(_rows(manifest.read(sweep_dir).runs, name))
-            else:  # its app kept no manifest: one row for the batch, its own values as columns
-                rows.extend(_rows([batch], name, overrides=batch.extra.get("batch") or ()))
-        return _results(directory, "job", rows)
-    return _results(directory, "sweep", list(_rows(state.runs)))
+    if state.header.get("kind") != "job":
+        return _results(directory, "sweep", _rows(state.runs))
+    rows: List[Row] = []
+    base = Path(state.header.get("directory") or directory)
+    for batch in state.runs:
+        name = str(batch.extra.get("name") or batch.number)
+        sweep_dir = _batch_dir(directory, base, batch.extra.get("sweep_dir"), name)
+        if sweep_dir is not None:
+            rows.extend(_rows(manifest.read(sweep_dir).runs, name))
+        else:  # its app kept no manifest (another launcher, a submit job): one row, the batch's own values
+            rows.extend(_rows([batch], name, overrides=batch.extra.get("batch") or ()))
+    return _results(directory, "job", rows)
+
+
+def _batch_dir(directory: Path, base: Path, sweep_dir: Any, name: str) -> Optional[Path]:
+    """Where a batch's own manifest is: its recorded place (relative to the job's working directory), or,
+    for a job directory moved since, the batch's directory inside it."""
+    if not sweep_dir:
+        return None
+    for candidate in (base / str(sweep_dir), directory / name):
+        if manifest.has_manifest(candidate):
+            return candidate
+    return None
 
 
 def _rows(records: Sequence[RunRecord], batch: Optional[str] = None,
-          overrides: Optional[Sequence[str]] = None) -> Iterator[Row]:
+          overrides: Optional[Sequence[str]] = None) -> List[Row]:
+    fixed = None if overrides is None else params(overrides)
+    out = []
     for record in records:
-        values: Dict[str, Any] = {}
         returned = record.extra.get("return_value")
-        if returned is not None:
-            flatten(returned, "", values)
-        elif record.state == COMPLETED and record.output_dir:
-            flatten(_results_file(record.output_dir), "", values)
-        duration = record.ended - record.started if record.ended and record.started else None
-        yield Row(record.number, params(record.overrides if overrides is None else overrides), record.state,
-                  values, duration, record.output_dir, batch)
+        if returned is None and record.state == COMPLETED and record.output_dir:
+            returned = _results_file(record.output_dir)
+        started, ended = record.started, record.ended
+        out.append(Row(record.number, params(record.overrides) if fixed is None else fixed, record.state,
+                       flat(returned), ended - started if ended and started else None, record.output_dir, batch))
+    return out
 
 
 def _results_file(output_dir: str) -> Any:
@@ -142,17 +187,21 @@ def _results_file(output_dir: str) -> Any:
 def _results(directory: Path, kind: str, rows: List[Row]) -> Results:
     """The swept keys: those whose value differs between rows, or that some rows lack (all, for one row)."""
     first: Dict[str, str] = {}
-    having: Dict[str, int] = {}
     varies = set()
+    common: Optional[set] = None  # the keys every row has
     numbers: Dict[str, None] = {}
     for row in rows:
-        for key, value in row.params.items():
-            if first.setdefault(key, value) != value:
+        found = row.params
+        for key, value in found.items():
+            if key not in varies and first.setdefault(key, value) != value:
                 varies.add(key)
-            having[key] = having.get(key, 0) + 1
-        for key in row.values:
-            numbers.setdefault(key)
-    swept = [key for key in first if key in varies or having[key] < len(rows) or len(rows) == 1]
+        if common is None:
+            common = set(found)
+        elif found.keys() != common:
+            common &= found.keys()
+        if row.values:
+            numbers.update(dict.fromkeys(row.values))
+    swept = [key for key in first if key in varies or key not in (common or ()) or len(rows) == 1]
     return Results(directory, kind, rows, swept, list(numbers))
 
 
@@ -161,26 +210,48 @@ def params(overrides: Sequence[str]) -> Dict[str, str]:
     out = {}
     for override in overrides:
         key, sep, value = override.partition("=")
-        key = key.lstrip("+")
+        if sep and key[:1] == "+":
+            key = key.lstrip("+")
         if sep and key and not key.startswith(("~", "hydra.", "hydra/")):
             out[key] = value
     return out
 
 
+def flat(returned: Any) -> Dict[str, Any]:
+    """The columns of what a run returned (see :func:`flatten`); a flat mapping of numbers, quickly."""
+    if returned is None:
+        return {}
+    out: Dict[str, Any] = {}
+    if type(returned) is dict:
+        for key, value in returned.items():
+            if type(value) is int or (type(value) is float and math.isfinite(value)):
+                out[key] = value
+            else:
+                flatten(value, f"{key}.", out)
+    else:
+        flatten(returned, "", out)
+    return out
+
+
 def flatten(value: Any, prefix: str, into: Dict[str, Any]) -> None:
-    """Numbers (and short text) of a returned value, nested keys joined with dots; a plain value is ``value``."""
+    """Numbers (and short text) of a returned value, nested keys joined with dots; a plain value is ``value``.
+    A number given as text is a number; NaN and infinities stay text ("nan", "inf"), as JSON has them."""
     if isinstance(value, dict):
         for key, item in value.items():
             flatten(item, f"{prefix}{key}.", into)
         return
     name = prefix[:-1] if prefix else VALUE
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, float) and not math.isfinite(value):
+        into[name] = str(value)
+    elif isinstance(value, (bool, int, float)):
         into[name] = value
-    elif isinstance(value, str) and len(value) <= 80:
-        into[name] = number(value) if number(value) is not None else value
+    elif isinstance(value, str) and len(value) <= TEXT_UP_TO:
+        found = number(value)
+        into[name] = found if found is not None and math.isfinite(found) else value
 
 
 def number(text: Any) -> Optional[float]:
+    """``text`` as a number (a bool is none), or None."""
     if isinstance(text, bool):
         return None
     if isinstance(text, (int, float)):

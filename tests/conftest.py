@@ -98,14 +98,15 @@ if __name__ == "__main__":
 #: 4 s a Slurm test.
 FILE_SECONDS = {
     "tests/slurm/test_walk_away.py": 80, "tests/test_never_lose.py": 80, "tests/slurm/test_backend.py": 70,
-    "tests/plugin/test_example_app.py": 70, "tests/slurm/test_node.py": 70, "tests/test_run_e2e.py": 35,
+    "tests/plugin/test_example_app.py": 70, "tests/slurm/test_node.py": 82, "tests/test_run_e2e.py": 35,
     "tests/test_status_retry_cancel.py": 25, "tests/test_sweep_cli.py": 25, "tests/slurm/test_faults.py": 25,
     "tests/plugin/test_any_sweeper.py": 25, "tests/plugin/test_timeout.py": 25, "tests/test_readme.py": 25,
     "tests/slurm/test_cluster_power.py": 22, "tests/plugin/test_hydra_suites.py": 20,
     "tests/plugin/test_plan_ahead.py": 18, "tests/test_syntax_properties.py": 15,
     "tests/plugin/test_closed_stdout.py": 14,
-    "tests/test_executor.py": 10, "tests/slurm/test_sweep_verb.py": 9, "tests/test_manifest.py": 8,
-    "tests/plugin/test_resume.py": 20, "tests/plugin/test_default_launcher.py": 22, "tests/test_jobfile.py": 8,
+    "tests/test_executor.py": 10, "tests/test_results.py": 10, "tests/slurm/test_sweep_verb.py": 9,
+    "tests/test_manifest.py": 8, "tests/plugin/test_resume.py": 20, "tests/plugin/test_return_values.py": 20,
+    "tests/plugin/test_default_launcher.py": 22, "tests/test_jobfile.py": 8,
     "tests/test_unwritable.py": 8,
     "tests/test_original_schema.py": 8,
     "tests/plugin/test_versions.py": 8, "tests/plugin/test_install.py": 7,

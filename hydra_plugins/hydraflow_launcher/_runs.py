@@ -27,6 +27,7 @@ from hydraflow_core.executors.stop import in_task
 from hydraflow_core.plan import Run
 
 from ._lean import log_file as lean_log_file, run as lean_run
+from ._returned import recorded
 
 if TYPE_CHECKING:  # a Slurm node runs saved configs: no composer, no override parser to import
     from ._compose import RunComposer
@@ -173,21 +174,7 @@ class HydraRuns:
                 raise MachineError(machine_error(value))
         return RunResult(run, FAILED if failed else COMPLETED, error, value=result,
                          log=log_path or prepared.get("log"), output_dir=output_dir or prepared.get("output_dir"),
-                         returned=None if failed else _json_safe(result._return_value), traceback_in_log=logged)
-
-
-def _json_safe(value: Any) -> Any:
-    """What a run returned, if it is small plain data (a loss for an optimizing sweeper); else None."""
-    import json
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        return None
-    return value if len(text) <= 10_000 else None
+                         returned=None if failed else recorded(result._return_value), traceback_in_log=logged)
 
 
 def as_job_return(result: RunResult) -> JobReturn:

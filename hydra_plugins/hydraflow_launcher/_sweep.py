@@ -32,6 +32,7 @@ from hydraflow_core.plan import Run, Task, chunks, group_chunks, number_runs
 from ._compose import RunComposer
 from ._groups import batch_groups
 from hydraflow_core.cli.reasons import composition_reason
+from ._returned import recorded
 from ._runs import as_job_return
 
 log = logging.getLogger(__name__)
@@ -186,8 +187,7 @@ def _launch_elsewhere(sweeper: Any, runs: Iterator[Run], total: int, info: Dict[
                     returns = launcher.launch([list(r.overrides) for r in call], initial_job_idx=call[0].number)
                     for run, returned in zip(call, returns):
                         result = _result(run, returned)
-                        events.ended(run.number, result.state, result.error,
-                                     **({"output_dir": result.output_dir} if result.output_dir else {}))
+                        events.ended(run.number, result.state, result.error, **_end_details(result, returned))
                         take(result)
     except KeyboardInterrupt:
         raise Stopped(stops.stopping() or signal.SIGINT) from None
@@ -204,6 +204,17 @@ def _result(run: Run, returned: JobReturn) -> RunResult:
         error = f"{type(value).__name__}: {value}".splitlines()[0] if value is not None else "failed"
     output = None if returned.hydra_cfg is None else str(returned.hydra_cfg.hydra.runtime.output_dir)
     return RunResult(run, state, error, value=returned, output_dir=output)
+
+
+def _end_details(result: RunResult, returned: JobReturn) -> Dict[str, Any]:
+    """What the end event of another launcher's run holds besides its state: where it wrote, what it returned
+    (as the hydraflow launcher records it)."""
+    details: Dict[str, Any] = {"output_dir": result.output_dir} if result.output_dir else {}
+    if result.state == manifest.COMPLETED:
+        value = recorded(returned._return_value)
+        if value is not None:
+            details["return_value"] = value
+    return details
 
 
 def _validate(composer: RunComposer, groups: list) -> None:

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import yaml
-from rich.console import Console
 
 from hydraflow_core import default_launcher
 from hydraflow_core.cli import run as dispatch
+from hydraflow_core.cli.console import make_console
 from hydraflow_core.cli.display import print_summary, ProgressDisplay
 from hydraflow_core.errors import UsageError
 from hydraflow_core.executors import Stopped
@@ -131,23 +131,6 @@ def _earlier_run(job, directory: Path) -> Optional[Path]:
     if earlier is None:
         sys.stderr.write(f"{job.name}: --resume: no earlier run under {OUTPUT_ROOT}/{job.name}/: a new run\n")
     return earlier
-
-
-def make_console() -> Console:
-    """Rich's console on a copy of the terminal's file descriptor 1.
-
-    ``call`` jobs send fds 1 and 2 to each batch's log while the function
-    runs; the live progress bar, drawn from rich's own thread, must keep
-    drawing on the terminal, never into a log.
-    """
-    from hydraflow_core.cli.stdout import guard_stream
-
-    sys.stdout.flush()
-    stream = open(os.dup(sys.stdout.fileno()), "w", encoding=sys.stdout.encoding or "utf-8",
-                  errors="replace", closefd=True)
-    # Off a terminal (logs, CI) rich would wrap at 80 columns: let tables be as wide as they are.
-    # On a pipe its reader may go away (| head): rich would end the process, the guard goes on.
-    return Console(file=guard_stream(stream), highlight=False, width=None if stream.isatty() else 200)
 
 
 def _list_jobs(args: argparse.Namespace) -> int:

@@ -14,12 +14,10 @@ from typing import List, Optional
 
 
 from hydraflow_core import __version__
-from hydraflow_core.cli.jobs import make_console, run_verb, show_verb
+from hydraflow_core.cli.console import make_console
 from hydraflow_core.errors import HydraflowError, UsageError
 from hydraflow_core.executors.stop import Stopped
-from hydraflow_core.jobs.batches import MAX_BATCHES
-from hydraflow_core.jobs.shell import join as shell_join
-from hydraflow_core.syntax import MAX_VALUES, parse_sweep
+from hydraflow_core.limits import MAX_BATCHES, MAX_VALUES
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -113,7 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--max-batches", type=_positive_int, default=MAX_BATCHES, metavar="N",
         help=f"most batches a job may have (default {MAX_BATCHES}); counted before any is built",
     )
-    run.set_defaults(handler=run_verb)
+    run.set_defaults(handler=_run)
 
     status = commands.add_parser(
         "status", help="the state of every run of a sweep (or batch of a hydraflow run)",
@@ -165,7 +163,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "merged into steps). With JOB, only that job, and only that job is checked.")
     show.add_argument("job", nargs="?", metavar="JOB", help="only this job")
     show.add_argument("--file", metavar="PATH", help="the job file (default: ./hydraflow.yaml)")
-    show.set_defaults(handler=show_verb)
+    show.set_defaults(handler=_show)
     return parser
 
 
@@ -190,10 +188,18 @@ def _sweep_directory(text: str) -> Path:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import gc
+
     from hydraflow_core.cli.status import status
 
     directory = _sweep_directory(args.directory)
-    return status(directory, make_console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
+    collecting = gc.isenabled()
+    gc.disable()  # the collector's passes over 10^5 runs' records (no cycles) would cost more than reading them
+    try:
+        return status(directory, make_console(), as_json_output=args.json, watch=args.watch, shown=args.directory)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -230,7 +236,22 @@ def _sweep(args: argparse.Namespace) -> int:
     return sweep_verb(args)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from hydraflow_core.cli.jobs import run_verb
+
+    return run_verb(args)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from hydraflow_core.cli.jobs import show_verb
+
+    return show_verb(args)
+
+
 def _expand(args: argparse.Namespace) -> int:
+    from hydraflow_core.jobs.shell import join as shell_join
+    from hydraflow_core.syntax import parse_sweep
+
     space = parse_sweep(args.overrides, args.max_values)
     if args.count:
         print(space.count())
@@ -247,7 +268,7 @@ def _guard_stdout(args: argparse.Namespace) -> None:
     from hydraflow_core.cli.stdout import guard_stdout, sweep_note
 
     what = {_sweep: "the sweep goes on, and each run's log is in its output directory",
-            run_verb: "the batches go on, and each batch's log is in the run directory",
+            _run: "the batches go on, and each batch's log is in the run directory",
             _retry: "the retry goes on, and each run's log is in its output directory",
             _cancel: "the cancel goes on"}.get(args.handler)  # args.command: sweep's own words
     if what and not getattr(args, "dry_run", False) and getattr(args, "job", True) is not None:

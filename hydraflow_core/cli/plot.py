@@ -3,6 +3,7 @@ combination of the other swept keys (matplotlib: the ``plot`` extra)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
@@ -15,12 +16,12 @@ FORMATS = (".png", ".svg")
 
 def series(found: Results, x: str, y: str) -> Dict[str, List[Tuple[Any, float]]]:
     """The lines to draw: a label (the other swept keys' values; "" for one line) -> its (x, y) points in
-    x's order. Rows without a number for ``y`` are left out."""
+    x's order. Rows without a finite number for ``y`` (failed runs, NaN) are left out."""
     others = [key for key in found.swept if key != x]
     lines: Dict[str, List[Tuple[Any, float]]] = {}
     for row in found.rows:
         value, at = number(row.get(y)), row.get(x)
-        if value is None or at is None:
+        if value is None or not math.isfinite(value) or at is None:
             continue
         label = " ".join(f"{key}={row.params.get(key, '')}" for key in others)
         lines.setdefault(label, []).append((at, value))

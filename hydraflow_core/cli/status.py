@@ -150,7 +150,7 @@ def status(directory: Path, console: Console, *, as_json_output: bool = False, w
         note = apply_slurm(state)
         active = any(r.state in manifest.ACTIVE for r in state.runs)
         if as_json_output:
-            console.file.write(json.dumps(as_json(state)) + "\n")
+            console.file.write(json.dumps(as_json(state), separators=(",", ":")) + "\n")
         else:
             if watch and console.is_terminal:
                 console.clear()

@@ -53,14 +53,13 @@ class RunRecord:
     extra: Mapping[str, Any] = field(default_factory=lambda: _NO_EXTRA)
 
     def as_json(self) -> Dict[str, Any]:
-        out = {"number": self.number, "overrides": self.overrides, "group": self.group, "task": self.task,
-               "state": self.state, "attempt": self.attempt, "started": self.started, "ended": self.ended,
-               "host": self.host, "pid": self.pid, "job_id": self.job_id, "output_dir": self.output_dir,
-               "log": self.log, "error": self.error, "starts": self.starts}
-        if self.reason:
-            out["reason"] = self.reason
-        if self.extra:
-            out.update(self.extra)
+        """Every field (``reason`` when it waits, ``extra``'s fields flat); one copy of the record's dict."""
+        out = self.__dict__.copy()
+        extra, reason = out.pop("extra"), out.pop("reason")
+        if reason:
+            out["reason"] = reason
+        if extra:
+            out.update(extra)
         return out
 
 

@@ -20,11 +20,14 @@ swept as ``-m '+x=range(0,N)'`` in a fresh sweep dir each time.
 4. ``hydraflow status`` on a 10^5-run sweep's manifest (plan and a start and an
    end event per run, written by hydraflow's own writer): reading it in
    process, and the whole command (interpreter start included), table and --json.
+5. ``hydraflow results`` on a 10^5-run sweep whose runs returned ``{"loss", "acc": {"top1"}}`` (two swept
+   keys): the table, sorted, --json; and the table of the sweep of 4., whose runs returned nothing.
 
 Targets: hydraflow in-process per-run <= 0.15x basic (with the manifest written), with two workers
 (max_parallel=2) <= 0.10x basic and <= 0.3x joblib -- on the lean run path, the default; lean=false (every run
 through Hydra's run_job) is shown beside it; CPU-bound speed-up >= 1.8x; first run of the 100k
-sweep <= 5 s; parent peak RSS <= 300 MB; status of 10^5 runs read < 1 s (the table command too). "CPU used by other processes" gauges noise.
+sweep <= 5 s; parent peak RSS <= 300 MB; status of 10^5 runs read < 1 s (the table command too); results
+of 10^5 runs, the table command <= 2 s. "CPU used by other processes" gauges noise.
 """
 
 from __future__ import annotations
@@ -185,21 +188,35 @@ def foreign_cpu() -> float:
     return busy - sum(os.times()[:4])  # minus this process's and its reaped children's CPU time
 
 
-def status_bench(runs: int, reps: int) -> dict:
-    """Seconds to read a ``runs``-run manifest: in process, and as the ``hydraflow status`` command."""
-    from hydraflow_core.manifest import EventLog, Manifest, read
+def write_sweep(sweep_dir: Path, runs: int, returned: bool) -> None:
+    """A ``runs``-run sweep's manifest as hydraflow's own writer writes it (every 1000th run failed); with
+    ``returned``, two swept keys and each run's return value ``{"loss", "acc": {"top1"}}``."""
+    from hydraflow_core.manifest import EventLog, Manifest
 
-    sweep_dir = WORK / "status-sweep"
     shutil.rmtree(sweep_dir, ignore_errors=True)
     record = Manifest(sweep_dir)
     record.create({"kind": "sweep", "runs": runs})
     for start in range(0, runs, 1000):
-        record.add_plan({"run": n, "overrides": [f"+x={n}", "lr=0.001", "model=small"], "group": 0, "task": n}
+        record.add_plan({"run": n, "overrides": [f"+x={n}", f"lr={n % 10 / 1000}" if returned else "lr=0.001",
+                                                 "model=small"], "group": 0, "task": n}
                         for n in range(start, min(runs, start + 1000)))
     events = EventLog(sweep_dir, record.begin_attempt({"kind": "launch"}))
     for n in range(runs):
         events.started(n, output_dir=f"{sweep_dir}/{n}", log=f"{sweep_dir}/{n}/app.log")
-        events.ended(n, "completed" if n % 1000 else "failed", None if n % 1000 else "RuntimeError: boom")
+        if n % 1000 == 0:
+            events.ended(n, "failed", "RuntimeError: boom")
+        elif returned:
+            events.ended(n, "completed", return_value={"loss": 1 / (n + 1), "acc": {"top1": n / runs}})
+        else:
+            events.ended(n, "completed")
+
+
+def status_bench(runs: int, reps: int) -> dict:
+    """Seconds to read a ``runs``-run manifest: in process, and as the ``hydraflow status`` command."""
+    from hydraflow_core.manifest import read
+
+    sweep_dir = WORK / "status-sweep"
+    write_sweep(sweep_dir, runs, returned=False)
     hydraflow = str(Path(sys.executable).with_name("hydraflow"))
     out = {"read in process": [], "hydraflow status (command)": [], "hydraflow status --json (command)": []}
     for _ in range(reps):
@@ -211,6 +228,28 @@ def status_bench(runs: int, reps: int) -> dict:
             t = time.perf_counter()
             subprocess.run([hydraflow, "status", str(sweep_dir), *extra], capture_output=True)
             out[key].append(time.perf_counter() - t)
+    return out
+
+
+def results_bench(runs: int, reps: int) -> dict:
+    """Seconds of ``hydraflow results`` on a ``runs``-run sweep whose runs returned two numbers: the table,
+    the table sorted (the best lines), --json; and the table of one that returned nothing (each run's
+    results.json looked for)."""
+    sweep_dir, bare = WORK / "results-sweep", WORK / "status-sweep"
+    write_sweep(sweep_dir, runs, returned=True)
+    if not bare.exists():
+        write_sweep(bare, runs, returned=False)
+    hydraflow = str(Path(sys.executable).with_name("hydraflow"))
+    commands = {"hydraflow results (table)": [sweep_dir],
+                "hydraflow results --sort loss": [sweep_dir, "--sort", "loss"],
+                "hydraflow results --json": [sweep_dir, "--json"],
+                "hydraflow results, nothing returned": [bare]}
+    out = {key: [] for key in commands}
+    for _ in range(reps):
+        for key, args in commands.items():
+            t = time.perf_counter()
+            done = subprocess.run([hydraflow, "results", *map(str, args)], capture_output=True)
+            out[key].append(time.perf_counter() - t if done.returncode == 0 else float("nan"))
     return out
 
 
@@ -279,6 +318,11 @@ def main() -> None:
     for key, values in status.items():
         print(f"  {key:34s} " + " / ".join(f"{v:.3f} s" for v in values), flush=True)
 
+    print("\n5. hydraflow results on a 10^5-run sweep", flush=True)
+    found = results_bench(100_000, reps)
+    for key, values in found.items():
+        print(f"  {key:38s} " + " / ".join(f"{v:.3f} s" for v in values), flush=True)
+
     rows = [(f"per-run overhead, {name}", f"{slope[name]:.1f} ms (" + " / ".join(f"{s:.1f}" for s in v) + ")",
              f"{slope[name] / slope['basic']:.2f}x basic", "") for name, v in slopes.items()]
     ratio = {name: slope[name] / slope["basic"] for name in slope}
@@ -309,6 +353,10 @@ def main() -> None:
         goal = "--json" not in key  # reading is the target; writing 10^5 records as JSON is extra
         rows.append((f"status 10^5 runs, {key}", f"{med(values):.3f} s", "< 1 s" if goal else "(info)",
                      PF[med(values) < 1] if goal else ""))
+    for key, values in found.items():
+        goal = "--json" not in key  # the table is the target; writing 10^5 records as JSON is extra
+        rows.append((f"results 10^5 runs, {key}", f"{med(values):.3f} s", "<= 2 s" if goal else "(info)",
+                     PF[med(values) <= 2] if goal else ""))
     rows += [(f"CPU used by other processes, section {i}", f"{c:.1f} s in {s:.0f} s", "(noise gauge)", "")
              for i, (c, s) in enumerate(noise, 1)]
 

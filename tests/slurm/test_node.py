@@ -1,12 +1,13 @@
 """The node path on the real local cluster: each array task imports the task function again and runs the
 saved configs (no app start-up); the same outputs and records as a replay; typed configs; its fallbacks;
-several runs at once in one allocation (parallel_per_task); a retry through it."""
+several runs at once in one allocation (parallel_per_task); a retry through it; what the runs returned."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -422,3 +423,39 @@ def test_a_runs_time_limit_holds_on_the_node(tmp_path, slurm_cluster):
     assert [s["kind"] for s in specs(tmp_path / "sweep")] == ["function"]
     state = {r.number: (r.state, r.error) for r in manifest.read(tmp_path / "sweep").runs}
     assert state == {0: ("completed", None), 1: ("timed out", "timed out after 0.05 min"), 2: ("completed", None)}
+
+
+# ----- what the runs returned
+
+RETURNS_APP = Path(__file__).parents[1] / "fixtures" / "returns_app" / "app.py"
+KINDS = "+kind=number,dataclass,dictconfig,numpy,tuple,not_finite,with_object,object,nothing"
+
+
+def _returned_and_rows(cwd: Path, sweep_dir: str) -> tuple:
+    """What `hydraflow status --json` and `hydraflow results --json` show of each run: by kind, its
+    return_value and its row's values (JSON text: NaN equals NaN there)."""
+    def shown(verb: str) -> dict:
+        result = subprocess.run([HYDRAFLOW, verb, sweep_dir, "--json"], cwd=cwd, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    returned = {r["overrides"][-1]: r.get("return_value") for r in shown("status")["runs"]}
+    rows = {row["params"]["kind"]: row["values"] for row in shown("results")["rows"]}
+    return json.dumps(returned, sort_keys=True), json.dumps(rows, sort_keys=True)
+
+
+@pytest.mark.parametrize("start, kind", [pytest.param("import", "function", id="node-path"),
+                                         pytest.param("replay", "replay", id="replay")])
+def test_what_each_run_returned_is_recorded_on_slurm_as_locally(tmp_path, slurm_cluster, start, kind):
+    shutil.copy(RETURNS_APP, tmp_path / "app.py")
+    local = subprocess.run([sys.executable, "app.py", "-m", "hydra/launcher=hydraflow",
+                            f"hydra.sweep.dir={tmp_path / 'local'}", KINDS], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert local.returncode == 0, local.stdout + local.stderr
+    result = sweep(tmp_path, "app.py", KINDS, "hydra.launcher.runs_per_task=5", start=start)
+    assert result.returncode == 0, result.output
+    assert [s["kind"] for s in specs(tmp_path / "sweep")] == [kind]
+    assert _returned_and_rows(tmp_path, "sweep") == _returned_and_rows(tmp_path, "local")
+    rows = json.loads(_returned_and_rows(tmp_path, "sweep")[1])
+    assert rows["dataclass"] == {"loss": 0.25, "acc.top1": 0.5, "acc.top5": 0.75}
+    assert rows["numpy"] == {"loss": 0.25, "steps": 3, "zero_d": 0.5, "tensor": 0.75}
