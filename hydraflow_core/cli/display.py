@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hydraflow_core.cli.run import COMPLETED, FAILED, BatchResult
+from hydraflow_core.cli.run import BatchResult
+from hydraflow_core.executors import COMPLETED, FAILED
 from hydraflow_core.manifest import TIMED_OUT
 from hydraflow_core.jobs.batches import Batch
 

@@ -15,10 +15,11 @@ import yaml
 
 from hydraflow_core import default_launcher
 from hydraflow_core.cli import run as dispatch
+from hydraflow_core.cli.call import load_function
 from hydraflow_core.cli.console import make_console
 from hydraflow_core.cli.display import print_summary, ProgressDisplay
 from hydraflow_core.errors import UsageError
-from hydraflow_core.executors import Stopped
+from hydraflow_core.executors import COMPLETED, Stopped
 from hydraflow_core.jobs import load as jobfile
 from hydraflow_core.jobs.shell import join as shell_join, quote as shell_quote
 from hydraflow_core.earlier import settled
@@ -68,7 +69,7 @@ def run_verb(args: argparse.Namespace) -> int:
                          "login node (--dry-run shows what would be submitted)")
     if job.kind == "call":
         try:
-            dispatch.load_function(job.target, directory)
+            load_function(job.target, directory)
         except UsageError as error:
             raise UsageError(f"{job.where}: jobs.{job.name}.{error}") from None
     else:
@@ -101,7 +102,7 @@ def run_verb(args: argparse.Namespace) -> int:
     with ProgressDisplay(console, len(plan.batches), title) as display:
         try:
             if job.kind == "call":
-                function = dispatch.load_function(job.target, directory)
+                function = load_function(job.target, directory)
                 results = dispatch.run_job(plan, [job.target], directory, 1, display, function=function,
                                            resume=resumed is not None)
             else:
@@ -118,7 +119,7 @@ def run_verb(args: argparse.Namespace) -> int:
     print_summary(console, results, directory, plan.run_dir, _shown_path(directory / plan.run_dir))
     if interrupted:
         return interrupted
-    return EXIT_FAILED if any(r.state != dispatch.COMPLETED for r in results) else 0
+    return EXIT_FAILED if any(r.state != COMPLETED for r in results) else 0
 
 
 def _earlier_run(job, directory: Path) -> Optional[Path]:

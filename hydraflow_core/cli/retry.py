@@ -26,9 +26,9 @@ from hydraflow_core.executors import stop_signals
 from hydraflow_core.executors import stop as stops
 from hydraflow_core.executors.stop import Stopped
 from hydraflow_core.cli.status import counts_line, unfinished
+from hydraflow_core.jobs.batches import LOG_NAME
 
 #: Exit code when a stop signal ended the retry (the child's own code otherwise).
-LOG_NAME = "hydraflow.log"
 
 
 def check_overrides(overrides: Sequence[str]) -> List[str]:
@@ -111,7 +111,8 @@ def _retry_sweep(state: manifest.SweepState, numbers: List[int], spec, overrides
 def retry_job(state: manifest.SweepState, todo: List[manifest.RunRecord], overrides: Sequence[str],
               console, local: bool = False) -> int:
     """The batches of a ``hydraflow run`` directory that did not complete, run again (on Slurm if they were)."""
-    from hydraflow_core.cli.run import CallFunction, batch_command, load_function
+    from hydraflow_core.cli.call import CallFunction, load_function
+    from hydraflow_core.cli.run import batch_command
     from hydraflow_core.executors import Command, CommandWork, FunctionWork
     from hydraflow_core.jobs.batches import Batch
 

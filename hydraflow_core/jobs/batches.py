@@ -25,6 +25,8 @@ OUTPUT_ROOT = "multirun"
 #: Default limit on a job's batches (``hydraflow run --max-batches N`` raises it):
 #: they are counted first and refused above it, never materialised.
 from hydraflow_core.limits import MAX_BATCHES  # noqa: E402 - where the CLI reads it too
+#: Each batch's log (its app's output), in its sweep directory.
+LOG_NAME = "hydraflow.log"
 #: The longest single command-line argument Linux passes (MAX_ARG_STRLEN, 128 KiB,
 #: less its terminating NUL); a longer comma sweep cannot reach the app.
 MAX_ARG_BYTES = 131_071

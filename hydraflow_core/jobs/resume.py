@@ -11,7 +11,6 @@ there. A new batch gets the next number after every recorded one.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -27,15 +26,15 @@ RESUME = "hydra.launcher.resume=true"
 def last_run(directory: Path, job: str) -> Optional[Path]:
     """The run directory of ``job``'s latest run under ``directory`` (the job file's), if any."""
     latest: Optional[Tuple[float, Path]] = None
-    for path in (directory / OUTPUT_ROOT / job).glob(f"*/{manifest.DIR_NAME}/manifest.json"):
+    for run_dir in (directory / OUTPUT_ROOT / job).iterdir() if (directory / OUTPUT_ROOT / job).is_dir() else ():
         try:
-            header = json.loads(path.read_text())
+            header = manifest.read_header(run_dir)
         except (OSError, ValueError):
             continue
         if header.get("kind") == "job" and header.get("job") == job:
             created = float(header.get("created") or 0)
             if latest is None or created > latest[0]:
-                latest = (created, path.parent.parent)
+                latest = (created, run_dir)
     return latest[1] if latest else None
 
 
